@@ -1,0 +1,21 @@
+"""moonraker-prometheus: Prometheus metrics for Klipper, served by Moonraker itself.
+
+Moonraker imports this package as `moonraker.components.prometheus` (install.sh links it
+into Moonraker's components folder) and calls `load_component` for a [prometheus] section.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from moonraker.confighelper import ConfigHelper
+
+    from .component import PrometheusComponent
+
+
+def load_component(config: "ConfigHelper") -> "PrometheusComponent":
+    from .component import load_component as load
+
+    return load(config)

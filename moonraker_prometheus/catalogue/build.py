@@ -1,0 +1,45 @@
+"""Small constructors that keep the declaration tables readable."""
+from __future__ import annotations
+
+from typing import Tuple
+
+from .spec import COUNTER, GAUGE, INFO, Field, Metric, ObjectBinding, ObjectKind, Reader, number
+
+
+def gauge(name: str, help: str, labels: Tuple[str, ...] = (), unit: str = "",
+          source: str = "", compat: bool = False) -> Metric:
+    return Metric(name, GAUGE, help, labels, unit, source, compat)
+
+
+def counter(name: str, help: str, labels: Tuple[str, ...] = (), unit: str = "",
+            source: str = "", compat: bool = False) -> Metric:
+    return Metric(name, COUNTER, help, labels, unit, source, compat)
+
+
+def info(name: str, help: str, labels: Tuple[str, ...] = (), source: str = "",
+         compat: bool = False) -> Metric:
+    return Metric(name, INFO, help, labels, "", source, compat)
+
+
+class F:
+    """A field of a printer object kind, before the kind's instance label is known."""
+
+    def __init__(self, path: str, name: str, help: str, *, type: str = GAUGE,
+                 unit: str = "", labels: Tuple[str, ...] = (), read: Reader = number,
+                 compat: bool = False) -> None:
+        self.path, self.name, self.help, self.type = path, name, help, type
+        self.unit, self.labels, self.read, self.compat = unit, labels, read, compat
+
+
+def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
+    """Bind fields to a kind: each family gets the kind's instance label first."""
+    instance = (kind.label,) if kind.label else ()
+    built = []
+    for f in fields:
+        source = f"{kind.name}.{f.path}" if f.path else kind.name
+        metric = Metric(f.name, f.type, f.help, instance + f.labels, f.unit, source, f.compat)
+        built.append(Field(metric, f.path, f.read))
+    return ObjectBinding(kind, tuple(built), doc)
+
+
+__all__ = ["gauge", "counter", "info", "F", "bind", "ObjectKind", "COUNTER", "GAUGE", "INFO"]

@@ -1,0 +1,56 @@
+"""Generate docs/metrics.md from the declarations: `python -m moonraker_prometheus.catalogue.docs`."""
+from __future__ import annotations
+
+import sys
+from typing import List
+
+from ..collectors import COLLECTORS, GO_MODULE_ALIASES
+from . import exporter
+from .spec import Metric
+
+HEAD = """# Metric reference
+
+Generated from the declarations in `moonraker_prometheus/catalogue/` by
+`python -m moonraker_prometheus.catalogue.docs > docs/metrics.md`; a test fails when this file
+and the declarations drift apart. Do not edit by hand.
+
+Types: `gauge`, `counter`, `info` (a gauge of value 1 whose information is in its labels).
+**compat** marks names and label keys kept from prometheus-klipper-exporter so existing
+dashboards keep working. Select modules with `?modules=a,b` or the `modules` option.
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(metrics: List[Metric]) -> List[str]:
+    rows = ["| name | type | unit | labels | help | source |", "|---|---|---|---|---|---|"]
+    for m in metrics:
+        name = f"`{m.name}`" + (" **compat**" if m.compat else "")
+        labels = ", ".join(f"`{label}`" for label in m.labels)
+        rows.append(
+            f"| {name} | {m.type} | {m.unit} | {labels} | {_cell(m.help)} | {_cell(m.source)} |")
+    return rows
+
+
+def render() -> str:
+    lines = [HEAD]
+    for collector in COLLECTORS:
+        aliases = sorted(a for a, target in GO_MODULE_ALIASES.items() if target == collector.name)
+        lines.append(f"## Module `{collector.name}`\n")
+        if collector.__doc__:
+            lines.append(" ".join(collector.__doc__.split()) + "\n")
+        if aliases:
+            lines.append("Go exporter module names mapped here: "
+                         + ", ".join(f"`{a}`" for a in aliases) + "\n")
+        lines.extend(_table(list(collector.metrics)))
+        lines.append("")
+    lines.append("## Always present: the exporter itself\n")
+    lines.extend(_table(list(exporter.METRICS)))
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

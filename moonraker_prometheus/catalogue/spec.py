@@ -1,0 +1,147 @@
+"""The shape of a metric declaration.
+
+A `Metric` is one family: name, type, unit, labels, HELP and where its value comes from.
+Klipper printer objects are bound to families by `ObjectBinding`: which objects (a kind and
+the label that names an instance) and which status fields feed which family.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
+
+GAUGE = "gauge"
+COUNTER = "counter"
+INFO = "info"  # a gauge of value 1 whose information lives in its labels
+
+Sample = Tuple[Tuple[str, ...], float]  # (extra label values, value)
+Reader = Callable[[Any], Iterable[Sample]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: str
+    help: str
+    labels: Tuple[str, ...] = ()
+    unit: str = ""
+    source: str = ""
+    # Name and label keys inherited from prometheus-klipper-exporter: kept for dashboards even
+    # where they break today's naming rules (see tests/promtool-allowlist.txt).
+    compat: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in (GAUGE, COUNTER, INFO):
+            raise ValueError(f"{self.name}: unknown type {self.type!r}")
+        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.name):
+            raise ValueError(f"invalid metric name {self.name!r}")
+        for label in self.labels:
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label) or label.startswith("__"):
+                raise ValueError(f"{self.name}: invalid label name {label!r}")
+
+    @property
+    def exposition_type(self) -> str:
+        return GAUGE if self.type == INFO else self.type
+
+
+# ----- readers: turn one status value into samples -----
+
+def number(value: Any) -> Iterator[Sample]:
+    """A numeric or boolean field; anything else (None, text) is absent, never 0."""
+    if isinstance(value, bool):
+        yield (), 1.0 if value else 0.0
+    elif isinstance(value, (int, float)):
+        yield (), float(value)
+
+
+def state(value: Any) -> Iterator[Sample]:
+    """A text field exported as an info series labelled with the text."""
+    if isinstance(value, str):
+        yield (value,), 1.0
+
+
+def scaled(factor: float) -> Reader:
+    """A numeric field converted to base units (e.g. percent to ratio)."""
+    def read(value: Any) -> Iterator[Sample]:
+        for labels, v in number(value):
+            yield labels, v * factor
+    return read
+
+
+def indexed(*keys: str) -> Reader:
+    """One component of a list value, e.g. position[0] as x, labelled by axis name."""
+    def read(value: Any) -> Iterator[Sample]:
+        if isinstance(value, (list, tuple)):
+            for key, item in zip(keys, value):
+                for _, v in number(item):
+                    yield (key,), v
+    return read
+
+
+def item(index: int) -> Reader:
+    """One element of a list value, unlabelled."""
+    def read(value: Any) -> Iterator[Sample]:
+        if isinstance(value, (list, tuple)) and len(value) > index:
+            yield from number(value[index])
+    return read
+
+
+def equals(expected: str) -> Reader:
+    """1 when a text field equals `expected`, else 0."""
+    def read(value: Any) -> Iterator[Sample]:
+        if isinstance(value, str):
+            yield (), 1.0 if value == expected else 0.0
+    return read
+
+
+@dataclass(frozen=True)
+class Field:
+    """One status field (dotted path; empty for the whole status) feeding one family."""
+    metric: Metric
+    path: str
+    read: Reader = number
+
+    @property
+    def top_level(self) -> Optional[str]:
+        """The field Klipper must send: the first path element (None: all fields)."""
+        return self.path.split(".", 1)[0] if self.path else None
+
+    def samples(self, status: Any) -> Iterable[Sample]:
+        value = status
+        if self.path:
+            for part in self.path.split("."):
+                if not isinstance(value, dict) or part not in value:
+                    return ()
+                value = value[part]
+        return self.read(value)
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """Klipper objects of one kind, and how an instance's name becomes a label value.
+
+    `pattern` matches the full object name. For kinds written `[kind NAME]`, the label value
+    is NAME; `whole_name` kinds (extruder, extruder1) use the full object name instead.
+    """
+    name: str
+    pattern: str
+    label: Optional[str] = None
+    whole_name: bool = False
+
+    def matches(self, object_name: str) -> bool:
+        return re.fullmatch(self.pattern, object_name) is not None
+
+    def instance(self, object_name: str) -> str:
+        if self.whole_name or " " not in object_name:
+            return object_name
+        return object_name.split(" ", 1)[1]
+
+
+@dataclass(frozen=True)
+class ObjectBinding:
+    kind: ObjectKind
+    fields: Tuple[Field, ...] = field(default_factory=tuple)
+    doc: str = ""
+
+    def metrics(self) -> Sequence[Metric]:
+        return [f.metric for f in self.fields]

@@ -1,0 +1,42 @@
+"""The collectors, in output order, and the module names a scrape can select."""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Tuple, Type
+
+from .base import Collector
+from .klippy import KlippyCollector
+from .printer import PrinterCollector
+
+COLLECTORS: Tuple[Type[Collector], ...] = (
+    KlippyCollector,
+    PrinterCollector,
+)
+
+# prometheus-klipper-exporter's module names, so existing scrape configs keep working.
+GO_MODULE_ALIASES: Dict[str, str] = {
+    "printer_objects": "printer",
+    "temperature": "printer",
+    "query_endstops": "printer",
+}
+
+
+def module_names() -> List[str]:
+    return [c.name for c in COLLECTORS]
+
+
+def resolve_modules(requested: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """Map requested module names (ours or Go aliases) to ours; return (known, unknown)."""
+    known: List[str] = []
+    unknown: List[str] = []
+    names = set(module_names())
+    for raw in requested:
+        name = raw.strip()
+        if not name:
+            continue
+        name = GO_MODULE_ALIASES.get(name, name)
+        if name in names:
+            if name not in known:
+                known.append(name)
+        else:
+            unknown.append(raw.strip())
+    return known, unknown

@@ -1,0 +1,46 @@
+"""The [prometheus] section: every option validated when Moonraker loads the component.
+
+A bad value never stops Moonraker: it becomes a Moonraker warning naming the option and
+the reason, and the option's default is used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, List, Tuple
+
+from .collectors import module_names, resolve_modules
+
+if TYPE_CHECKING:
+    from moonraker.confighelper import ConfigHelper
+
+
+@dataclass
+class Options:
+    require_auth: bool = True
+    modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
+    warnings: List[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, config: "ConfigHelper") -> "Options":
+        opts = cls()
+        opts.require_auth = opts._read(
+            config, "require_auth", lambda: config.getboolean("require_auth", True), True)
+        requested = opts._read(
+            config, "modules", lambda: config.getlist("modules", None, separator=","), None)
+        if requested is not None:
+            known, unknown = resolve_modules(requested)
+            if unknown:
+                opts.warnings.append(
+                    f"[{config.get_name()}]: option 'modules': unknown module(s) "
+                    f"{', '.join(unknown)}; known: {', '.join(module_names())}")
+            if known:
+                opts.modules = tuple(known)
+        return opts
+
+    def _read(self, config: "ConfigHelper", option: str, getter: Callable[[], Any],
+              default: Any) -> Any:
+        try:
+            return getter()
+        except config.error as e:
+            self.warnings.append(f"{e} (using the default: {default})")
+            return default
