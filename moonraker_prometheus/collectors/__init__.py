@@ -4,12 +4,34 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Tuple, Type
 
 from .base import Collector
+from .disk import DiskCollector
+from .history import HistoryCollector
+from .jobs import JobQueueCollector
 from .klippy import KlippyCollector
+from .network import NetworkCollector
+from .power import PowerCollector
 from .printer import PrinterCollector
+from .process import ProcessCollector
+from .sensors import SensorsCollector
+from .server import ServerCollector
+from .spoolman import SpoolmanCollector
+from .system import SystemCollector
+from .updates import UpdatesCollector
 
 COLLECTORS: Tuple[Type[Collector], ...] = (
     KlippyCollector,
     PrinterCollector,
+    ServerCollector,
+    ProcessCollector,
+    SystemCollector,
+    NetworkCollector,
+    JobQueueCollector,
+    HistoryCollector,
+    DiskCollector,
+    PowerCollector,
+    SensorsCollector,
+    SpoolmanCollector,
+    UpdatesCollector,
 )
 
 # prometheus-klipper-exporter's module names, so existing scrape configs keep working.
@@ -17,6 +39,14 @@ GO_MODULE_ALIASES: Dict[str, str] = {
     "printer_objects": "printer",
     "temperature": "printer",
     "query_endstops": "printer",
+    "server_info": "server",
+    "process_stats": "process",
+    "network_stats": "network",
+    "system_info": "system",
+    "job_queue": "jobs",
+    "directory_info": "disk",
+    "device_power": "power",
+    "power_devices": "power",
 }
 
 

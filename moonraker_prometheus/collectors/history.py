@@ -1,0 +1,140 @@
+"""Moonraker's job history: totals, outcome counts and the job in progress (Go `history`)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+
+from ..catalogue import moonraker as catalogue
+from ..exposition import Family
+from .base import Collector, PeriodicRefresh, lookup
+from .process import add, number
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
+
+REFRESH_INTERVAL = 300.0
+# Outcomes Moonraker 0.11 records; reported as 0 until the first such job, so that
+# increase() sees the first one. Other statuses appear once history holds them.
+KNOWN_OUTCOMES = ("completed", "cancelled", "error", "interrupted", "klippy_shutdown",
+                  "klippy_disconnect", "server_exit")
+OUTCOME_QUERY = ("SELECT status, COUNT(*) FROM job_history WHERE instance_id = ? "
+                 "GROUP BY status")
+
+TOTALS = (
+    ("total_jobs", catalogue.TOTAL_JOBS),
+    ("total_time", catalogue.TOTAL_TIME),
+    ("total_print_time", catalogue.TOTAL_PRINT_TIME),
+    ("total_filament_used", catalogue.TOTAL_FILAMENT),
+    ("longest_job", catalogue.LONGEST_JOB),
+    ("longest_print", catalogue.LONGEST_PRINT),
+)
+CURRENT_METADATA = (
+    ("object_height", catalogue.CURRENT_OBJECT_HEIGHT, 1.0),
+    ("first_layer_height", catalogue.CURRENT_FIRST_LAYER_HEIGHT, 1.0),
+    ("layer_height", catalogue.CURRENT_LAYER_HEIGHT, 1.0),
+    ("estimated_time", catalogue.CURRENT_ESTIMATE, 1.0),
+    ("filament_total", catalogue.CURRENT_FILAMENT_TOTAL, 0.001),
+    ("filament_weight_total", catalogue.CURRENT_FILAMENT_WEIGHT, 1.0),
+)
+
+
+class HistoryCollector(Collector):
+    """History totals, job outcome counts (from the history table) and the current job."""
+
+    name = "history"
+    metrics = catalogue.HISTORY
+
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self.outcomes = PeriodicRefresh(server, "history job outcomes", self._count_outcomes,
+                                        REFRESH_INTERVAL)
+        server.register_event_handler("history:history_changed", self._on_history_changed)
+
+    async def _count_outcomes(self) -> Optional[Dict[str, float]]:
+        history = lookup(self.server, "history")
+        table = getattr(history, "history_table", None)
+        if table is None:
+            return None  # Moonraker before 0.10's SQL history: no cheap way to count
+        # The database component runs the query on its own thread.
+        cursor = await table.execute(OUTCOME_QUERY, ("default",))
+        rows = await cursor.fetchall()
+        counts: Dict[str, float] = {status: 0.0 for status in KNOWN_OUTCOMES}
+        for row in rows:
+            status, count = row[0], row[1]
+            if isinstance(status, str) and status != "in_progress":
+                counts[status] = float(count)
+        return counts
+
+    def _on_history_changed(self, event: Any, *_: Any) -> None:
+        if isinstance(event, dict) and event.get("action") == "finished":
+            self.outcomes.trigger()
+
+    async def start(self) -> None:
+        self.outcomes.start()
+
+    async def close(self) -> None:
+        await self.outcomes.close()
+
+    def collect(self) -> Iterable[Family]:
+        c = catalogue
+        history = lookup(self.server, "history")
+        if history is None:
+            return ()
+        families: List[Family] = []
+        totals: Dict[str, Any] = getattr(history, "job_totals", None) or {}
+        for key, metric in TOTALS:
+            f = Family(metric)
+            add(f, totals.get(key))
+            families.append(f)
+        counts = self.outcomes.current()
+        if counts is not None:
+            f = Family(c.HISTORY_JOBS)
+            for status in sorted(counts):
+                f.add(counts[status], status)
+            families.append(f)
+            age = self.outcomes.age()
+            if age is not None:
+                f = Family(c.HISTORY_AGE)
+                f.add(age)
+                families.append(f)
+        families.extend(self._current_job(history))
+        return families
+
+    def _current_job(self, history: Any) -> List[Family]:
+        c = catalogue
+        job = getattr(history, "current_job", None)
+        if job is None:
+            return []
+        families: List[Family] = []
+        filename = getattr(job, "filename", "") or ""
+        job_id = getattr(history, "current_job_id", None)
+        f = Family(c.CURRENT_JOB)
+        f.add(1.0, str(filename), f"{job_id:06X}" if isinstance(job_id, int) else "")
+        families.append(f)
+        f = Family(c.CURRENT_JOB_START)
+        add(f, getattr(job, "start_time", None))
+        families.append(f)
+        # History updates the job's durations only when it finishes; job_state keeps
+        # Klippy's print_stats as pushed, so read the live values there.
+        stats: Dict[str, Any] = {}
+        job_state = lookup(self.server, "job_state")
+        if job_state is not None and hasattr(job_state, "get_last_stats"):
+            last = job_state.get_last_stats() or {}
+            if last.get("filename") == filename:
+                stats = last
+        f = Family(c.CURRENT_TOTAL_DURATION)
+        add(f, stats.get("total_duration", getattr(job, "total_duration", None)))
+        families.append(f)
+        metadata: Dict[str, Any] = getattr(job, "metadata", None) or {}
+        for key, metric, factor in CURRENT_METADATA:
+            value = number(metadata.get(key))
+            f = Family(metric)
+            if value is not None:
+                f.add(value * factor)
+            families.append(f)
+        estimate = number(metadata.get("estimated_time"))
+        printed = number(stats.get("print_duration"))
+        if estimate is not None and printed is not None:
+            f = Family(c.CURRENT_REMAINING)
+            f.add(max(estimate - printed, 0.0))
+            families.append(f)
+        return families

@@ -1,0 +1,36 @@
+"""Host network interfaces, from proc_stats (Go module `network_stats`)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List
+
+from ..catalogue import moonraker as catalogue
+from ..exposition import Family
+from .base import Collector, lookup
+from .process import add
+
+FIELDS = (
+    ("rx_bytes", catalogue.NETWORK_RX_BYTES), ("tx_bytes", catalogue.NETWORK_TX_BYTES),
+    ("rx_packets", catalogue.NETWORK_RX_PACKETS), ("tx_packets", catalogue.NETWORK_TX_PACKETS),
+    ("rx_errs", catalogue.NETWORK_RX_ERRS), ("tx_errs", catalogue.NETWORK_TX_ERRS),
+    ("rx_drop", catalogue.NETWORK_RX_DROP), ("tx_drop", catalogue.NETWORK_TX_DROP),
+    ("bandwidth", catalogue.NETWORK_BANDWIDTH),
+)
+
+
+class NetworkCollector(Collector):
+    """Traffic, errors, drops and bandwidth of each host network interface (proc_stats)."""
+
+    name = "network"
+    metrics = catalogue.NETWORK
+
+    def collect(self) -> Iterable[Family]:
+        pstats = lookup(self.server, "proc_stats")
+        net: Dict[str, Dict[str, Any]] = getattr(pstats, "last_net_stats", None) or {}
+        families: List[Family] = []
+        for key, metric in FIELDS:
+            f = Family(metric)
+            for iface, stats in net.items():
+                if isinstance(stats, dict):
+                    add(f, stats.get(key), iface)
+            families.append(f)
+        return families

@@ -1,0 +1,134 @@
+"""Moonraker's Spoolman integration, and Spoolman's spool list fetched in the background."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+
+from ..catalogue import moonraker as catalogue
+from ..exposition import Family, render_families
+from .base import Collector, PeriodicRefresh, lookup
+from .process import add, number
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
+
+REFRESH_INTERVAL = 60.0
+MAX_AGE = 600.0
+CONNECT_TIMEOUT = 2.0
+REQUEST_TIMEOUT = 5.0
+
+
+def spool_labels(spool: Dict[str, Any]) -> Tuple[str, str, str, str, str]:
+    filament = spool.get("filament") if isinstance(spool.get("filament"), dict) else {}
+    vendor = filament.get("vendor") if isinstance(filament.get("vendor"), dict) else {}
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ""
+
+    return (str(spool.get("id")), text(filament.get("name")), text(filament.get("material")),
+            text(filament.get("color_hex")), text(vendor.get("name")))
+
+
+def render_spools(spools: List[Dict[str, Any]]) -> str:
+    c = catalogue
+    info = Family(c.SPOOLMAN_SPOOL)
+    values = [(key, Family(metric)) for key, metric in (
+        ("remaining_weight", c.SPOOLMAN_REMAINING_WEIGHT),
+        ("used_weight", c.SPOOLMAN_USED_WEIGHT),
+        ("remaining_length", c.SPOOLMAN_REMAINING_LENGTH),
+        ("used_length", c.SPOOLMAN_USED_LENGTH))]
+    for spool in spools:
+        if not isinstance(spool, dict) or number(spool.get("id")) is None:
+            continue
+        labels = spool_labels(spool)
+        info.add(1.0, *labels)
+        for key, family in values:
+            add(family, spool.get(key), labels[0])
+    return render_families([info] + [f for _, f in values])
+
+
+class SpoolmanCollector(Collector):
+    """Spoolman connection, active spool, unreported usage; spool list fetched in background."""
+
+    name = "spoolman"
+    metrics = catalogue.SPOOLMAN
+
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self.spools = PeriodicRefresh(server, "Spoolman spool list", self._fetch_spools,
+                                      REFRESH_INTERVAL, max_age=MAX_AGE)
+        self._rendered: Tuple[Any, str] = (None, "")
+        server.register_event_handler(
+            "spoolman:spoolman_status_changed", self._on_status_changed)
+
+    async def _fetch_spools(self) -> Optional[List[Dict[str, Any]]]:
+        spoolman = lookup(self.server, "spoolman")
+        base_url = getattr(spoolman, "spoolman_url", None)
+        if spoolman is None or not base_url:
+            return None
+        client = getattr(spoolman, "http_client", None) or lookup(self.server, "http_client")
+        response = await client.get(
+            f"{base_url}/v1/spool", enable_cache=False,
+            connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT)
+        if response.has_error():
+            raise RuntimeError(f"GET {base_url}/v1/spool: HTTP {response.status_code} "
+                               f"{response.error}")
+        spools = response.json()
+        if not isinstance(spools, list):
+            raise RuntimeError(f"GET {base_url}/v1/spool: expected a list")
+        return spools
+
+    def _on_status_changed(self, *_: Any) -> None:
+        self.spools.trigger()
+
+    async def start(self) -> None:
+        if lookup(self.server, "spoolman") is not None:
+            self.spools.start()
+
+    async def close(self) -> None:
+        await self.spools.close()
+
+    def collect(self) -> Iterable[Family]:
+        return ()
+
+    def render(self) -> str:
+        c = catalogue
+        spoolman = lookup(self.server, "spoolman")
+        if spoolman is None:
+            return ""
+        families: List[Family] = []
+        f = Family(c.SPOOLMAN_CONNECTED)
+        f.add(1.0 if getattr(spoolman, "ws_connected", False) else 0.0)
+        families.append(f)
+        spool_id = getattr(spoolman, "spool_id", None)
+        f = Family(c.SPOOLMAN_ACTIVE)
+        f.add(float(spool_id) if number(spool_id) is not None else -1.0)
+        families.append(f)
+        pending: Dict[Any, Any] = getattr(spoolman, "pending_reports", None) or {}
+        f = Family(c.SPOOLMAN_PENDING)
+        f.add(float(len(pending)))
+        families.append(f)
+        f = Family(c.SPOOLMAN_PENDING_LENGTH)
+        for sid, used in list(pending.items()):
+            value = number(used)
+            if value is not None:
+                f.add(value / 1000.0, str(sid))
+        families.append(f)
+        out = render_families(families)
+        spools = self.spools.current()
+        if spools is not None:
+            key, text = self._rendered
+            if key is not spools:
+                text = render_spools(spools)
+                self._rendered = (spools, text)
+            out += text
+        tail: List[Family] = []
+        if self.spools.ok is not None:
+            f = Family(c.SPOOLMAN_LIST_SUCCESS)
+            f.add(1.0 if self.spools.ok else 0.0)
+            tail.append(f)
+        age = self.spools.age()
+        if age is not None:
+            f = Family(c.SPOOLMAN_LIST_AGE)
+            f.add(age)
+            tail.append(f)
+        return out + render_families(tail)

@@ -1,0 +1,100 @@
+"""The update manager's cached state; a scrape never triggers a refresh."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from ..catalogue import moonraker as catalogue
+from ..exposition import Family, render_families
+from .base import Collector, lookup
+from .process import add, number
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
+
+CACHE_SECONDS = 10.0
+UNKNOWN_VERSIONS = ("", "?", "unknown", None)
+
+
+def update_available(status: Dict[str, Any]) -> Optional[bool]:
+    """Whether the updater's last refresh found an update; None when it cannot tell."""
+    if "package_count" in status:
+        count = number(status.get("package_count"))
+        return None if count is None else count > 0
+    behind = number(status.get("commits_behind_count"))
+    if behind is None and isinstance(status.get("commits_behind"), list):
+        behind = float(len(status["commits_behind"]))
+    if behind is not None and behind > 0:
+        return True
+    version, remote = status.get("version"), status.get("remote_version")
+    if version in UNKNOWN_VERSIONS or remote in UNKNOWN_VERSIONS:
+        return None
+    return version != remote
+
+
+class UpdatesCollector(Collector):
+    """Update manager state per software: versions, updates available (cached; no refresh)."""
+
+    name = "updates"
+    metrics = catalogue.UPDATES
+
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self._cache = ""
+        self._cached_at: Optional[float] = None
+        for event in ("update_manager:update_refreshed", "update_manager:update_response"):
+            server.register_event_handler(event, self._invalidate)
+
+    def _invalidate(self, *_: Any) -> None:
+        self._cached_at = None
+
+    def collect(self) -> List[Family]:
+        c = catalogue
+        manager = lookup(self.server, "update_manager")
+        if manager is None:
+            return []
+        updaters: Dict[str, Any] = getattr(manager, "updaters", None) or {}
+        info = Family(c.UPDATE_INFO)
+        available = Family(c.UPDATE_AVAILABLE)
+        behind = Family(c.UPDATE_COMMITS_BEHIND)
+        packages = Family(c.UPDATE_PACKAGES)
+        valid = Family(c.UPDATE_VALID)
+        refreshed = Family(c.UPDATE_REFRESHED)
+        for name, updater in list(updaters.items()):
+            try:
+                status: Dict[str, Any] = updater.get_update_status() or {}
+            except Exception:
+                continue
+            refresh_time = number(getattr(updater, "last_refresh_time", None))
+            never_refreshed = not refresh_time
+            kind = status.get("configured_type") or status.get("detected_type") or ""
+            if "package_count" in status:
+                kind = kind or "system"
+                if not never_refreshed:
+                    add(packages, status.get("package_count"))
+            else:
+                version = status.get("version")
+                remote = status.get("remote_version")
+                info.add(1.0, name, str(kind),
+                         "" if version in UNKNOWN_VERSIONS else str(version),
+                         "" if remote in UNKNOWN_VERSIONS else str(remote))
+            if not never_refreshed:
+                found = update_available(status)
+                if found is not None:
+                    available.add(1.0 if found else 0.0, name)
+                count = number(status.get("commits_behind_count"))
+                if count is None and isinstance(status.get("commits_behind"), list):
+                    count = float(len(status["commits_behind"]))
+                if count is not None:
+                    behind.add(count, name)
+                refreshed.add(refresh_time, name)  # type: ignore[arg-type]
+            if isinstance(status.get("is_valid"), bool):
+                valid.add(1.0 if status["is_valid"] else 0.0, name)
+        return [info, available, behind, packages, valid, refreshed]
+
+    def render(self) -> str:
+        now = time.monotonic()
+        if self._cached_at is None or now - self._cached_at > CACHE_SECONDS:
+            self._cache = render_families(self.collect())
+            self._cached_at = now
+        return self._cache
