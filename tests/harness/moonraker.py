@@ -1,0 +1,239 @@
+"""Real Moonraker (from .venv/moonraker) with the moonraker-prometheus component."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Mapping, Optional, Union
+
+from .procs import (REPO_ROOT, VENV_ROOT, HarnessError, free_port, read_text, spawn,
+                    terminate, wait_for)
+from .klippy import Klippy, make_data_dir
+
+COMPONENT_DIR = os.path.join(REPO_ROOT, "moonraker_prometheus")
+
+
+def moonraker_python() -> str:
+    return os.path.join(VENV_ROOT, "moonraker", "bin", "python")
+
+
+def component_link() -> str:
+    """Path of the ``prometheus`` link in the venv's moonraker/components/."""
+    found = glob.glob(os.path.join(VENV_ROOT, "moonraker", "lib", "python*",
+                                   "site-packages", "moonraker", "components"))
+    if not found:
+        raise HarnessError("Moonraker is not installed in %s: run scripts/bootstrap.sh"
+                           % os.path.join(VENV_ROOT, "moonraker"))
+    return os.path.join(found[0], "prometheus")
+
+
+def check_component_link() -> str:
+    """Fail clearly unless the component is linked as install.sh links it."""
+    link = component_link()
+    target = os.path.realpath(link) if os.path.islink(link) else None
+    if target != os.path.realpath(COMPONENT_DIR):
+        raise HarnessError(
+            "%s must be a symlink to %s (it is %s); run scripts/bootstrap.sh"
+            % (link, COMPONENT_DIR, "a link to %s" % target if target
+               else ("a non-link" if os.path.exists(link) else "missing")))
+    if not os.path.exists(os.path.join(COMPONENT_DIR, "__init__.py")):
+        raise HarnessError("%s/__init__.py is missing: the component cannot load"
+                           % COMPONENT_DIR)
+    return link
+
+
+class Response:
+    """A finished HTTP exchange (never raises on HTTP error status)."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return "<Response %d %d bytes>" % (self.status, len(self.body))
+
+
+class Moonraker:
+    """One Moonraker process.
+
+    ``klippy``: the Klippy whose data dir and API socket Moonraker uses (may be
+    None: Moonraker then runs with Klippy disconnected).  ``prometheus``: the
+    body of the ``[prometheus]`` section, or None to leave the component out.
+    ``extra_config``: text appended to moonraker.conf.  ``trusted_clients``:
+    ``[authorization] trusted_clients`` (None: no ``[authorization]`` section).
+    """
+
+    def __init__(self, klippy: Optional[Klippy] = None, prometheus: Optional[str] = "",
+                 extra_config: str = "", trusted_clients: Optional[str] = "127.0.0.0/8",
+                 port: Optional[int] = None, host: str = "127.0.0.1",
+                 data_dir: Optional[str] = None) -> None:
+        self.klippy = klippy
+        self.data_dir = data_dir or (klippy.data_dir if klippy else make_data_dir())
+        self.owns_data_dir = data_dir is None and klippy is None
+        for sub in ("config", "gcodes", "logs", "comms"):
+            os.makedirs(os.path.join(self.data_dir, sub), exist_ok=True)
+        self.host = host
+        self.port = port or free_port(host)
+        self.prometheus = prometheus
+        self.extra_config = extra_config
+        self.trusted_clients = trusted_clients
+        self.config_path = os.path.join(self.data_dir, "config", "moonraker.conf")
+        self.log_path = os.path.join(self.data_dir, "logs", "moonraker.log")
+        self.stdout_path = os.path.join(self.data_dir, "logs", "moonraker.stdout")
+        self.uds_address = (klippy.socket_path if klippy
+                            else os.path.join(self.data_dir, "comms", "klippy.sock"))
+        self.proc = None
+
+    @property
+    def base_url(self) -> str:
+        return "http://%s:%d" % (self.host, self.port)
+
+    def render_config(self) -> str:
+        parts = ["[server]", "host: %s" % self.host, "port: %d" % self.port,
+                 "klippy_uds_address: %s" % self.uds_address, "",
+                 "[machine]", "provider: none", "validate_service: False",
+                 "validate_config: False", "",
+                 "[file_manager]", "enable_object_processing: False", ""]
+        if self.trusted_clients is not None:
+            parts += ["[authorization]", "trusted_clients:"]
+            parts += ["  " + c.strip() for c in self.trusted_clients.replace(",", "\n").splitlines()
+                      if c.strip()]
+            parts += [""]
+        if self.prometheus is not None:
+            parts += ["[prometheus]", self.prometheus.strip("\n"), ""]
+        if self.extra_config:
+            parts += [self.extra_config.strip("\n"), ""]
+        return "\n".join(parts)
+
+    def write_config(self) -> str:
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            f.write(self.render_config())
+        return self.config_path
+
+    def start(self, wait: bool = True, timeout: float = 20.0) -> "Moonraker":
+        if self.proc is not None and self.proc.poll() is None:
+            raise HarnessError("moonraker already running")
+        python = moonraker_python()
+        if not os.access(python, os.X_OK):
+            raise HarnessError("%s not found: run scripts/bootstrap.sh" % python)
+        if self.prometheus is not None:
+            check_component_link()
+        self.write_config()
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        argv = [python, "-m", "moonraker", "-d", self.data_dir, "-c", self.config_path,
+                "-l", self.log_path]
+        self.proc = spawn(argv, "moonraker", self.stdout_path, cwd=self.data_dir, env=env)
+        if wait:
+            self.wait_started(timeout)
+        return self
+
+    def _check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise HarnessError("moonraker exited with code %s; log tail:\n%s"
+                               % (self.proc.returncode, self.log_tail()))
+
+    def wait_started(self, timeout: float = 20.0) -> Dict[str, Any]:
+        def check():
+            self._check_alive()
+            r = self.get("/server/info", timeout=2.0)
+            return r.json()["result"] if r.status == 200 else None
+        try:
+            return wait_for(check, timeout, 0.1, "moonraker /server/info")
+        except HarnessError as e:
+            raise HarnessError("%s\nmoonraker log tail:\n%s" % (e, self.log_tail())) from None
+
+    def server_info(self) -> Dict[str, Any]:
+        return self.get("/server/info").json()["result"]
+
+    def wait_klippy_ready(self, timeout: float = 30.0, state: str = "ready") -> Dict[str, Any]:
+        """Poll /server/info until ``klippy_state`` is ``state``."""
+        def check():
+            self._check_alive()
+            info = self.server_info()
+            return info if info.get("klippy_state") == state else None
+        try:
+            return wait_for(check, timeout, 0.1, "moonraker klippy_state %r" % state)
+        except HarnessError as e:
+            raise HarnessError("%s\nmoonraker log tail:\n%s" % (e, self.log_tail())) from None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> Optional[int]:
+        return terminate(self.proc)
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.owns_data_dir:
+            shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
+
+    def __enter__(self) -> "Moonraker":
+        if not self.running():
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+    # --------------------------------------------------------------- HTTP
+    def request(self, method: str, path: str, params: Optional[Mapping[str, Any]] = None,
+                headers: Optional[Mapping[str, str]] = None,
+                body: Union[None, bytes, str, Mapping[str, Any]] = None,
+                timeout: float = 10.0) -> Response:
+        url = self.base_url + path
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        hdrs = dict(headers or {})
+        data: Optional[bytes] = None
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            data = body.encode()
+        elif body is not None:
+            data = body
+        elif method in ("POST", "PUT"):
+            data = b""
+        req = urllib.request.Request(url, data=data, headers=hdrs, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return Response(resp.status, resp.headers, resp.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.headers, e.read())
+
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None,
+            headers: Optional[Mapping[str, str]] = None, timeout: float = 10.0) -> Response:
+        return self.request("GET", path, params=params, headers=headers, timeout=timeout)
+
+    def post(self, path: str, params: Optional[Mapping[str, Any]] = None,
+             headers: Optional[Mapping[str, str]] = None,
+             body: Union[None, bytes, str, Mapping[str, Any]] = None,
+             timeout: float = 10.0) -> Response:
+        return self.request("POST", path, params=params, headers=headers, body=body,
+                            timeout=timeout)
+
+    def metrics(self, params: Optional[Mapping[str, Any]] = None,
+                headers: Optional[Mapping[str, str]] = None) -> Response:
+        return self.get("/server/metrics", params=params, headers=headers)
+
+    # --------------------------------------------------------------- logs
+    def log_text(self) -> str:
+        return read_text(self.log_path)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = read_text(self.log_path) + read_text(self.stdout_path)
+        return "\n".join(text.splitlines()[-lines:])
