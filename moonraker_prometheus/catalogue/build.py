@@ -26,9 +26,10 @@ class F:
 
     def __init__(self, path: str, name: str, help: str, *, type: str = GAUGE,
                  unit: str = "", labels: Tuple[str, ...] = (), read: Reader = number,
-                 compat: bool = False) -> None:
+                 compat: bool = False, requires: Tuple[str, ...] = ()) -> None:
         self.path, self.name, self.help, self.type = path, name, help, type
         self.unit, self.labels, self.read, self.compat = unit, labels, read, compat
+        self.requires = requires
 
 
 def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
@@ -36,9 +37,14 @@ def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
     instance = (kind.label,) if kind.label else ()
     built = []
     for f in fields:
-        source = f"{kind.name}.{f.path}" if f.path else kind.name
+        if f.path:
+            source = f"{kind.name}.{f.path}"
+        elif f.requires:
+            source = f"{kind.name}.{{{','.join(f.requires)}}}"
+        else:
+            source = kind.name
         metric = Metric(f.name, f.type, f.help, instance + f.labels, f.unit, source, f.compat)
-        built.append(Field(metric, f.path, f.read))
+        built.append(Field(metric, f.path, f.read, f.requires))
     return ObjectBinding(kind, tuple(built), doc)
 
 

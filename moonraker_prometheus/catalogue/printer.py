@@ -1,42 +1,48 @@
 """Families read from Klipper printer objects (the `printer` module).
 
 Names and label keys of prometheus-klipper-exporter are kept (`compat=True`) so existing
-dashboards work; new families follow Prometheus naming under `klipper_`.
+dashboards work; new families follow Prometheus naming (base units, `_total` only for
+counters, `_info` for info families) under `klipper_`. The declarations live in the
+`printer_*` modules by topic; this module joins them in output order.
 """
 from __future__ import annotations
 
-from .build import F, INFO, ObjectKind, bind
-from .spec import state
+from typing import Dict, List, Sequence, Tuple
 
-EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
-HEATER_BED = ObjectKind("heater_bed", r"heater_bed")
-WEBHOOKS = ObjectKind("webhooks", r"webhooks")
+from . import printer_hardware, printer_job, printer_motion, printer_thermal
+from .spec import Metric, ObjectBinding
 
-BINDINGS = (
-    bind(
-        EXTRUDER,
-        F("temperature", "klipper_extruder_temperature",
-          "Extruder temperature in degrees Celsius.", unit="celsius", compat=True),
-        F("target", "klipper_extruder_target",
-          "Extruder target temperature in degrees Celsius (0 when off).", unit="celsius",
-          compat=True),
-        F("power", "klipper_extruder_power",
-          "Extruder heater PWM duty cycle, 0 to 1.", unit="ratio", compat=True),
-    ),
-    bind(
-        HEATER_BED,
-        F("temperature", "klipper_heater_bed_temperature",
-          "Heated bed temperature in degrees Celsius.", unit="celsius", compat=True),
-        F("target", "klipper_heater_bed_target",
-          "Heated bed target temperature in degrees Celsius (0 when off).", unit="celsius",
-          compat=True),
-        F("power", "klipper_heater_bed_power",
-          "Heated bed heater PWM duty cycle, 0 to 1.", unit="ratio", compat=True),
-    ),
-    bind(
-        WEBHOOKS,
-        F("state", "klipper_webhooks_state_info",
-          "Klippy's own state as its webhooks object reports it.", type=INFO,
-          labels=("state",), read=state, compat=True),
-    ),
+BINDINGS: Tuple[ObjectBinding, ...] = (
+    printer_job.BINDINGS[:1]  # webhooks first: Klippy's own state
+    + printer_thermal.BINDINGS
+    + printer_hardware.BINDINGS
+    + printer_motion.BINDINGS
+    + printer_job.BINDINGS[1:]
 )
+
+
+def family_metrics(bindings: Sequence[ObjectBinding]) -> Tuple[Metric, ...]:
+    """One Metric per family name, in declaration order.
+
+    A family fed by several object kinds (e.g. output_pin and pwm_tool) is declared
+    identically by each; its `source` lists every kind.
+    """
+    merged: Dict[str, Metric] = {}
+    sources: Dict[str, List[str]] = {}
+    for binding in bindings:
+        for metric in binding.metrics():
+            merged.setdefault(metric.name, metric)
+            srcs = sources.setdefault(metric.name, [])
+            if metric.source not in srcs:
+                srcs.append(metric.source)
+    out = []
+    for name, metric in merged.items():
+        m = metric
+        if len(sources[name]) > 1:
+            m = Metric(m.name, m.type, m.help, m.labels, m.unit, ", ".join(sources[name]),
+                       m.compat)
+        out.append(m)
+    return tuple(out)
+
+
+METRICS = family_metrics(BINDINGS)

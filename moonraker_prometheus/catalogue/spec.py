@@ -86,6 +86,14 @@ def item(index: int) -> Reader:
     return read
 
 
+def mapping(value: Any) -> Iterator[Sample]:
+    """A dict of numbers or booleans, one sample per key labelled with the key."""
+    if isinstance(value, dict):
+        for key, item_value in value.items():
+            for _, v in number(item_value):
+                yield (str(key),), v
+
+
 def equals(expected: str) -> Reader:
     """1 when a text field equals `expected`, else 0."""
     def read(value: Any) -> Iterator[Sample]:
@@ -100,11 +108,20 @@ class Field:
     metric: Metric
     path: str
     read: Reader = number
+    # For a reader of the whole status (empty path): the fields it needs (empty: all fields).
+    requires: Tuple[str, ...] = ()
 
     @property
     def top_level(self) -> Optional[str]:
         """The field Klipper must send: the first path element (None: all fields)."""
         return self.path.split(".", 1)[0] if self.path else None
+
+    @property
+    def top_levels(self) -> Optional[Tuple[str, ...]]:
+        """Every field Klipper must send for this family (None: all fields)."""
+        if self.path:
+            return (self.path.split(".", 1)[0],)
+        return self.requires or None
 
     def samples(self, status: Any) -> Iterable[Sample]:
         value = status
@@ -127,13 +144,18 @@ class ObjectKind:
     pattern: str
     label: Optional[str] = None
     whole_name: bool = False
+    # When set, the label value is the full object name with the space after the kind
+    # replaced by `join` (prometheus-klipper-exporter's `tmc2209_stepper_x`).
+    join: Optional[str] = None
 
     def matches(self, object_name: str) -> bool:
-        return re.fullmatch(self.pattern, object_name) is not None
+        return re.fullmatch(self.pattern, object_name, re.DOTALL) is not None
 
     def instance(self, object_name: str) -> str:
         if self.whole_name or " " not in object_name:
             return object_name
+        if self.join is not None:
+            return object_name.replace(" ", self.join, 1)
         return object_name.split(" ", 1)[1]
 
 

@@ -2,15 +2,20 @@
 
 Klippy answers object queries only on its 250 ms status timer, so a scrape never asks
 Klippy anything: at every `klippy_ready` the collector discovers the objects, subscribes
-to exactly the fields the catalogue needs, and keeps the pushed state. Rendering is
-cached until the next push changes one of those objects.
+to exactly the fields the catalogue needs, and keeps the pushed state.
+
+Rendering is cached at two levels: the text of each (object, family) entry, dropped only
+when a push changes one of the fields that entry reads, and the whole body, dropped when
+any entry is. Moonraker hands every subscriber the pushes of *all* host subscriptions, so
+pushes for objects or fields outside the plan change nothing.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set,
+                    Tuple)
 
-from ..catalogue.printer import BINDINGS
+from ..catalogue.printer import BINDINGS, family_metrics
 from ..catalogue.spec import Field, Metric, ObjectBinding
 from ..exposition import escape_label_value, format_value, header
 from .base import Collector
@@ -18,121 +23,218 @@ from .base import Collector
 if TYPE_CHECKING:
     from moonraker.server import Server
 
-# (object name, rendered instance label pair or "", field)
-Entry = Tuple[str, str, Field]
-Plan = List[Tuple[Metric, List[Entry]]]
 Subscription = Dict[str, Optional[List[str]]]
+
+
+class Entry:
+    """One (object, family) pair: renders the samples the object gives the family."""
+
+    __slots__ = ("obj", "prefix", "extra_keys", "field", "needs")
+
+    def __init__(self, obj: str, metric: Metric, instance: str, fld: Field) -> None:
+        self.obj = obj
+        self.field = fld
+        # `name{instance="x"` (without the closing brace) or `name`
+        self.prefix = metric.name + ("{" + instance if instance else "")
+        self.extra_keys = metric.labels[1:] if instance else metric.labels
+        levels = fld.top_levels
+        self.needs: Optional[FrozenSet[str]] = None if levels is None else frozenset(levels)
+
+    def render(self, status: Optional[Dict[str, Any]]) -> str:
+        if status is None:
+            return ""
+        lines = []
+        has_instance = self.prefix.endswith('"')
+        for extra, value in self.field.samples(status):
+            if extra:
+                pairs = ",".join(
+                    f'{k}="{escape_label_value(str(v))}"'
+                    for k, v in zip(self.extra_keys, extra))
+                if has_instance:
+                    lines.append(f"{self.prefix},{pairs}}} {format_value(value)}\n")
+                else:
+                    lines.append(f"{self.prefix}{{{pairs}}} {format_value(value)}\n")
+            elif has_instance:
+                lines.append(f"{self.prefix}}} {format_value(value)}\n")
+            else:
+                lines.append(f"{self.prefix} {format_value(value)}\n")
+        return "".join(lines)
+
+
+class Plan:
+    """Which objects feed which families, and what to ask Klippy for."""
+
+    def __init__(self, object_names: Sequence[str],
+                 bindings: Sequence[ObjectBinding]) -> None:
+        self.entries: List[Entry] = []
+        self.families: List[Tuple[str, List[int]]] = []  # (header, entry indexes)
+        self.subscription: Subscription = {}
+        self.by_object: Dict[str, List[int]] = {}
+        family_index: Dict[str, int] = {}
+        metrics = {m.name: m for m in family_metrics(bindings)}
+        for binding in bindings:
+            kind = binding.kind
+            for obj in object_names:
+                if not kind.matches(obj):
+                    continue
+                instance = ""
+                if kind.label:
+                    instance = f'{kind.label}="{escape_label_value(kind.instance(obj))}"'
+                for fld in binding.fields:
+                    name = fld.metric.name
+                    if name not in family_index:
+                        family_index[name] = len(self.families)
+                        self.families.append((header(metrics[name]), []))
+                    index = len(self.entries)
+                    self.entries.append(Entry(obj, fld.metric, instance, fld))
+                    self.families[family_index[name]][1].append(index)
+                    self.by_object.setdefault(obj, []).append(index)
+                    self._want(obj, fld.top_levels)
+
+    def _want(self, obj: str, levels: Optional[Tuple[str, ...]]) -> None:
+        if levels is None:
+            self.subscription[obj] = None
+            return
+        fields = self.subscription.setdefault(obj, [])
+        if fields is not None:
+            for level in levels:
+                if level not in fields:
+                    fields.append(level)
 
 
 def build_plan(object_names: Sequence[str],
                bindings: Sequence[ObjectBinding]) -> Tuple[Plan, Subscription]:
-    """Match Klippy's objects against the catalogue.
-
-    Returns, per family in declaration order, the (object, field) pairs that feed it, and
-    the subscription that asks Klippy for exactly those fields.
-    """
-    by_name: Dict[str, Tuple[Metric, List[Entry]]] = {}
-    subscription: Subscription = {}
-    for binding in bindings:
-        kind = binding.kind
-        matched = [o for o in object_names if kind.matches(o)]
-        for obj in matched:
-            instance = ""
-            if kind.label:
-                instance = f'{kind.label}="{escape_label_value(kind.instance(obj))}"'
-            for fld in binding.fields:
-                metric, entries = by_name.setdefault(fld.metric.name, (fld.metric, []))
-                entries.append((obj, instance, fld))
-                _want(subscription, obj, fld.top_level)
-    return list(by_name.values()), subscription
+    plan = Plan(object_names, bindings)
+    return plan, plan.subscription
 
 
-def _want(subscription: Subscription, obj: str, top_level: Optional[str]) -> None:
-    if top_level is None:
-        subscription[obj] = None
-        return
-    fields = subscription.setdefault(obj, [])
-    if fields is not None and top_level not in fields:
-        fields.append(top_level)
+class PrinterState:
+    """The subscribed state and the rendered text cached per entry."""
 
+    def __init__(self, plan: Plan, status: Dict[str, Any]) -> None:
+        self.plan = plan
+        self.wanted: Dict[str, Optional[Set[str]]] = {
+            obj: (None if fields is None else set(fields))
+            for obj, fields in plan.subscription.items()}
+        self.status: Dict[str, Dict[str, Any]] = {}
+        for obj in plan.subscription:
+            self.status[obj] = {}
+            self._merge(obj, status.get(obj))
+        self.texts: List[Optional[str]] = [None] * len(plan.entries)
+        self.body: Optional[str] = None
 
-def render_plan(plan: Plan, status: Dict[str, Dict[str, Any]]) -> str:
-    out: List[str] = []
-    for metric, entries in plan:
-        lines: List[str] = []
-        extra_keys = metric.labels[1:] if entries and entries[0][1] else metric.labels
-        for obj, instance, fld in entries:
-            obj_status = status.get(obj)
-            if obj_status is None:
+    def _merge(self, obj: str, fields: Any) -> Optional[Set[str]]:
+        """Merge pushed fields of `obj`; return the wanted ones that changed value."""
+        if not isinstance(fields, dict):
+            return None
+        current = self.status[obj]
+        wanted = self.wanted[obj]
+        changed: Set[str] = set()
+        for key, value in fields.items():
+            if wanted is not None and key not in wanted:
                 continue
-            for extra, value in fld.samples(obj_status):
-                pairs = [instance] if instance else []
-                pairs.extend(
-                    f'{k}="{escape_label_value(str(v))}"' for k, v in zip(extra_keys, extra)
-                )
-                labels = "{" + ",".join(pairs) + "}" if pairs else ""
-                lines.append(f"{metric.name}{labels} {format_value(value)}\n")
-        if lines:
-            out.append(header(metric))
-            out.extend(lines)
-    return "".join(out)
+            if key in current and current[key] == value:
+                continue
+            current[key] = value
+            changed.add(key)
+        return changed
+
+    def update(self, pushed: Dict[str, Any]) -> bool:
+        """Apply a push; True when anything this plan renders changed."""
+        dirty = False
+        for obj, fields in pushed.items():
+            if obj not in self.status:
+                continue  # another subscriber's object
+            changed = self._merge(obj, fields)
+            if not changed:
+                continue
+            for index in self.plan.by_object[obj]:
+                needs = self.plan.entries[index].needs
+                if needs is None or not needs.isdisjoint(changed):
+                    self.texts[index] = None
+                    dirty = True
+        if dirty:
+            self.body = None
+        return dirty
+
+    def render(self) -> str:
+        if self.body is not None:
+            return self.body
+        out: List[str] = []
+        texts = self.texts
+        entries = self.plan.entries
+        status = self.status
+        for head, indexes in self.plan.families:
+            parts = []
+            for i in indexes:
+                text = texts[i]
+                if text is None:
+                    entry = entries[i]
+                    text = texts[i] = entry.render(status.get(entry.obj))
+                if text:
+                    parts.append(text)
+            if parts:
+                out.append(head)
+                out.extend(parts)
+        self.body = "".join(out)
+        return self.body
 
 
 class PrinterCollector(Collector):
     """Klipper printer objects, from the subscription state; absent unless Klippy is ready."""
 
     name = "printer"
-    metrics = tuple({m.name: m for b in BINDINGS for m in b.metrics()}.values())
+    metrics = family_metrics(BINDINGS)
 
     def __init__(self, server: "Server", bindings: Sequence[ObjectBinding] = BINDINGS) -> None:
         super().__init__(server)
         self.bindings = bindings
-        self._plan: Plan = []
-        self._status: Dict[str, Dict[str, Any]] = {}
-        self._cache: Optional[str] = None
+        self._state: Optional[PrinterState] = None
         self._callback_registered = False
+        self._generation = 0
         server.register_event_handler("server:klippy_ready", self._on_klippy_ready)
         server.register_event_handler("server:klippy_disconnect", self._on_klippy_disconnect)
 
     async def _on_klippy_ready(self) -> None:
+        generation = self._generation
         apis = self.server.lookup_component("klippy_apis")
         objects = await apis.get_object_list(default=None)
+        if generation != self._generation:
+            return  # Klippy went away meanwhile; the next ready starts over
         if objects is None:
-            logging.warning("prometheus: Klippy did not list its objects; printer metrics off")
+            logging.warning(f"prometheus: Klippy did not list its objects; {self.name} off")
             return
-        plan, subscription = build_plan(objects, self.bindings)
+        plan = Plan(objects, self.bindings)
+        if not plan.subscription:
+            self._state = PrinterState(plan, {})
+            return
         callback = None if self._callback_registered else self._on_status_update
-        status = await apis.subscribe_objects(subscription, callback, default=None)
-        if status is None:
-            logging.warning("prometheus: subscription to Klippy objects failed")
+        status = await apis.subscribe_objects(plan.subscription, callback, default=None)
+        if generation != self._generation:
             return
-        self._callback_registered = True
-        self._plan = plan
-        self._status = {obj: dict(status.get(obj) or {}) for obj in subscription}
-        self._cache = None
+        if status is None:
+            logging.warning(f"prometheus: subscription to Klippy objects failed ({self.name})")
+            return
+        if callback is not None:
+            self._callback_registered = True
+        self._state = PrinterState(plan, status)
         logging.info(
-            f"prometheus: {len(subscription)} Klippy objects feed {len(plan)} families")
+            f"prometheus: {len(plan.subscription)} Klippy objects feed "
+            f"{len(plan.families)} {self.name} families")
 
     def _on_klippy_disconnect(self) -> None:
         # klippy_apis drops subscription callbacks on disconnect; we re-subscribe at ready.
+        self._generation += 1
         self._callback_registered = False
-        self._plan = []
-        self._status = {}
-        self._cache = None
+        self._state = None
 
     def _on_status_update(self, status: Dict[str, Any], _eventtime: float) -> None:
-        changed = False
-        for obj, fields in status.items():
-            current = self._status.get(obj)
-            if current is not None and isinstance(fields, dict):
-                current.update(fields)
-                changed = True
-        if changed:
-            self._cache = None
+        state = self._state
+        if state is not None:
+            state.update(status)
 
     def render(self) -> str:
         if not self.server.lookup_component("klippy_connection").is_ready():
             return ""  # no stale printer values while Klippy is down, shut down or in error
-        if self._cache is None:
-            self._cache = render_plan(self._plan, self._status)
-        return self._cache
+        state = self._state
+        return state.render() if state is not None else ""

@@ -1,0 +1,204 @@
+"""Custom readers for derived printer values.
+
+A reader takes one status value (or, for an empty field path, the object's whole status)
+and yields `(extra label values, value)` samples. A value Klipper does not report (None,
+absent, the wrong type) yields nothing: never a 0 standing in for "unknown".
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+from .spec import Reader, Sample, number
+
+# Klipper's scripts/graphstats.py: load = (task_avg + 3 * task_stddev) / 0.0025 and the MCU
+# awake time is reported over a 5 second window.
+MCU_LOAD_INTERVAL = 0.0025
+MCU_AWAKE_WINDOW = 5.0
+
+
+def _num(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def _get(status: Any, key: str) -> Optional[float]:
+    if isinstance(status, dict):
+        return _num(status.get(key))
+    return None
+
+
+def first_of(*keys: str, factor: float = 1.0) -> Reader:
+    """The first of several fields present in a dict value (a field Klipper renamed)."""
+    def read(value: Any) -> Iterator[Sample]:
+        if isinstance(value, dict):
+            for key in keys:
+                v = _num(value.get(key))
+                if v is not None:
+                    yield (), v * factor
+                    return
+    return read
+
+
+def mcu_load(last_stats: Any) -> Iterator[Sample]:
+    avg, stddev = _get(last_stats, "mcu_task_avg"), _get(last_stats, "mcu_task_stddev")
+    if avg is not None and stddev is not None:
+        yield (), (avg + 3.0 * stddev) / MCU_LOAD_INTERVAL
+
+
+def mcu_awake(last_stats: Any) -> Iterator[Sample]:
+    awake = _get(last_stats, "mcu_awake")
+    if awake is not None:
+        yield (), awake / MCU_AWAKE_WINDOW
+
+
+def mcu_info(status: Any) -> Iterator[Sample]:
+    """(version, build_versions, mcu_type) of an MCU that reported its identity."""
+    if not isinstance(status, dict):
+        return
+    version = status.get("mcu_version")
+    if not isinstance(version, str):
+        return
+    build = status.get("mcu_build_versions")
+    constants = status.get("mcu_constants")
+    mcu_type = constants.get("MCU") if isinstance(constants, dict) else None
+    yield (version, build if isinstance(build, str) else "",
+           mcu_type if isinstance(mcu_type, str) else ""), 1.0
+
+
+def homed_axes(value: Any) -> Iterator[Sample]:
+    """One series per homed axis letter."""
+    if isinstance(value, str):
+        for axis in value:
+            yield (axis,), 1.0
+
+
+def max_accel_to_decel(status: Any) -> Iterator[Sample]:
+    """Klipper before 2024 reports it; later ones derive it from minimum_cruise_ratio."""
+    direct = _get(status, "max_accel_to_decel")
+    if direct is not None:
+        yield (), direct
+        return
+    accel, ratio = _get(status, "max_accel"), _get(status, "minimum_cruise_ratio")
+    if accel is not None and ratio is not None:
+        yield (), accel * (1.0 - ratio)
+
+
+def tmc_enabled(status: Any) -> Iterator[Sample]:
+    """1 while Klipper polls the driver (drv_status is reported), 0 when it does not."""
+    if isinstance(status, dict) and "drv_status" in status:
+        yield (), 0.0 if status["drv_status"] is None else 1.0
+
+
+def present_text(value: Any) -> Iterator[Sample]:
+    """A non-empty text field as an info series labelled with the text."""
+    if isinstance(value, str) and value:
+        yield (value,), 1.0
+
+
+def count(value: Any) -> Iterator[Sample]:
+    """The number of items of a list (or dict) value."""
+    if isinstance(value, (list, tuple, dict)):
+        yield (), float(len(value))
+
+
+def _flatten(matrix: Any) -> List[float]:
+    values: List[float] = []
+    if isinstance(matrix, (list, tuple)):
+        for row in matrix:
+            if isinstance(row, (list, tuple)):
+                for v in row:
+                    n = _num(v)
+                    if n is not None and math.isfinite(n):
+                        values.append(n)
+    return values
+
+
+def _stat(name: str, values: Sequence[float]) -> float:
+    if name == "min":
+        return min(values)
+    if name == "max":
+        return max(values)
+    if name == "range":
+        return max(values) - min(values)
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def mesh_stat(stat: str, factor: float = 0.001) -> Reader:
+    """min/max/range/stddev of bed_mesh probed_matrix and mesh_matrix (mm -> m)."""
+    def read(status: Any) -> Iterator[Sample]:
+        if not isinstance(status, dict):
+            return
+        for label, key in (("probed", "probed_matrix"), ("mesh", "mesh_matrix")):
+            values = _flatten(status.get(key))
+            if values:
+                yield (label,), _stat(stat, values) * factor
+    return read
+
+
+def mesh_points(status: Any) -> Iterator[Sample]:
+    if not isinstance(status, dict):
+        return
+    for label, key in (("probed", "probed_matrix"), ("mesh", "mesh_matrix")):
+        values = _flatten(status.get(key))
+        if values:
+            yield (label,), float(len(values))
+
+
+def _input_shaper(settings: Any) -> Dict[str, Any]:
+    if isinstance(settings, dict):
+        section = settings.get("input_shaper")
+        if isinstance(section, dict):
+            return section
+    return {}
+
+
+def shaper_value(option: str, axis: str) -> Reader:
+    """[input_shaper] `option_<axis>` from configfile.settings (Klipper has no live status)."""
+    def read(settings: Any) -> Iterator[Sample]:
+        section = _input_shaper(settings)
+        key = f"{option}_{axis}"
+        if key in section:
+            yield from number(section[key])
+    return read
+
+
+def shaper_types(settings: Any) -> Iterator[Sample]:
+    section = _input_shaper(settings)
+    if not section:
+        return
+    for axis in ("x", "y"):
+        shaper = section.get(f"shaper_type_{axis}", section.get("shaper_type"))
+        if isinstance(shaper, str) and shaper:
+            yield (axis, shaper), 1.0
+
+
+def bool_flag(value: Any) -> Iterator[Sample]:
+    """A value whose truth matters (e.g. an endstop's last query result)."""
+    if value is None:
+        return
+    if isinstance(value, (bool, int, float)):
+        yield (), 1.0 if value else 0.0
+
+
+def truthy_mapping(value: Any) -> Iterator[Sample]:
+    """A dict of truth values, one 0/1 sample per key labelled with the key."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            for _, flag in bool_flag(v):
+                yield (str(key),), flag
+
+
+def axes(*keys: str, factor: float = 1.0) -> Reader:
+    """List components labelled by axis name, scaled (e.g. mm to m)."""
+    def read(value: Any) -> Iterator[Sample]:
+        if isinstance(value, (list, tuple)):
+            for key, item_value in zip(keys, value):
+                v = _num(item_value)
+                if v is not None:
+                    yield (key,), v * factor
+    return read

@@ -1,0 +1,153 @@
+"""Heaters, temperature sensors, environmental sensors and fans."""
+from __future__ import annotations
+
+from .build import F, ObjectKind, bind
+from .spec import scaled
+
+EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
+HEATER_BED = ObjectKind("heater_bed", r"heater_bed")
+HEATER_GENERIC = ObjectKind("heater_generic", r"heater_generic .+", label="heater")
+TEMPERATURE_SENSOR = ObjectKind("temperature_sensor", r"temperature_sensor .+", label="sensor")
+TEMPERATURE_PROBE = ObjectKind("temperature_probe", r"temperature_probe .+", label="sensor")
+TEMPERATURE_FAN = ObjectKind("temperature_fan", r"temperature_fan .+", label="fan")
+TEMPERATURE_HOST = ObjectKind("temperature_host", r"temperature_host .+", label="sensor")
+TEMPERATURE_COMBINED = ObjectKind(
+    "temperature_combined", r"temperature_combined .+", label="sensor")
+BME280 = ObjectKind("bme280", r"bme280 .+", label="sensor")
+HTU21D = ObjectKind("htu21d", r"htu21d .+", label="sensor")
+SHT3X = ObjectKind("sht3x", r"sht3x .+", label="sensor")
+AHT10 = ObjectKind("aht10", r"aht10 .+", label="sensor")
+LM75 = ObjectKind("lm75", r"lm75 .+", label="sensor")
+Z_THERMAL_ADJUST = ObjectKind("z_thermal_adjust", r"z_thermal_adjust")
+FAN = ObjectKind("fan", r"fan")
+FAN_GENERIC = ObjectKind("fan_generic", r"fan_generic .+", label="fan")
+CONTROLLER_FAN = ObjectKind("controller_fan", r"controller_fan .+", label="fan")
+HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
+
+C = "celsius"
+
+
+def _heater(prefix: str, what: str) -> tuple:
+    return (
+        F("temperature", f"{prefix}_temperature", f"{what} temperature in degrees Celsius.",
+          unit=C, compat=True),
+        F("target", f"{prefix}_target",
+          f"{what} target temperature in degrees Celsius (0 when off).", unit=C, compat=True),
+        F("power", f"{prefix}_power", f"{what} heater PWM duty cycle, 0 to 1.",
+          unit="ratio", compat=True),
+    )
+
+
+def _minmax(prefix: str, what: str) -> tuple:
+    return (
+        F("measured_min_temp", f"{prefix}_measured_min_temp",
+          f"Lowest {what} temperature measured since Klippy started, in degrees Celsius.",
+          unit=C, compat=True),
+        F("measured_max_temp", f"{prefix}_measured_max_temp",
+          f"Highest {what} temperature measured since Klippy started, in degrees Celsius.",
+          unit=C, compat=True),
+    )
+
+
+def _fan(prefix: str, what: str) -> tuple:
+    return (
+        F("speed", f"{prefix}_speed", f"{what} speed as a fraction of full speed, 0 to 1.",
+          unit="ratio", compat=True),
+        F("rpm", f"{prefix}_rpm",
+          f"{what} tachometer speed in revolutions per minute (only with a tachometer_pin).",
+          unit="rpm", compat=True),
+    )
+
+
+_HUMIDITY = F("humidity", "klipper_sensor_relative_humidity_ratio",
+              "Relative humidity measured by an environmental sensor, 0 to 1.",
+              unit="ratio", read=scaled(0.01))
+
+BINDINGS = (
+    bind(
+        EXTRUDER,
+        *_heater("klipper_extruder", "Extruder"),
+        F("pressure_advance", "klipper_extruder_pressure_advance",
+          "Extruder pressure advance in seconds (mm of filament per mm/s of extrusion "
+          "speed).", unit="seconds", compat=True),
+        F("smooth_time", "klipper_extruder_smooth_time",
+          "Extruder pressure advance smooth time in seconds.", unit="seconds", compat=True),
+        F("can_extrude", "klipper_extruder_can_extrude",
+          "1 when the extruder is hot enough to extrude (min_extrude_temp), else 0."),
+    ),
+    bind(HEATER_BED, *_heater("klipper_heater_bed", "Heated bed")),
+    bind(HEATER_GENERIC, *_heater("klipper_generic_heater", "Generic heater")),
+    bind(
+        TEMPERATURE_SENSOR,
+        F("temperature", "klipper_temperature_sensor_temperature",
+          "Temperature sensor reading in degrees Celsius.", unit=C, compat=True),
+        *_minmax("klipper_temperature_sensor", "sensor"),
+    ),
+    bind(
+        TEMPERATURE_PROBE,
+        F("temperature", "klipper_temperature_probe_temperature",
+          "Temperature probe reading in degrees Celsius.", unit=C, compat=True),
+        *_minmax("klipper_temperature_probe", "probe"),
+        F("estimated_expansion", "klipper_temperature_probe_estimated_expansion",
+          "Probe drift estimated from its temperature, in mm.", unit="millimeters",
+          compat=True),
+    ),
+    bind(
+        TEMPERATURE_FAN,
+        *_fan("klipper_temperature_fan", "Temperature fan"),
+        F("temperature", "klipper_temperature_fan_temperature",
+          "Temperature fan sensor reading in degrees Celsius.", unit=C, compat=True),
+        F("target", "klipper_temperature_fan_target",
+          "Temperature fan target temperature in degrees Celsius.", unit=C, compat=True),
+    ),
+    bind(
+        TEMPERATURE_HOST,
+        F("temperature", "klipper_temperature_host_temperature_celsius",
+          "Host (single board computer) temperature read by Klipper's temperature_host.",
+          unit=C),
+    ),
+    bind(
+        TEMPERATURE_COMBINED,
+        F("temperature", "klipper_temperature_combined_temperature_celsius",
+          "Combined temperature (min, max or mean of its sensor_list) of a "
+          "temperature_combined sensor.", unit=C),
+    ),
+    bind(
+        BME280,
+        _HUMIDITY,
+        F("pressure", "klipper_sensor_pressure_pascals",
+          "Barometric pressure measured by a BMP/BME sensor.", unit="pascals",
+          read=scaled(100.0)),
+        F("gas", "klipper_sensor_gas_resistance_ohms",
+          "Gas sensor resistance measured by a BME680 (air quality indicator).",
+          unit="ohms"),
+    ),
+    bind(HTU21D, _HUMIDITY),
+    bind(SHT3X, _HUMIDITY),
+    bind(AHT10, _HUMIDITY),
+    bind(
+        LM75,
+        F("temperature", "klipper_lm75_temperature_celsius",
+          "Temperature read by an LM75 chip.", unit=C),
+    ),
+    bind(
+        Z_THERMAL_ADJUST,
+        F("temperature", "klipper_z_thermal_adjust_temperature_celsius",
+          "Frame temperature used for Z thermal compensation.", unit=C),
+        F("measured_min_temp", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
+          "Lowest frame temperature measured since Klippy started.", unit=C),
+        F("measured_max_temp", "klipper_z_thermal_adjust_measured_max_temperature_celsius",
+          "Highest frame temperature measured since Klippy started.", unit=C),
+        F("current_z_adjust", "klipper_z_thermal_adjust_offset_meters",
+          "Z offset currently applied by thermal compensation.", unit="meters",
+          read=scaled(0.001)),
+        F("z_adjust_ref_temperature", "klipper_z_thermal_adjust_reference_temperature_celsius",
+          "Reference temperature of Z thermal compensation (set at Z homing).", unit=C),
+        F("enabled", "klipper_z_thermal_adjust_enabled",
+          "1 when Z thermal compensation is enabled, else 0."),
+    ),
+    bind(FAN, *_fan("klipper_fan", "Part cooling fan")),
+    bind(FAN_GENERIC, *_fan("klipper_generic_fan", "Generic fan")),
+    bind(CONTROLLER_FAN, *_fan("klipper_controller_fan", "Controller fan")),
+    bind(HEATER_FAN, *_fan("klipper_heater_fan", "Heater fan")),
+)
