@@ -1,0 +1,34 @@
+"""Sidecar: merges other exporters (HTTP, Unix socket, files, commands) into one exposition.
+
+Used in-process by the Moonraker component and standalone (`python -m
+moonraker_prometheus.sidecar --config sidecar.yml`). Never imports Moonraker.
+
+In-process API (what component.py calls)::
+
+    from .sidecar import Merger, sources_from_sections
+
+    groups, warnings = sources_from_sections(config_sections)
+        # groups: {"": [Source, ...], "<group>": [...]}; "" merges into /server/metrics,
+        # any other key is served on /server/metrics/<group>. A bad section is skipped and
+        # named in `warnings` (section, option, reason).
+    merger = Merger(groups[""])        # one Merger per group
+    merger.start()                     # optional: starts exec_periodic sources now
+    text = await merger.collect(local_text=own_text, timeout=10.0)
+        # local_text (the component's own exposition) is merged first, without added labels,
+        # so every family has one HELP/TYPE. Concurrent collect() calls with the same
+        # arguments share one run. Never raises for a failing source: its health metrics say.
+    await merger.close()               # stops periodic tasks, kills children, closes clients
+
+Heavy work (tokenizing, merging, rendering) runs in the loop's default executor; the event
+loop only awaits. Health families: klipper_exporter_source_* and
+klipper_exporter_merge_dropped_total (see docs/sidecar.md).
+"""
+from __future__ import annotations
+
+from .merge import Merger
+from .moonraker_config import sources_from_sections
+from .sources import Source, build_source
+from .spec import SourceSpec, SpecError
+
+__all__ = ["Merger", "Source", "SourceSpec", "SpecError", "build_source",
+           "sources_from_sections"]

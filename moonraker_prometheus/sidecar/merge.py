@@ -1,0 +1,226 @@
+"""Merging bodies into one valid exposition, and the Merger that scrapes a group of sources.
+
+Rules: one HELP/TYPE per family (first HELP wins); a family whose type conflicts with the
+earlier one is dropped from the later source; duplicate series are dropped (a histogram or
+summary series is dropped whole); a family named like a member of a histogram/summary
+(`x_sum`, `x_count`, `x_bucket`) is dropped because Go's parser would fold it into `x`;
+families are written in name order, samples in source order. Everything dropped is counted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from .expfmt import Family, Parsed, Rewriter, decode, parse, render
+from .health import Health
+from .sources import Fetched, FetchError, Source
+from .sources.base import Params
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 10.0
+_MEMBERS = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+_SIMPLE = ("counter", "gauge", "untyped")
+_SPECIAL_LABEL = re.compile(r'(?<=[{,])(?:le|quantile)="[^"]*",?')
+
+
+def _series_key(line: str) -> str:
+    """Name and labels of a rewritten sample line (values and timestamps hold no '}')."""
+    end = line.rfind("}")
+    return line[:end + 1] if end >= 0 else line[:line.index(" ")]
+
+
+def _group_key(fam: Family, line: str) -> str:
+    """One histogram/summary series: its labels without `le`/`quantile`, name without suffix."""
+    key = _series_key(line)
+    brace = key.find("{")
+    labels = _SPECIAL_LABEL.sub("", key[brace:]) if brace >= 0 else ""
+    return labels.replace(",}", "}")
+
+
+class MergeState:
+    """Families merged so far, and what each source contributed or lost (by reason)."""
+
+    def __init__(self) -> None:
+        self.families: Dict[str, Family] = {}
+        self.origin: Dict[str, str] = {}
+        self.samples: Dict[str, int] = {}
+        self.dropped: Dict[str, Dict[str, int]] = {}
+        self._keys: Dict[str, Set[str]] = {}
+
+    def _drop(self, source: str, reason: str, n: int) -> None:
+        if n:
+            d = self.dropped.setdefault(source, {})
+            d[reason] = d.get(reason, 0) + n
+
+    def add(self, source: str, rw: Rewriter, bodies: Sequence[Union[bytes, str]]) -> None:
+        for body in bodies:
+            parsed = Parsed()
+            parse(decode(body, parsed) if isinstance(body, bytes) else body, rw, parsed)
+            for reason, n in parsed.dropped.items():
+                self._drop(source, reason, n)
+            for fam in parsed.families.values():
+                if fam.lines:
+                    self._add_family(source, fam)
+
+    def _add_family(self, source: str, fam: Family) -> None:
+        have = self.families.get(fam.name)
+        if have is None:
+            self.families[fam.name] = fam
+            self.origin[fam.name] = source
+            self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
+            return
+        if have.type != fam.type and not (
+                (not have.typed or not fam.typed) and have.type in _SIMPLE
+                and fam.type in _SIMPLE):
+            self._drop(source, "type_conflict", len(fam.lines))
+            return
+        if fam.typed and not have.typed:
+            have.type, have.typed = fam.type, True
+        if have.help is None:
+            have.help = fam.help
+        keys = self._keys.get(fam.name)
+        if keys is None:
+            keys = self._keys[fam.name] = {_series_key(x) for x in have.lines}
+        lines = fam.lines
+        if have.type in _MEMBERS:
+            # A series clashing anywhere is dropped whole, so no histogram is left half-merged.
+            clash = {_group_key(fam, x) for x in lines if _series_key(x) in keys}
+            if clash:
+                kept = [x for x in lines if _group_key(fam, x) not in clash]
+                self._drop(source, "duplicate_series", len(lines) - len(kept))
+                lines = kept
+        added = 0
+        for line in lines:
+            key = _series_key(line)
+            if key in keys:
+                self._drop(source, "duplicate_series", 1)
+                continue
+            keys.add(key)
+            have.lines.append(line)
+            added += 1
+        self.samples[source] = self.samples.get(source, 0) + added
+
+    def drop_member_clashes(self) -> None:
+        """Drops families named like a member of a histogram/summary (`x_sum` next to `x`)."""
+        for fam in list(self.families.values()):
+            for suffix in _MEMBERS.get(fam.type, ()):
+                other = self.families.get(fam.name + suffix)
+                if other is not None and other is not fam:
+                    src = self.origin[other.name]
+                    self._drop(src, "name_conflict", len(other.lines))
+                    self.samples[src] = self.samples.get(src, 0) - len(other.lines)
+                    del self.families[other.name]
+
+    def render(self) -> str:
+        return render(self.families[name] for name in sorted(self.families))
+
+
+_LOCAL = Rewriter(rewrite=False)
+
+
+def _merge_sources(local_text: Optional[str],
+                   parts: Sequence[Tuple[str, Rewriter, List[bytes]]]) -> MergeState:
+    state = MergeState()
+    if local_text:
+        state.add("", _LOCAL, [local_text])
+    for name, rw, bodies in parts:
+        state.add(name, rw, bodies)
+    state.drop_member_clashes()
+    return state
+
+
+def _finish(state: MergeState, health_text: str) -> str:
+    state.add("", _LOCAL, [health_text])
+    return state.render()
+
+
+def rewriter_for(source: Source) -> Rewriter:
+    spec = source.spec
+    labels = [("exporter_name", spec.name)] + sorted(spec.labels.items())
+    return Rewriter(labels, honor_labels=spec.honor_labels, rewrite=not spec.no_rewrite,
+                    keep=spec.keep_re, drop=spec.drop_re)
+
+
+def _freeze(params: Optional[Params]) -> Tuple:
+    return tuple(sorted((k, tuple(v)) for k, v in params.items())) if params else ()
+
+
+class Merger:
+    """Scrapes one group of sources concurrently and merges them (see the package docstring)."""
+
+    def __init__(self, sources: Sequence[Source]) -> None:
+        names = [s.name for s in sources]
+        dups = sorted({n for n in names if names.count(n) > 1})
+        if dups:
+            raise ValueError("exporter names must be unique, repeated: %s" % ", ".join(dups))
+        self.sources = list(sources)
+        self.health = Health(names)
+        self._rewriters = {s.name: rewriter_for(s) for s in sources}
+        self._inflight: Dict[Tuple, asyncio.Future] = {}
+
+    def start(self) -> None:
+        """Starts periodic sources now (otherwise the first collect does)."""
+        for s in self.sources:
+            start = getattr(s, "start", None)
+            if start is not None:
+                start()
+
+    async def collect(self, local_text: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
+                      params: Optional[Mapping[str, Sequence[str]]] = None) -> str:
+        key = (local_text, _freeze(params))
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._run(local_text, timeout, params))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
+        # shield: one impatient scraper must not cancel the run the others share
+        return await asyncio.shield(task)
+
+    async def _run(self, local_text: Optional[str], timeout: float,
+                   params: Optional[Params]) -> str:
+        loop = asyncio.get_running_loop()
+        budget = max(0.1, timeout - max(0.25, 0.1 * timeout))  # leave time to merge
+        results = await asyncio.gather(*(self._fetch(s, budget, params) for s in self.sources))
+        parts = [(s.name, self._rewriters[s.name], f.bodies)
+                 for s, f in zip(self.sources, results) if f is not None]
+        state = await loop.run_in_executor(None, _merge_sources, local_text, parts)
+        for s, f in zip(self.sources, results):
+            self.health.sources[s.name].samples = state.samples.get(s.name, 0)
+            self.health.dropped(s.name, state.dropped.get(s.name, {}))
+        if state.dropped.get(""):
+            log.warning("own metrics text had invalid lines: %s", state.dropped[""])
+        return await loop.run_in_executor(None, _finish, state, self.health.render())
+
+    async def _fetch(self, source: Source, budget: float,
+                     params: Optional[Params]) -> Optional[Fetched]:
+        h = self.health.sources[source.name]
+        started = time.monotonic()
+        fetched: Optional[Fetched] = None
+        try:
+            fetched = await asyncio.wait_for(source.fetch(params), budget)
+        except FetchError as e:
+            self.health.error(source.name, e.reason)
+            log.debug("exporter %s: %s", source.name, e)
+        except asyncio.TimeoutError:
+            self.health.error(source.name, "timeout")
+        except Exception:  # a bug in one source must cost only that source
+            log.exception("exporter %s failed", source.name)
+            self.health.error(source.name, "error")
+        h.duration = time.monotonic() - started
+        h.up = 1 if fetched is not None else 0
+        if fetched is not None:
+            h.last_success = time.time()
+            h.files = fetched.files
+            h.cache_age = fetched.cache_age
+            for reason in fetched.errors:
+                self.health.error(source.name, reason)
+        return fetched
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        for s in self.sources:
+            await s.close()

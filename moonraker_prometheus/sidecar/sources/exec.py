@@ -1,0 +1,178 @@
+"""Commands: run on scrape (concurrent scrapes share one run) or periodically (cached).
+
+The argv comes from configuration only (never from a scrape); a shell only if configured.
+Each run gets its own session, so a timeout kills the whole process group; the child is
+always awaited (reaped) and its pipes closed. stderr is logged, bounded.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import List, Optional, Tuple
+
+from .base import Fetched, FetchError, Params, Source
+
+log = logging.getLogger(__name__)
+STDERR_LOG_BYTES = 4096
+
+
+async def _read_bounded(stream: asyncio.StreamReader, limit: int,
+                        drain: bool) -> Tuple[bytes, bool]:
+    """Reads keeping at most `limit` bytes; returns (data, overflowed).
+
+    On overflow it stops (stdout: the run is failed) or keeps draining (stderr, so the child
+    never blocks on a full pipe).
+    """
+    kept: List[bytes] = []
+    size = 0
+    over = False
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return b"".join(kept), over
+        if size + len(chunk) > limit:
+            over = True
+            if not drain:
+                return b"", True
+            chunk = chunk[:max(0, limit - size)]
+        size += len(chunk)
+        if chunk:
+            kept.append(chunk)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # start_new_session: the group id is the child's pid
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int) -> bytes:
+    """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn)."""
+    deadline = time.monotonic() + timeout
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, close_fds=True)
+    except OSError as e:
+        raise FetchError("spawn", str(e)) from None
+    assert proc.stdout is not None and proc.stderr is not None
+    out_task = asyncio.ensure_future(_read_bounded(proc.stdout, max_bytes, False))
+    err_task = asyncio.ensure_future(_read_bounded(proc.stderr, STDERR_LOG_BYTES, True))
+    try:
+        done, _ = await asyncio.wait({out_task}, timeout=timeout)
+        if not done:
+            raise FetchError("timeout", "killed after %g s" % timeout)
+        stdout, over = out_task.result()
+        if over:
+            raise FetchError("oversize", "stdout above %d bytes" % max_bytes)
+        try:
+            status = await asyncio.wait_for(proc.wait(), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise FetchError("timeout", "closed stdout, still running after %g s"
+                             % timeout) from None
+        if status != 0:
+            raise FetchError("exit_status", "exited with %d" % status)
+        return stdout
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc.pid)  # the whole group: grandchildren too
+        for task in (out_task, err_task):
+            if not task.done():
+                task.cancel()
+        await proc.wait()  # always reap
+        stderr = b""
+        if err_task.done() and not err_task.cancelled():
+            stderr = err_task.result()[0]
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()  # our pipe ends, even if an escaped grandchild holds the others
+        if stderr:
+            log.warning("exporter %s stderr: %s", name,
+                        stderr.decode("utf-8", "replace").rstrip())
+
+
+class OnScrapeExec(Source):
+    """One run per scrape; scrapes arriving during a run share it."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self._running: Optional[asyncio.Future] = None
+
+    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(run_command(
+                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes))
+        # shield: a scraper giving up must not kill the run the others wait for
+        return Fetched([await asyncio.shield(self._running)])
+
+    async def close(self) -> None:
+        if self._running is not None and not self._running.done():
+            self._running.cancel()
+            try:
+                await self._running
+            except (asyncio.CancelledError, FetchError):
+                pass
+
+
+class PeriodicExec(Source):
+    """Runs every `interval`; serves the last good output until it is older than `max_age`.
+
+    Failed runs are counted (reported with the next fetch) while the cache is still served.
+    """
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self._task: Optional[asyncio.Task] = None
+        self._first: Optional[asyncio.Event] = None
+        self._last: Optional[bytes] = None
+        self._last_time = 0.0
+        self._last_error: Optional[FetchError] = None
+        self._failed: List[str] = []
+
+    def start(self) -> None:
+        """Starts the periodic task (needs a running loop; the first fetch calls it)."""
+        if self._task is None:
+            self._first = asyncio.Event()
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def _loop(self) -> None:
+        spec = self.spec
+        assert self._first is not None
+        while True:
+            started = time.monotonic()
+            try:
+                self._last = await run_command(self.name, spec.argv(), spec.timeout,
+                                               spec.max_bytes)
+                self._last_time = time.monotonic()
+                self._last_error = None
+            except FetchError as e:
+                self._last_error = e
+                self._failed.append(e.reason)
+                log.warning("exporter %s: %s", self.name, e)
+            self._first.set()
+            await asyncio.sleep(max(0.0, spec.interval - (time.monotonic() - started)))
+
+    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+        self.start()
+        assert self._first is not None and self.spec.max_age is not None
+        await self._first.wait()  # only the first scrape waits, for the first run
+        failed, self._failed = self._failed, []
+        if self._last is None:
+            raise self._last_error or FetchError("no_data")
+        age = time.monotonic() - self._last_time
+        if age > self.spec.max_age:
+            raise FetchError("stale", "last good run %.0f s ago" % age)
+        return Fetched([self._last], cache_age=age, errors=failed)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
