@@ -1,0 +1,337 @@
+"""Standalone config: reverse_exporter's YAML format, so its users can move over unchanged.
+
+Every error names the offending key as a path (`reverse_exporters[0].exporters.http[1].timeout`).
+Accepted: `exporters` as a map of kind -> list (current reverse_exporter) or as a list of
+one-key maps (older releases); `exec_cached` and `exec-cached`; `auth.basic_auth` user lists
+and `htpasswd_file` (bcrypt). Our own source options may be added to any exporter entry.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from .spec import MIN_INTERVAL, SourceSpec, SpecError, parse_duration
+
+DEFAULT_LISTEN = "tcp://127.0.0.1:9998"
+_KINDS = {"http": "http", "file": "file", "exec": "exec", "exec_cached": "exec_periodic",
+          "exec-cached": "exec_periodic"}
+_ENTRY_KEYS = {
+    "http": {"address", "socket", "forward_url_params", "headers", "username", "password",
+             "bearer_token", "ca_file", "cert_file", "key_file", "insecure_skip_verify"},
+    "file": {"path"},
+    "exec": {"command", "args", "shell"},
+    "exec_periodic": {"command", "args", "shell", "exec_interval", "max_age"},
+}
+_COMMON_KEYS = {"name", "labels", "no_rewrite", "honor_labels", "keep", "drop", "timeout",
+                "max_bytes"}
+
+
+class ConfigError(ValueError):
+    """`key` is the path of the offending key."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__("%s: %s" % (key, reason))
+        self.key = key
+
+
+class Listener:
+    """One `web.listen` URL: tcp/unix, with TLS files for tcps/unixs."""
+
+    def __init__(self, url: str, key: str) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self.scheme = parts.scheme
+        if self.scheme not in ("tcp", "tcps", "unix", "unixs"):
+            raise ConfigError(key, "scheme must be tcp, tcps, unix or unixs, got %r" % url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.tls = self.scheme.endswith("s")
+        self.cert_file = query.get("tlscert")
+        self.key_file = query.get("tlskey")
+        self.client_ca_file = query.get("tlsclientca")
+        if self.tls and not (self.cert_file and self.key_file):
+            raise ConfigError(key, "%s needs ?tlscert=...&tlskey=..." % self.scheme)
+        if not self.tls and (self.cert_file or self.key_file or self.client_ca_file):
+            raise ConfigError(key, "TLS parameters need tcps:// or unixs://")
+        if self.scheme.startswith("unix"):
+            self.path = parts.path
+            if not os.path.isabs(self.path):
+                raise ConfigError(key, "unix socket path must be absolute")
+            self.host, self.port = "", 0
+        else:
+            self.path = ""
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if port is None or parts.hostname is None:
+                raise ConfigError(key, "expected tcp://host:port, got %r" % url)
+            self.host, self.port = parts.hostname, port
+
+
+class Endpoint:
+    """One `reverse_exporters` entry: a path, its users and its sources."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.specs: List[SourceSpec] = []
+        self.users: Dict[str, str] = {}  # user -> bcrypt hash or (legacy) plaintext
+
+
+class SidecarConfig:
+    def __init__(self) -> None:
+        self.listen: List[Listener] = []
+        self.context_path = ""
+        self.read_header_timeout = 10.0
+        self.scrape_timeout = 10.0
+        self.users: Dict[str, str] = {}
+        self.endpoints: List[Endpoint] = []
+        self.warnings: List[str] = []
+
+
+def _map(value: Any, key: str) -> Dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, "expected a mapping, got %s" % type(value).__name__)
+    return value
+
+
+def _list(value: Any, key: str) -> List[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(key, "expected a list, got %s" % type(value).__name__)
+    return value
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise ConfigError(key, "expected a string")
+    return str(value)
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "expected true or false")
+    return value
+
+
+def _strmap(value: Any, key: str) -> Dict[str, str]:
+    return {str(k): _str(v, "%s.%s" % (key, k)) for k, v in _map(value, key).items()}
+
+
+def _unknown(data: Dict[str, Any], allowed: Any, key: str) -> None:
+    extra = sorted(set(map(str, data)) - set(allowed))
+    if extra:
+        raise ConfigError("%s.%s" % (key, extra[0]) if key else extra[0], "unknown key")
+
+
+def _resolve(base: str, path: str) -> str:
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
+def _users(auth: Any, key: str, base: str) -> Dict[str, str]:
+    auth = _map(auth, key)
+    _unknown(auth, {"basic_auth", "htpasswd_file"}, key)
+    users: Dict[str, str] = {}
+    for i, entry in enumerate(_list(auth.get("basic_auth"), key + ".basic_auth")):
+        k = "%s.basic_auth[%d]" % (key, i)
+        entry = _map(entry, k)
+        _unknown(entry, {"username", "password"}, k)
+        if "username" not in entry or "password" not in entry:
+            raise ConfigError(k, "needs username and password")
+        users[_str(entry["username"], k + ".username")] = _str(entry["password"], k + ".password")
+    if auth.get("htpasswd_file"):
+        users.update(read_htpasswd(_resolve(base, _str(auth["htpasswd_file"],
+                                                        key + ".htpasswd_file")),
+                                   key + ".htpasswd_file"))
+    return users
+
+
+def read_htpasswd(path: str, key: str) -> Dict[str, str]:
+    """`user:bcrypt-hash` lines; other hash schemes are refused."""
+    users: Dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigError(key, "cannot read %s: %s" % (path, e.strerror)) from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        user, _, digest = line.partition(":")
+        if not digest.startswith(("$2a$", "$2b$", "$2y$")):
+            raise ConfigError(key, "%s line %d: only bcrypt hashes are supported" % (path, n))
+        users[user] = digest
+    return users
+
+
+def _source(kind: str, entry: Any, key: str, base: str) -> SourceSpec:
+    entry = _map(entry, key)
+    _unknown(entry, _COMMON_KEYS | _ENTRY_KEYS[kind], key)
+    if "name" not in entry:
+        raise ConfigError(key + ".name", "missing")
+    spec = SourceSpec(_str(entry["name"], key + ".name"), kind)
+    spec.labels = _strmap(entry.get("labels"), key + ".labels")
+    spec.no_rewrite = _bool(entry.get("no_rewrite", False), key + ".no_rewrite")
+    spec.honor_labels = _bool(entry.get("honor_labels", False), key + ".honor_labels")
+    spec.keep = [_str(x, key + ".keep") for x in _list(entry.get("keep"), key + ".keep")]
+    spec.drop = [_str(x, key + ".drop") for x in _list(entry.get("drop"), key + ".drop")]
+    if "max_bytes" in entry:
+        v = entry["max_bytes"]
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ConfigError(key + ".max_bytes", "expected an integer")
+        spec.max_bytes = v
+    try:
+        if "timeout" in entry:
+            spec.timeout = parse_duration(entry["timeout"], "timeout")
+        if kind == "http":
+            _http(spec, entry, key)
+        elif kind == "file":
+            spec.path = _resolve(base, _str(entry.get("path", ""), key + ".path"))
+        else:
+            _exec(spec, entry, key, base)
+        spec.validate()
+    except SpecError as e:
+        raise ConfigError("%s.%s" % (key, _YAML_KEY.get((kind, e.option), e.option)),
+                          e.reason) from None
+    return spec
+
+
+# Where a spec option came from in the YAML, for error messages.
+_YAML_KEY = {("http", "url"): "address", ("unix", "url"): "address",
+             ("exec_periodic", "interval"): "exec_interval", ("unix", "socket"): "socket"}
+
+
+def _http(spec: SourceSpec, entry: Dict[str, Any], key: str) -> None:
+    address = _str(entry.get("address", ""), key + ".address")
+    if address.startswith("http://unix:"):
+        # reverse_exporter's Unix form: http://unix:/path/to/socket:/metrics
+        sock, sep, path = address[len("http://unix:"):].partition(":")
+        spec.kind, spec.socket, spec.url = "unix", sock, (path if sep else "/metrics")
+    elif "socket" in entry:
+        spec.kind, spec.socket, spec.url = "unix", _str(entry["socket"], key + ".socket"), address
+    else:
+        spec.url = address
+    spec.forward_url_params = _bool(entry.get("forward_url_params", False),
+                                    key + ".forward_url_params")
+    spec.headers = _strmap(entry.get("headers"), key + ".headers")
+    for option in ("username", "password", "bearer_token", "ca_file", "cert_file", "key_file"):
+        if option in entry:
+            setattr(spec, option, _str(entry[option], "%s.%s" % (key, option)))
+    spec.insecure_skip_verify = _bool(entry.get("insecure_skip_verify", False),
+                                      key + ".insecure_skip_verify")
+
+
+def _exec(spec: SourceSpec, entry: Dict[str, Any], key: str, base: str) -> None:
+    command = _str(entry.get("command", ""), key + ".command")
+    spec.shell = _bool(entry.get("shell", False), key + ".shell")
+    args = [_str(a, key + ".args") for a in _list(entry.get("args"), key + ".args")]
+    if spec.shell:
+        if args:
+            raise ConfigError(key + ".args", "with shell: true, put the whole script in command")
+        spec.command = [command] if command else []
+    else:
+        if command and "/" in command:
+            command = _resolve(base, command)
+        spec.command = ([command] if command else []) + args
+    if spec.kind == "exec_periodic":
+        if "exec_interval" not in entry:
+            raise ConfigError(key + ".exec_interval", "missing (minimum %g s)" % MIN_INTERVAL)
+        spec.interval = parse_duration(entry["exec_interval"], "interval")
+        if "max_age" in entry:
+            spec.max_age = parse_duration(entry["max_age"], "max_age")
+
+
+def _exporters(value: Any, key: str, base: str) -> List[SourceSpec]:
+    """Both layouts: {http: [...], file: [...]} and [{http: {...}}, {file: {...}}]."""
+    items: List[Tuple[str, str, Any]] = []
+    if isinstance(value, dict):
+        for kind, entries in value.items():
+            if kind not in _KINDS:
+                raise ConfigError("%s.%s" % (key, kind), "unknown exporter kind (http, file, "
+                                  "exec, exec_cached)")
+            for i, e in enumerate(_list(entries, "%s.%s" % (key, kind))):
+                items.append((_KINDS[kind], "%s.%s[%d]" % (key, kind, i), e))
+    else:
+        for i, item in enumerate(_list(value, key)):
+            k = "%s[%d]" % (key, i)
+            item = _map(item, k)
+            if len(item) != 1 or next(iter(item)) not in _KINDS:
+                raise ConfigError(k, "expected one key: http, file, exec or exec_cached")
+            kind, e = next(iter(item.items()))
+            items.append((_KINDS[kind], "%s.%s" % (k, kind), e))
+    specs = [_source(kind, e, k, base) for kind, k, e in items]
+    seen: Dict[str, str] = {}
+    for spec, (_, k, _) in zip(specs, items):
+        if spec.name in seen:
+            raise ConfigError(k + ".name", "%r already used by %s" % (spec.name, seen[spec.name]))
+        seen[spec.name] = k
+    return specs
+
+
+def parse_config(data: Any, base: str = ".") -> SidecarConfig:
+    cfg = SidecarConfig()
+    data = _map(data, "(top level)")
+    _unknown(data, {"web", "reverse_exporters"}, "")
+    web = _map(data.get("web"), "web")
+    _unknown(web, {"listen", "context_path", "read_header_timeout", "scrape_timeout",
+                   "telemetry_path", "auth"}, "web")
+    listen = _list(web.get("listen"), "web.listen") or [DEFAULT_LISTEN]
+    cfg.listen = [Listener(_str(u, "web.listen[%d]" % i), "web.listen[%d]" % i)
+                  for i, u in enumerate(listen)]
+    cfg.context_path = _str(web.get("context_path", ""), "web.context_path").rstrip("/")
+    if cfg.context_path and not cfg.context_path.startswith("/"):
+        raise ConfigError("web.context_path", "must start with /")
+    for option in ("read_header_timeout", "scrape_timeout"):
+        if option in web:
+            try:
+                setattr(cfg, option, parse_duration(web[option], option))
+            except SpecError as e:
+                raise ConfigError("web." + option, e.reason) from None
+    if "telemetry_path" in web:
+        cfg.warnings.append("web.telemetry_path is ignored: every endpoint carries the "
+                            "health metrics of its sources")
+    cfg.users = _users(web.get("auth"), "web.auth", base)
+    paths: Dict[str, int] = {}
+    for i, item in enumerate(_list(data.get("reverse_exporters"), "reverse_exporters")):
+        key = "reverse_exporters[%d]" % i
+        item = _map(item, key)
+        _unknown(item, {"path", "auth", "auth_type", "htpasswd_file", "exporters"}, key)
+        path = _str(item.get("path", ""), key + ".path")
+        if not path.startswith("/"):
+            raise ConfigError(key + ".path", "must start with /")
+        if path in paths:
+            raise ConfigError(key + ".path", "%s is already reverse_exporters[%d]"
+                              % (path, paths[path]))
+        paths[path] = i
+        ep = Endpoint(path)
+        ep.users = _users(item.get("auth"), key + ".auth", base)
+        if item.get("htpasswd_file"):
+            ep.users.update(read_htpasswd(
+                _resolve(base, _str(item["htpasswd_file"], key + ".htpasswd_file")),
+                key + ".htpasswd_file"))
+        ep.specs = _exporters(item.get("exporters"), key + ".exporters", base)
+        cfg.endpoints.append(ep)
+    if not cfg.endpoints:
+        raise ConfigError("reverse_exporters", "no endpoint configured")
+    return cfg
+
+
+def load_config(path: str) -> SidecarConfig:
+    """Reads and validates the YAML file (PyYAML is imported here: standalone only)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(path, e.strerror or str(e)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
+        raise ConfigError(path, "invalid YAML%s: %s" % (where, getattr(e, "problem", e))) \
+            from None
+    return parse_config(data, os.path.dirname(os.path.abspath(path)))
+

@@ -1,0 +1,159 @@
+"""Standalone HTTP server: one Merger per configured path, TLS/mTLS, basic auth, timeouts.
+
+Slow clients cannot hold connections (header/body timeouts); a scrape answers within the
+scrape timeout (Prometheus' X-Prometheus-Scrape-Timeout-Seconds when smaller); failed auth is
+a 401 with WWW-Authenticate, never a dropped connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import ssl
+from typing import Any, Dict, List, Optional
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets, bind_unix_socket
+from tornado.web import Application, RequestHandler
+
+from .config import Listener, SidecarConfig
+from .merge import Merger
+from .sources import build_source
+from .webconfig import BasicAuth, TLSSettings, WebConfig
+
+log = logging.getLogger(__name__)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_GZIP_IN_THREAD = 256 * 1024
+
+
+def gzip_accepted(header: str) -> bool:
+    """Honours q-values: `gzip;q=0` means no."""
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = 1.0
+            for p in params.split(";"):
+                k, _, v = p.strip().partition("=")
+                if k.strip() == "q":
+                    try:
+                        q = float(v)
+                    except ValueError:
+                        q = 0.0
+            return q > 0
+    return False
+
+
+class MetricsHandler(RequestHandler):
+    def initialize(self, merger: Merger, auth: Optional[BasicAuth], tls: Optional[TLSSettings],
+                   timeout: float, headers: Dict[str, str]) -> None:
+        self.merger = merger
+        self.auth = auth
+        self.tls = tls
+        self.timeout = timeout
+        self.extra_headers = headers
+
+    def set_default_headers(self) -> None:
+        for k, v in getattr(self, "extra_headers", {}).items():
+            self.set_header(k, v)
+
+    def _scrape_timeout(self) -> float:
+        header = self.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        try:
+            asked = float(header) if header else self.timeout
+        except ValueError:
+            asked = self.timeout
+        return max(0.5, min(self.timeout, asked - 0.25))
+
+    async def get(self) -> None:
+        if self.tls is not None and self.tls.client_allowed_sans:
+            sock: Any = self.request.connection.stream.socket  # type: ignore[union-attr]
+            if not self.tls.san_allowed(sock.getpeercert()):
+                self.set_status(403)
+                self.finish("client certificate not allowed\n")
+                return
+        if self.auth and not await self.auth.allowed(self.request.headers.get("Authorization")):
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", 'Basic realm="metrics", charset="UTF-8"')
+            self.finish("unauthorized\n")
+            return
+        params = {k: [v.decode("utf-8", "replace") for v in vs]
+                  for k, vs in self.request.query_arguments.items()}
+        text = await self.merger.collect(None, self._scrape_timeout(), params)
+        body = text.encode("utf-8")
+        if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
+            if len(body) > _GZIP_IN_THREAD:
+                body = await asyncio.get_running_loop().run_in_executor(None, gzip.compress, body)
+            else:
+                body = gzip.compress(body)
+            self.set_header("Content-Encoding", "gzip")
+        self.set_header("Vary", "Accept-Encoding")
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(body)
+
+
+def _listen(listener: Listener, app: Application, ctx: Optional[ssl.SSLContext],
+            cfg: SidecarConfig) -> HTTPServer:
+    server = HTTPServer(app, ssl_options=ctx, idle_connection_timeout=cfg.read_header_timeout,
+                        body_timeout=cfg.read_header_timeout, max_header_size=16384,
+                        max_body_size=65536)
+    if listener.scheme.startswith("unix"):
+        sockets = [bind_unix_socket(listener.path, mode=0o660)]
+        log.warning("listening on %s://%s", listener.scheme, listener.path)
+    else:
+        sockets = bind_sockets(listener.port, listener.host)
+        for s in sockets:
+            host, port = s.getsockname()[:2]
+            log.warning("listening on %s://%s:%d", listener.scheme, host, port)
+    server.add_sockets(sockets)
+    return server
+
+
+class Sidecar:
+    """Everything one standalone process serves."""
+
+    def __init__(self, cfg: SidecarConfig, web: Optional[WebConfig] = None) -> None:
+        self.cfg = cfg
+        self.web = web or WebConfig()
+        self.mergers: List[Merger] = []
+        self.servers: List[HTTPServer] = []
+
+    def start(self) -> None:
+        cfg, web = self.cfg, self.web
+        routes = []
+        for ep in cfg.endpoints:
+            merger = Merger([build_source(spec) for spec in ep.specs])
+            merger.start()
+            self.mergers.append(merger)
+            users = dict(web.users)
+            users.update(cfg.users)
+            users.update(ep.users)
+            if any(not u.startswith("$2") for u in users.values()):
+                log.warning("%s: plaintext passwords in the config; prefer bcrypt hashes in "
+                            "--web.config.file basic_auth_users", ep.path)
+            auth = BasicAuth(users) if users else None
+            routes.append((cfg.context_path + ep.path, MetricsHandler, {
+                "merger": merger, "auth": auth, "tls": web.tls,
+                "timeout": cfg.scrape_timeout, "headers": web.headers}))
+        app = Application(routes)
+        for i, listener in enumerate(cfg.listen):
+            ctx = None
+            if listener.tls:
+                assert listener.cert_file and listener.key_file
+                ctx = TLSSettings(
+                    listener.cert_file, listener.key_file, listener.client_ca_file,
+                    "RequireAndVerifyClientCert" if listener.client_ca_file else "NoClientCert",
+                ).context("web.listen[%d]" % i)
+            elif web.tls is not None:
+                ctx = web.tls.context("tls_server_config")
+            self.servers.append(_listen(listener, app, ctx, cfg))
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+            await server.close_all_connections()
+        for merger in self.mergers:
+            await merger.close()
+        for listener in self.cfg.listen:
+            if listener.scheme.startswith("unix") and os.path.exists(listener.path):
+                os.unlink(listener.path)
