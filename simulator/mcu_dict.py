@@ -167,7 +167,7 @@ def _board(name: str) -> Dict[str, object]:
                 "RESERVE_PINS_crystal": "PH0,PH1",
             },
             "enumerations": {
-                "pin": dict(pins, PH0=[112, 2]),
+                "pin": dict(pins, PH0=[112, 2], ADC_TEMPERATURE=200),
                 "i2c_bus": {"i2c1": 0, "i2c2": 1},
                 "spi_bus": {"spi1": 0, "spi2": 1},
             },
@@ -185,7 +185,7 @@ def _board(name: str) -> Dict[str, object]:
             "RESERVE_PINS_USB": "",
         },
         "enumerations": {
-            "pin": {"gpio0": [0, 30]},
+            "pin": {"gpio0": [0, 30], "ADC_TEMPERATURE": 200},
             "i2c_bus": {"i2c0a": 0, "i2c1a": 1},
             "spi_bus": {"spi0a": 0, "spi1a": 1},
         },

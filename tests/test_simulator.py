@@ -19,6 +19,9 @@ EXPECTED_OBJECTS = [
     "temperature_fan chamber_fan", "temperature_fan mcu_fan",
     "temperature_sensor chamber", "temperature_sensor Électronique bay 2",
     "temperature_sensor toolboard_ntc", "temperature_sensor host",
+    'temperature_sensor say "hi" C:\\temp', "temperature_sensor mcu_temp",
+    "temperature_sensor toolboard_temp",
+    "led chamber_led", "neopixel status_leds",
     "temperature_sensor enclosure_env", "bme280 enclosure_env",
     "temperature_sensor hotends_max", "temperature_combined hotends_max",
     "output_pin power_relay", "output_pin caselight", "output_pin toolboard_led",
@@ -29,6 +32,8 @@ EXPECTED_OBJECTS = [
     "gcode_macro START_PRINT", "query_endstops", "system_stats", "toolhead",
     "gcode_move", "motion_report", "webhooks", "configfile",
 ]
+
+KALICO_ONLY_OBJECTS = ["extruder_stepper belted_feeder", "pwm_tool laser"]
 
 flavours = pytest.mark.parametrize("klippy_flavour", FLAVOURS, scope="module")
 
@@ -52,7 +57,8 @@ class TestSimulatedPrinter:
         info = shared_klippy.info()
         assert info["state"] == "ready"
         objects = shared_klippy.object_list()
-        missing = [o for o in EXPECTED_OBJECTS if o not in objects]
+        expected = EXPECTED_OBJECTS + KALICO_ONLY_OBJECTS * (shared_klippy.flavour == "kalico")
+        missing = [o for o in expected if o not in objects]
         assert not missing, "objects missing: %s" % missing
         status = shared_klippy.query(["mcu", "mcu toolboard"])
         assert status["mcu"]["mcu_constants"]["MCU"] == "stm32h723xx"
@@ -94,7 +100,7 @@ class TestSimulatedPrinter:
         assert "M112" in info["state_message"]
         klippy.write_config(extra_config=(
             "[temperature_sensor added_later]\nsensor_type: Generic 3950\n"
-            "sensor_pin: PC10\nmin_temp: -273\nmax_temp: 100\n"))
+            "sensor_pin: PC12\nmin_temp: -273\nmax_temp: 100\n"))
         klippy.gcode("FIRMWARE_RESTART")
         klippy.wait_ready(timeout=20)
         assert "temperature_sensor added_later" in klippy.object_list()

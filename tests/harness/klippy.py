@@ -40,13 +40,15 @@ def flavour_unavailable(flavour: str) -> Optional[str]:
     return None
 
 
-def default_config(flavour: str) -> str:
-    """Path of the shipped printer config for ``flavour``."""
-    if flavour == "kalico":
-        path = os.path.join(SIMULATOR_DIR, "printer-kalico.cfg")
-        if os.path.exists(path):
-            return path
+def default_config(flavour: str = "klipper") -> str:
+    """Path of the shipped printer config (the same for every flavour)."""
     return os.path.join(SIMULATOR_DIR, "printer.cfg")
+
+
+def flavour_config(flavour: str) -> str:
+    """Flavour-only sections appended to the shipped config ('' if none)."""
+    path = os.path.join(SIMULATOR_DIR, "printer-%s.cfg" % flavour)
+    return read_text(path) if os.path.exists(path) else ""
 
 
 def make_data_dir(parent: Optional[str] = None) -> str:
@@ -68,8 +70,9 @@ class KlippyAPIError(RuntimeError):
 class Klippy:
     """One Klippy process in batch mode.
 
-    ``config``: path of the printer config (default: the shipped one for the
-    flavour); ``extra_config``: text appended to it.  ``@DATA_DIR@`` in the config
+    ``config``: path of the printer config (default: simulator/printer.cfg, plus
+    simulator/printer-<flavour>.cfg when it exists); ``extra_config``: text
+    appended to it.  ``@DATA_DIR@`` in the config
     is replaced with ``data_dir``.  The rendered config is written to
     ``data_dir/config/printer.cfg`` (where Moonraker expects it).
     """
@@ -82,6 +85,7 @@ class Klippy:
         self.flavour = flavour
         self.executable = klippy_executable(flavour)
         self.source_config = config or default_config(flavour)
+        self.flavour_config = "" if config else flavour_config(flavour)
         self.extra_config = extra_config
         self.data_dir = data_dir or make_data_dir()
         self.owns_data_dir = data_dir is None
@@ -126,6 +130,8 @@ class Klippy:
     def render_config(self) -> str:
         with open(self.source_config, "r", encoding="utf-8") as f:
             text = f.read()
+        if self.flavour_config:
+            text = text.rstrip("\n") + "\n\n" + self.flavour_config.strip("\n") + "\n"
         if self.extra_config:
             text = text.rstrip("\n") + "\n\n" + self.extra_config.strip("\n") + "\n"
         return text.replace("@DATA_DIR@", self.data_dir)
