@@ -8,6 +8,7 @@ HELP/TYPE per family. Work is linear in the input; invalid lines are dropped and
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple
@@ -19,12 +20,12 @@ FLOAT = r"(?:[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:inf|infinity))|(?i
 # Fast path, what nearly every exporter writes: canonical spacing and no escapes in label
 # values, so one regex with simple character classes validates the whole line.
 _SAMPLE_FAST = re.compile(
-    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s(?: -?\d{1,19})?)\r?'
+    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s(?: -?\d{1,18})?)\r?'
     % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
 # Everything else that is legal: escapes, blanks around label tokens. Such lines are normalised.
 _SAMPLE_LOOSE = re.compile(
     r"[ \t]*(%s)[ \t]*(?:\{[ \t]*((?:%s[ \t]*=[ \t]*%s[ \t]*,[ \t]*)*(?:%s[ \t]*=[ \t]*%s)?)"
-    r"[ \t]*,?[ \t]*\})?[ \t]*(%s)(?:[ \t]+(-?\d{1,19}))?[ \t\r]*"
+    r"[ \t]*,?[ \t]*\})?[ \t]*(%s)(?:[ \t]+(-?\d{1,18}))?[ \t\r]*"
     % (NAME, LABEL_NAME, LABEL_VALUE, LABEL_NAME, LABEL_VALUE, FLOAT))
 _PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
@@ -217,6 +218,9 @@ def parse(text: str, rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
             if ts:
                 value += " " + ts
             labels = rw.splice_pairs(_PAIR.findall(body)) if body else prefix_only
+        if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
+            bad += 1
+            continue
         try:
             fam = owner[name]
         except KeyError:
@@ -247,6 +251,12 @@ def _chunked(lines: List[str]) -> Iterable[str]:
         if start:
             time.sleep(0)
         yield from lines[start:start + _YIELD_EVERY]
+
+
+def _in_range(value: str) -> bool:
+    """Go's ParseFloat fails on overflow (1e400), so such a value would break the output."""
+    number = value.split(" ", 1)[0]
+    return not math.isinf(float(number)) or "inf" in number.lower()
 
 
 def _special_ok(fam: Family, labels: str) -> bool:

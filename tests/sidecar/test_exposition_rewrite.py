@@ -1,0 +1,127 @@
+"""The tokenizer: validates every line like Go's parser, splices labels, drops and counts junk."""
+from __future__ import annotations
+
+import re
+
+from moonraker_prometheus.sidecar.expfmt import Parsed, Rewriter, decode, parse, render
+from tests.sidecar.support import promtool_check, series_ids
+
+NODE = Rewriter([("exporter_name", "node"), ("site", "lab")])
+
+
+def lines_of(text: str, rw: Rewriter = NODE) -> Parsed:
+    return parse(text, rw)
+
+
+def all_lines(p: Parsed):
+    return [x for f in p.families.values() for x in f.lines]
+
+
+def test_labels_are_spliced_in_front_and_values_kept_verbatim():
+    p = lines_of('# TYPE a gauge\na{x="1"} 1.5e3\na 2 1700000000000\n')
+    assert all_lines(p) == [
+        'a{exporter_name="node",site="lab",x="1"} 1.5e3',
+        'a{exporter_name="node",site="lab"} 2 1700000000000',
+    ]
+
+
+def test_clashing_backend_label_is_kept_as_exported_label():
+    p = lines_of('a{exporter_name="inner",site="x",exported_site="y"} 1\n')
+    assert all_lines(p) == ['a{exporter_name="node",site="lab",exported_exporter_name="inner",'
+                            'exported_exported_site="x",exported_site="y"} 1']
+
+
+def test_honor_labels_keeps_the_backend_value():
+    rw = Rewriter([("exporter_name", "node"), ("site", "lab")], honor_labels=True)
+    assert all_lines(lines_of('a{site="x"} 1\n', rw)) == ['a{exporter_name="node",site="x"} 1']
+
+
+def test_no_rewrite_passes_samples_through():
+    rw = Rewriter([("exporter_name", "node")], rewrite=False)
+    assert all_lines(lines_of('a{b="c"} 1\nb 2\n', rw)) == ['a{b="c"} 1', "b 2"]
+
+
+def test_odd_label_values_survive_escaped_and_parse_with_promtool():
+    text = ('# HELP odd Help with \\\\ backslash and \\n newline\n# TYPE odd gauge\n'
+            'odd{q="say \\"hi\\"",b="back\\\\slash",n="new\\nline",u="zürich ✓ 東京"} 1\n'
+            'odd { q = "spaced" , } 2\n')
+    p = lines_of(text)
+    assert p.dropped == {}
+    out = render(p.families.values())
+    promtool_check(out)
+    labels = [dict(l) for _, l in series_ids(out)]
+    assert labels[0]["q"] == 'say "hi"' and labels[0]["n"] == "new\nline"
+    assert labels[0]["b"] == "back\\slash" and labels[0]["u"] == "zürich ✓ 東京"
+    assert labels[1]["q"] == "spaced"
+
+
+def test_invalid_lines_are_dropped_and_counted_never_passed_through():
+    bad = [
+        "no_value",
+        "1starts_with_digit 1",
+        'a{x="unterminated} 1',
+        'a{x="bad escape \\t"} 1',
+        'a{x="1",x="2"} 1',
+        'a{__name__="b"} 1',
+        "a 1_000",
+        "a 0x10",
+        "a NaNs",
+        'a{x=unquoted} 1',
+        "a 1 12.5",
+        "a 1 2 3",
+    ]
+    p = lines_of("\n".join(bad + ["good 1"]) + "\n")
+    assert p.dropped == {"invalid_line": len(bad)}
+    assert all_lines(p) == ['good{exporter_name="node",site="lab"} 1']
+
+
+def test_special_values_and_crlf_are_accepted():
+    p = lines_of("a +Inf\r\nb -Inf\nc NaN\nd .5\ne 1.\n")
+    assert [x.split(" ")[1] for x in all_lines(p)] == ["+Inf", "-Inf", "NaN", ".5", "1."]
+
+
+def test_histogram_le_and_summary_quantile_must_be_numbers():
+    text = ('# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="x"} 1\n'
+            '# TYPE s summary\ns{quantile="0.5"} 1\ns{quantile="half"} 1\n')
+    p = lines_of(text)
+    assert p.dropped == {"invalid_line": 2}
+    assert set(p.families) == {"h", "s"}
+
+
+def test_non_utf8_lines_are_dropped_and_counted():
+    parsed = Parsed()
+    text = decode(b"ok 1\nbad{x=\"\xff\xfe\"} 1\nalso_ok 2\n", parsed)
+    parse(text, NODE, parsed)
+    assert parsed.dropped == {"invalid_utf8": 1}
+    assert len(all_lines(parsed)) == 2
+
+
+def test_samples_group_into_their_declared_family():
+    text = ("# HELP h Latency.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 2\nh_count 1\n"
+            "# TYPE c counter\nc_total 3\nloose 4\n")
+    p = lines_of(text)
+    assert list(p.families) == ["h", "c", "c_total", "loose"]
+    assert len(p.families["h"].lines) == 3 and p.families["h"].help == "Latency."
+    assert p.families["c_total"].type == "untyped"  # a 0.0.4 counter is named with _total
+
+
+def test_duplicate_series_in_one_body_are_dropped_and_counted():
+    p = lines_of('a{x="1"} 1\na{x="1"} 2\na{x="2"} 3\n')
+    assert p.dropped == {"duplicate_series": 1}
+    assert len(all_lines(p)) == 2
+
+
+def test_conflicting_type_line_in_one_body_is_ignored():
+    p = lines_of("# TYPE a gauge\na 1\n# TYPE a counter\n# TYPE b summary_bogus\nb 1\n")
+    assert p.families["a"].type == "gauge"
+    assert p.dropped == {"type_conflict": 1, "invalid_type": 1}
+
+
+def test_keep_and_drop_filter_whole_families_by_name():
+    rw = Rewriter([("exporter_name", "n")], keep=[re.compile("node_.*|go_.*")],
+                  drop=[re.compile("go_.*")])
+    text = ("# TYPE go_info gauge\ngo_info 1\n# TYPE node_a gauge\nnode_a 1\n"
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nother 1\n")
+    p = lines_of(text, rw)
+    assert [f.name for f in p.families.values()] == ["node_a"]
+    assert p.dropped == {}
