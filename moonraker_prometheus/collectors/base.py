@@ -46,7 +46,9 @@ class PeriodicRefresh:
     `fetch` is a coroutine function (for blocking work wrap it with `in_thread`). It runs at
     `start()`, every `interval` seconds and whenever `trigger()` is called (e.g. from a
     Moonraker event), never on the scrape path. A failed fetch keeps the last value and is
-    logged once per distinct cause; `age()` says how old the last good value is.
+    logged once per distinct cause; `age()` says how old the last good value is. A fetch
+    that returns None has nothing to report (its source is not configured) and changes
+    nothing.
     """
 
     def __init__(self, server: "Server", name: str,
@@ -88,6 +90,8 @@ class PeriodicRefresh:
                 self._last_error = cause
                 logging.info(f"prometheus: refreshing {self.name} failed: {cause}")
         else:
+            if value is None:  # nothing to report (source not configured): no outcome
+                return
             self.value = value
             self.updated = time.monotonic()
             self.ok = True
