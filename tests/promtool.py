@@ -66,3 +66,14 @@ def assert_promtool_clean(body: str) -> None:
     bad = unexpected_findings(body)
     assert not bad, ("promtool check metrics findings not in tests/promtool-allowlist.txt:\n"
                      + "\n".join(bad))
+
+
+@pytest.fixture
+def promtool_check():
+    """Fixture form: `promtool_check(body)` asserts the body is clean (allow-list applied).
+
+    Make it available with `pytest_plugins = ["tests.promtool"]` in conftest.py, or import
+    it into a test module: `from tests.promtool import promtool_check  # noqa: F401`.
+    """
+    promtool_path()
+    return assert_promtool_clean

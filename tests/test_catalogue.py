@@ -25,6 +25,7 @@ UNIT_WORDS = {
     "millimetres": ("mm", "millimet"),
     "bytes per second": ("bytes per second", "bytes/s"),
     "mm/s": ("mm/s",),
+    "mm/min": ("mm/min",),
     "mm/s^2": ("mm/s^2",),
     "bytes": ("bytes",),
     "hertz": ("Hz", "hertz"),

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
-from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, present_text,
-                              tmc_enabled, truthy_mapping)
-from .spec import mapping, scaled, state
+from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, positive,
+                              present_text, scaled_positive, tmc_enabled, truthy_mapping)
+from .spec import mapping, number, scaled, state
 
 # `mcu` for the main MCU (label value "mcu", as prometheus-klipper-exporter), `mcu NAME` else.
 MCU = ObjectKind("mcu", r"mcu( .+)?", label="mcu")
@@ -22,6 +22,15 @@ PROBE = ObjectKind("probe", r"probe")
 SYSTEM_STATS = ObjectKind("system_stats", r"system_stats")
 
 _STATS = "last_stats"
+
+
+def _after_first_stats(key: str):
+    """system_stats fields are 0 until Klippy's 1 s stats timer first ran (cputime > 0)."""
+    def read(status):
+        if isinstance(status, dict) and isinstance(status.get("cputime"), (int, float)) \
+                and status["cputime"] > 0:
+            yield from number(status.get(key))
+    return read
 
 
 def _mcu_stat(key: str, name: str, help: str, unit: str = "", read=None) -> F:
@@ -153,12 +162,15 @@ BINDINGS = (
     ),
     bind(
         SYSTEM_STATS,
-        F("sysload", "klipper_klippy_host_load1",
-          "Host one-minute load average as Klippy last read it."),
+        F("", "klipper_klippy_host_load1",
+          "Host one-minute load average as Klippy last read it (Klippy reads it every "
+          "second; absent before its first reading).", read=_after_first_stats("sysload"),
+          requires=("sysload", "cputime")),
         F("cputime", "klipper_klippy_cpu_seconds_total",
-          "CPU time used by the Klippy process.", type=COUNTER, unit="seconds"),
+          "CPU time used by the Klippy process (absent before Klippy's first reading).",
+          type=COUNTER, unit="seconds", read=positive),
         F("memavail", "klipper_klippy_host_memory_available_bytes",
           "Host available memory (MemAvailable) as Klippy last read it.", unit="bytes",
-          read=scaled(1024.0)),
+          read=scaled_positive(1024.0)),
     ),
 )

@@ -66,7 +66,8 @@ BINDINGS = (
         F("speed_factor", "klipper_gcode_speed_factor",
           "G-code speed factor (M220) as a ratio, 1 = 100 %.", unit="ratio", compat=True),
         F("speed", "klipper_gcode_speed",
-          "Speed of the last G-code move in mm/s.", unit="mm/s", compat=True),
+          "Requested speed of G-code moves in mm/min (the last F value, before the speed "
+          "factor).", unit="mm/min", compat=True),
         F("extrude_factor", "klipper_gcode_extrude_factor",
           "G-code extrusion factor (M221) as a ratio, 1 = 100 %.", unit="ratio",
           compat=True),

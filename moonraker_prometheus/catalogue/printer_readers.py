@@ -202,3 +202,36 @@ def axes(*keys: str, factor: float = 1.0) -> Reader:
                 if v is not None:
                     yield (key,), v * factor
     return read
+
+
+def positive(value: Any) -> Iterator[Sample]:
+    """A value that is 0 only before Klipper first measured it (e.g. MemAvailable)."""
+    v = _num(value)
+    if v is not None and v > 0:
+        yield (), v
+
+
+# temperature_sensor starts measured_min at this sentinel (and measured_max at 0) until the
+# first reading: both mean "nothing measured yet", not a temperature.
+_UNMEASURED_MIN = 99999999.0
+
+
+def measured(which: str) -> Reader:
+    """measured_min_temp / measured_max_temp, absent until the sensor measured anything."""
+    key = f"measured_{which}_temp"
+
+    def read(status: Any) -> Iterator[Sample]:
+        low = _get(status, "measured_min_temp")
+        if low is None or low >= _UNMEASURED_MIN:
+            return
+        v = _get(status, key)
+        if v is not None:
+            yield (), v
+    return read
+
+
+def scaled_positive(factor: float) -> Reader:
+    def read(value: Any) -> Iterator[Sample]:
+        for labels, v in positive(value):
+            yield labels, v * factor
+    return read

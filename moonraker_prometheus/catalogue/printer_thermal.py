@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .build import F, ObjectKind, bind
+from .printer_readers import measured, scaled_positive
 from .spec import scaled
 
 EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
@@ -25,6 +26,7 @@ CONTROLLER_FAN = ObjectKind("controller_fan", r"controller_fan .+", label="fan")
 HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
 
 C = "celsius"
+_MEASURED = ("measured_min_temp", "measured_max_temp")
 
 
 def _heater(prefix: str, what: str) -> tuple:
@@ -40,12 +42,14 @@ def _heater(prefix: str, what: str) -> tuple:
 
 def _minmax(prefix: str, what: str) -> tuple:
     return (
-        F("measured_min_temp", f"{prefix}_measured_min_temp",
-          f"Lowest {what} temperature measured since Klippy started, in degrees Celsius.",
-          unit=C, compat=True),
-        F("measured_max_temp", f"{prefix}_measured_max_temp",
-          f"Highest {what} temperature measured since Klippy started, in degrees Celsius.",
-          unit=C, compat=True),
+        F("", f"{prefix}_measured_min_temp",
+          f"Lowest {what} temperature measured since Klippy started, in degrees Celsius "
+          "(absent until the first reading).", unit=C, compat=True, read=measured("min"),
+          requires=_MEASURED),
+        F("", f"{prefix}_measured_max_temp",
+          f"Highest {what} temperature measured since Klippy started, in degrees Celsius "
+          "(absent until the first reading).", unit=C, compat=True, read=measured("max"),
+          requires=_MEASURED),
     )
 
 
@@ -116,8 +120,8 @@ BINDINGS = (
         BME280,
         _HUMIDITY,
         F("pressure", "klipper_sensor_pressure_pascals",
-          "Barometric pressure measured by a BMP/BME sensor.", unit="pascals",
-          read=scaled(100.0)),
+          "Barometric pressure measured by a BMP/BME sensor (absent until measured).",
+          unit="pascals", read=scaled_positive(100.0)),
         F("gas", "klipper_sensor_gas_resistance_ohms",
           "Gas sensor resistance measured by a BME680 (air quality indicator).",
           unit="ohms"),

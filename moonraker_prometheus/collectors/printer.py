@@ -122,6 +122,9 @@ class PrinterState:
             self._merge(obj, status.get(obj))
         self.texts: List[Optional[str]] = [None] * len(plan.entries)
         self.body: Optional[str] = None
+        # Moonraker's cached status dict per object, as last merged (held, so compared by
+        # identity without any risk of id reuse)
+        self.seen: Dict[str, Any] = {}
 
     def _merge(self, obj: str, fields: Any) -> Optional[Set[str]]:
         """Merge pushed fields of `obj`; return the wanted ones that changed value."""
@@ -156,6 +159,22 @@ class PrinterState:
         if dirty:
             self.body = None
         return dirty
+
+    def sync(self, cache: Dict[str, Dict[str, Any]]) -> None:
+        """Catch up with Moonraker's subscription cache where it replaced an object's dict.
+
+        When any component subscribes, Moonraker answers it with a fresh status, stores it
+        as a *new* dict in its cache and pushes the differences to every subscriber except
+        the host transport that all components share: a change made in that window reaches
+        the cache but no callback. Pushes update the cached dicts in place, so a dict we
+        have not seen yet is exactly such a replacement (a few identity checks per scrape).
+        """
+        seen = self.seen
+        for obj in self.status:
+            current = cache.get(obj)
+            if current is not None and seen.get(obj) is not current:
+                seen[obj] = current
+                self.update({obj: current})
 
     def render(self) -> str:
         if self.body is not None:
@@ -234,7 +253,13 @@ class PrinterCollector(Collector):
             state.update(status)
 
     def render(self) -> str:
-        if not self.server.lookup_component("klippy_connection").is_ready():
+        connection = self.server.lookup_component("klippy_connection")
+        if not connection.is_ready():
             return ""  # no stale printer values while Klippy is down, shut down or in error
         state = self._state
-        return state.render() if state is not None else ""
+        if state is None:
+            return ""
+        get_cache = getattr(connection, "get_subscription_cache", None)
+        if get_cache is not None:
+            state.sync(get_cache())
+        return state.render()
