@@ -1,12 +1,15 @@
 """Host network interfaces, from proc_stats (Go module `network_stats`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, lookup
 from .process import add
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
 
 FIELDS = (
     ("rx_bytes", catalogue.NETWORK_RX_BYTES), ("tx_bytes", catalogue.NETWORK_TX_BYTES),
@@ -22,6 +25,22 @@ class NetworkCollector(Collector):
 
     name = "network"
     metrics = catalogue.NETWORK
+
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        # proc_stats replaces last_net_stats with a new dict every second: render once per dict
+        self._cache: Tuple[Optional[Dict[str, Any]], str] = (None, "")
+
+    def render(self) -> str:
+        pstats = lookup(self.server, "proc_stats")
+        net = getattr(pstats, "last_net_stats", None)
+        if not isinstance(net, dict):
+            return ""
+        cached_for, text = self._cache
+        if cached_for is not net:
+            text = render_families(self.collect())
+            self._cache = (net, text)
+        return text
 
     def collect(self) -> Iterable[Family]:
         pstats = lookup(self.server, "proc_stats")
