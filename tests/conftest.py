@@ -30,6 +30,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.harness import (FLAVOURS, Klippy, Moonraker, flavour_unavailable,  # noqa: E402
                            kill_all, survivors)
 
+try:  # promtool_check fixture for every test module (tests/promtool.py)
+    from tests.promtool import promtool_check  # noqa: E402,F401
+except ImportError:  # pragma: no cover - module not there yet
+    pass
+
 
 def pytest_addoption(parser):
     parser.addoption("--klippy-flavour", default="klipper",

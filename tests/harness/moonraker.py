@@ -138,7 +138,11 @@ class Moonraker:
                 "-l", self.log_path]
         self.proc = spawn(argv, "moonraker", self.stdout_path, cwd=self.data_dir, env=env)
         if wait:
-            self.wait_started(timeout)
+            try:
+                self.wait_started(timeout)
+            except BaseException:
+                self.stop()  # never leave a half-started Moonraker behind
+                raise
         return self
 
     def _check_alive(self) -> None:
@@ -147,10 +151,14 @@ class Moonraker:
                                % (self.proc.returncode, self.log_tail()))
 
     def wait_started(self, timeout: float = 20.0) -> Dict[str, Any]:
+        """Wait until Moonraker answers HTTP; returns /server/info's result, or {}
+        when the harness is not authorized (401/403: Moonraker is up all the same)."""
         def check():
             self._check_alive()
             r = self.get("/server/info", timeout=2.0)
-            return r.json()["result"] if r.status == 200 else None
+            if r.status == 200:
+                return r.json()["result"]
+            return {"http_status": r.status} if r.status in (401, 403) else None
         try:
             return wait_for(check, timeout, 0.1, "moonraker /server/info")
         except HarnessError as e:

@@ -125,6 +125,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "con
             value = predicate()
             if value:
                 return value
+            last_exc = None
         except HarnessError:
             raise  # a definite failure (process died, error state): stop polling
         except Exception as e:  # noqa: BLE001 - keep polling, report the last error
