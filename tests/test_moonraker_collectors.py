@@ -359,3 +359,23 @@ def test_go_module_names_select_these_collectors(printer):
 def test_whole_output_passes_promtool(printer, promtool_check):
     _, moonraker = printer
     promtool_check(moonraker.metrics().text)
+
+
+def test_update_manager_state_is_read_not_refreshed(make_moonraker):
+    moonraker = make_moonraker(None, extra_config="[update_manager]\nenable_auto_refresh: False\n")
+    found = wait_metrics(moonraker, lambda s: any(
+        k.startswith('klipper_update_manager_component_info{component="moonraker"') for k in s)
+        and 'klipper_update_manager_last_refresh_timestamp_seconds{component="moonraker"}' in s,
+        timeout=30, modules="updates")
+    status = moonraker.get("/machine/update/status").json()["result"]["version_info"]
+    mr = status["moonraker"]
+    key = next(k for k in found if k.startswith("klipper_update_manager_component_info"
+                                                '{component="moonraker"'))
+    assert f'version="{mr["version"]}"' in key
+    refreshed = {k: v for k, v in found.items() if "last_refresh_timestamp" in k}
+    for _ in range(5):
+        again = scrape(moonraker, "updates")
+        assert {k: v for k, v in again.items() if "last_refresh_timestamp" in k} == refreshed
+    if "package_count" in status.get("system", {}):
+        assert found["klipper_update_manager_system_packages_upgradable"] == \
+            status["system"]["package_count"]
