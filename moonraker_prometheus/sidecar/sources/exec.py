@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from .base import Fetched, FetchError, Params, Source
 
@@ -19,24 +19,23 @@ log = logging.getLogger(__name__)
 STDERR_LOG_BYTES = 4096
 
 
-async def _read_bounded(stream: asyncio.StreamReader, limit: int,
-                        drain: bool) -> Tuple[bytes, bool]:
-    """Reads keeping at most `limit` bytes; returns (data, overflowed).
+async def _read_bounded(stream: asyncio.StreamReader, limit: int, kept: List[bytes],
+                        drain: bool) -> bool:
+    """Reads into `kept` (at most `limit` bytes) until EOF; True if there was more.
 
     On overflow it stops (stdout: the run is failed) or keeps draining (stderr, so the child
-    never blocks on a full pipe).
+    never blocks on a full pipe). `kept` stays readable if the task is cancelled.
     """
-    kept: List[bytes] = []
     size = 0
     over = False
     while True:
         chunk = await stream.read(65536)
         if not chunk:
-            return b"".join(kept), over
+            return over
         if size + len(chunk) > limit:
             over = True
             if not drain:
-                return b"", True
+                return True
             chunk = chunk[:max(0, limit - size)]
         size += len(chunk)
         if chunk:
@@ -60,14 +59,15 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
     except OSError as e:
         raise FetchError("spawn", str(e)) from None
     assert proc.stdout is not None and proc.stderr is not None
-    out_task = asyncio.ensure_future(_read_bounded(proc.stdout, max_bytes, False))
-    err_task = asyncio.ensure_future(_read_bounded(proc.stderr, STDERR_LOG_BYTES, True))
+    stdout: List[bytes] = []
+    stderr: List[bytes] = []
+    out_task = asyncio.ensure_future(_read_bounded(proc.stdout, max_bytes, stdout, False))
+    err_task = asyncio.ensure_future(_read_bounded(proc.stderr, STDERR_LOG_BYTES, stderr, True))
     try:
         done, _ = await asyncio.wait({out_task}, timeout=timeout)
         if not done:
             raise FetchError("timeout", "killed after %g s" % timeout)
-        stdout, over = out_task.result()
-        if over:
+        if out_task.result():
             raise FetchError("oversize", "stdout above %d bytes" % max_bytes)
         try:
             status = await asyncio.wait_for(proc.wait(), max(0.0, deadline - time.monotonic()))
@@ -76,23 +76,25 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
                              % timeout) from None
         if status != 0:
             raise FetchError("exit_status", "exited with %d" % status)
-        return stdout
+        await asyncio.wait({err_task}, timeout=0.05)  # let stderr reach EOF if it is about to
+        return b"".join(stdout)
     finally:
         if proc.returncode is None:
             _kill_group(proc.pid)  # the whole group: grandchildren too
         for task in (out_task, err_task):
-            if not task.done():
-                task.cancel()
+            task.cancel()
+        # Close our pipe ends first: a paused or still-held pipe would keep wait() pending.
+        # (Process has no public handle on them; the protocol closes the transport once the
+        # child has exited and both pipes are closed.)
+        transport = proc._transport  # type: ignore[attr-defined]
+        for fd in (1, 2):
+            pipe = transport.get_pipe_transport(fd)
+            if pipe is not None:
+                pipe.close()
         await proc.wait()  # always reap
-        stderr = b""
-        if err_task.done() and not err_task.cancelled():
-            stderr = err_task.result()[0]
-        transport = getattr(proc, "_transport", None)
-        if transport is not None:
-            transport.close()  # our pipe ends, even if an escaped grandchild holds the others
         if stderr:
             log.warning("exporter %s stderr: %s", name,
-                        stderr.decode("utf-8", "replace").rstrip())
+                        b"".join(stderr).decode("utf-8", "replace").rstrip())
 
 
 class OnScrapeExec(Source):

@@ -36,6 +36,19 @@ class _TooBig(Exception):
     pass
 
 
+def _failure(error: BaseException, timeout: float) -> FetchError:
+    """Maps a Tornado/OS error to a reason label."""
+    if isinstance(error, HTTPTimeoutError):
+        return FetchError("timeout", "no answer within %g s" % timeout)
+    if isinstance(error, ssl.SSLError):
+        return FetchError("tls", str(error))
+    if isinstance(error, HTTPClientError) and error.code != 599:
+        return FetchError("http_status", "HTTP %d" % error.code)
+    if isinstance(error, (OSError, HTTPClientError)):
+        return FetchError("connect", str(error))
+    return FetchError("error", "%s: %s" % (type(error).__name__, error))
+
+
 class HttpSource(Source):
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -60,16 +73,19 @@ class HttpSource(Source):
     async def fetch(self, params: Optional[Params] = None) -> Fetched:
         spec = self.spec
         if self._client is None:
-            # One client per source: its own Unix resolver and connection limit.
+            # One client per source: its own Unix resolver and connection limit. The body
+            # limit is enforced below on decoded bytes, not by Tornado on raw bytes.
             self._client = SimpleAsyncHTTPClient(
                 force_instance=True, resolver=self._resolver, max_clients=4,
-                max_body_size=spec.max_bytes)
+                max_body_size=1 << 40)
         chunks: List[bytes] = []
         size = [0]
+        too_big = [False]
 
         def on_chunk(chunk: bytes) -> None:
             size[0] += len(chunk)
             if size[0] > spec.max_bytes:
+                too_big[0] = True
                 raise _TooBig()
             chunks.append(chunk)
 
@@ -83,29 +99,14 @@ class HttpSource(Source):
             validate_cert=not spec.insecure_skip_verify)
         try:
             response = await self._client.fetch(request, raise_error=False)
-        except _TooBig:
-            raise FetchError("oversize", "body above %d bytes" % spec.max_bytes) from None
-        except ssl.SSLError as e:
-            raise FetchError("tls", str(e)) from None
-        except OSError as e:
-            raise FetchError("connect", str(e)) from None
-        error = response.error
-        if isinstance(error, _TooBig) or size[0] > spec.max_bytes:
+            error = response.error
+        except Exception as e:  # Tornado raises transport errors even with raise_error=False
+            error = e
+        if too_big[0]:
             raise FetchError("oversize", "body above %d bytes" % spec.max_bytes)
-        if isinstance(error, HTTPTimeoutError):
-            raise FetchError("timeout", "no answer within %g s" % spec.timeout)
-        if isinstance(error, ssl.SSLError):
-            raise FetchError("tls", str(error))
-        if isinstance(error, OSError):
-            raise FetchError("connect", str(error))
-        if isinstance(error, HTTPClientError) and error.code != 599:
-            raise FetchError("http_status", "HTTP %d" % error.code)
-        if error is not None:
-            text = str(error)
-            if "too large" in text.lower() or "too long" in text.lower():
-                raise FetchError("oversize", text)
-            raise FetchError("error", text)
-        return Fetched([b"".join(chunks)])
+        if error is None:
+            return Fetched([b"".join(chunks)])
+        raise _failure(error, spec.timeout)
 
     async def close(self) -> None:
         if self._client is not None:

@@ -1,0 +1,88 @@
+"""A dead, slow, oversize or garbage backend never fails the scrape: the rest is served in time."""
+from __future__ import annotations
+
+import gzip
+import time
+
+from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
+                                   promtool_check, series_ids)
+
+GOOD = b"# HELP good_total Fine.\n# TYPE good_total counter\ngood_total{k=\"v\"} 1\n"
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    want = set(labels.items())
+    for sname, lbls in series_ids(text):
+        if sname == name and want <= set(lbls):
+            for line in text.splitlines():
+                if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in want):
+                    return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s%s not in output" % (name, labels))
+
+
+def test_every_kind_of_bad_backend_leaves_the_good_one_served(backend):
+    backend.body("/good", GOOD)
+    backend.body("/slow", GOOD, delay=3)
+    backend.body("/garbage", b"<html>oops</html>\n\x00\x01 binary\ngood_total 1\n{}\n")
+    backend.body("/huge", b"x 1\n" * 100000)
+    backend.body("/latin1", b"ok 1\nbad{v=\"caf\xe9\"} 1\n")
+    backend.body("/error", b"boom", status=500)
+    specs = [
+        make_spec("good", "http", url=backend.url("/good")),
+        make_spec("down", "http", url="http://127.0.0.1:9/metrics", timeout=1),
+        make_spec("slow", "http", url=backend.url("/slow"), timeout=0.5),
+        make_spec("garbage", "http", url=backend.url("/garbage")),
+        make_spec("huge", "http", url=backend.url("/huge"), max_bytes=10000),
+        make_spec("latin1", "http", url=backend.url("/latin1")),
+        make_spec("error", "http", url=backend.url("/error")),
+    ]
+    started = time.monotonic()
+    out = collect(merger_for(*specs), timeout=3)
+    assert time.monotonic() - started < 2.5
+    promtool_check(out)
+    assert_no_duplicates(series_ids(out))
+    assert 'good_total{exporter_name="good",k="v"} 1' in out
+    up = {n: value(out, "klipper_exporter_source_up", exporter_name=n)
+          for n in ("good", "down", "slow", "garbage", "huge", "latin1", "error")}
+    assert up == {"good": 1, "down": 0, "slow": 0, "garbage": 1, "huge": 0, "latin1": 1,
+                  "error": 0}
+    errors = "klipper_exporter_source_errors_total"
+    assert value(out, errors, exporter_name="down", reason="connect") == 1
+    assert value(out, errors, exporter_name="slow", reason="timeout") == 1
+    assert value(out, errors, exporter_name="huge", reason="oversize") == 1
+    assert value(out, errors, exporter_name="error", reason="http_status") == 1
+    dropped = "klipper_exporter_merge_dropped_total"
+    assert value(out, dropped, exporter_name="garbage", reason="invalid_line") == 3
+    assert value(out, dropped, exporter_name="latin1", reason="invalid_utf8") == 1
+    assert 'good_total{exporter_name="garbage"} 1' in out
+    assert 'ok{exporter_name="latin1"} 1' in out
+    assert "<html>" not in out and "caf" not in out
+
+
+def test_a_backend_slower_than_the_scrape_deadline_is_cut_off(backend):
+    backend.body("/good", GOOD)
+    backend.body("/slow", GOOD, delay=3)
+    specs = [make_spec("good", "http", url=backend.url("/good")),
+             make_spec("slow", "http", url=backend.url("/slow"), timeout=10)]
+    started = time.monotonic()
+    out = collect(merger_for(*specs), timeout=1.0)
+    assert time.monotonic() - started < 1.0
+    assert 'exporter_name="good"' in out
+    assert 'klipper_exporter_source_errors_total{exporter_name="slow",reason="timeout"} 1' in out
+
+
+def test_gzip_bodies_are_decoded_and_the_limit_counts_decoded_bytes(backend):
+    backend.body("/gz", gzip.compress(GOOD), headers={"Content-Encoding": "gzip"})
+    backend.body("/bomb", gzip.compress(b"y 1\n" * 500000), headers={"Content-Encoding": "gzip"})
+    out = collect(merger_for(make_spec("gz", "http", url=backend.url("/gz")),
+                             make_spec("bomb", "http", url=backend.url("/bomb"),
+                                       max_bytes=100000)))
+    assert 'good_total{exporter_name="gz",k="v"} 1' in out
+    assert 'errors_total{exporter_name="bomb",reason="oversize"} 1' in out
+    assert "Accept-Encoding" in backend.requests[0][1]
+
+
+def test_missing_file_is_reported_not_fatal(tmp_path):
+    out = collect(merger_for(make_spec("nofile", "file", path=str(tmp_path / "none*.prom"))))
+    assert 'errors_total{exporter_name="nofile",reason="missing"} 1' in out
+    promtool_check(out)

@@ -1,0 +1,162 @@
+"""Commands: shared runs, group kills, reaping, bounded output, periodic cache and staleness."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from moonraker_prometheus.sidecar import SpecError
+from moonraker_prometheus.sidecar.sources import build_source
+from tests.sidecar.support import (children_of_self, collect, make_spec,
+                                   merger_for, open_fds, promtool_check, write_script)
+
+
+def gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie now owned by init (not ours to reap)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_hanging_script_is_killed_with_its_whole_process_group(tmp_path):
+    pidfile = tmp_path / "grandchild.pid"
+    script = write_script(str(tmp_path / "hang.sh"),
+                          "sleep 60 &\necho $! > %s\necho 'partial 1'\nsleep 60\n" % pidfile)
+    started = time.monotonic()
+    out = collect(merger_for(make_spec("hang", "exec", command=[script], timeout=0.5)))
+    assert time.monotonic() - started < 2
+    assert 'errors_total{exporter_name="hang",reason="timeout"} 1' in out
+    assert "partial" not in out
+    assert gone(int(pidfile.read_text()))
+    assert children_of_self() == []
+
+
+def test_crashing_script_counts_exit_status_and_logs_its_stderr(tmp_path, caplog):
+    script = write_script(str(tmp_path / "crash.sh"),
+                          "echo 'half 1'\necho 'something broke' >&2\nexit 3\n")
+    with caplog.at_level(logging.WARNING):
+        out = collect(merger_for(make_spec("crash", "exec", command=[script])))
+    assert 'errors_total{exporter_name="crash",reason="exit_status"} 1' in out
+    assert "half" not in out
+    assert any("something broke" in r.getMessage() for r in caplog.records)
+
+
+def test_script_printing_garbage_keeps_only_valid_lines(tmp_path):
+    script = write_script(str(tmp_path / "junk.sh"),
+                          "echo 'Traceback (most recent call last):'\necho 'fine 1'\n"
+                          "printf 'bad{x=\"\\377\"} 1\\n'\necho '# TYPE x bogus'\n")
+    out = collect(merger_for(make_spec("junk", "exec", command=[script])))
+    promtool_check(out)
+    assert 'fine{exporter_name="junk"} 1' in out
+    assert 'dropped_total{exporter_name="junk",reason="invalid_line"} 1' in out
+    assert 'dropped_total{exporter_name="junk",reason="invalid_utf8"} 1' in out
+    assert 'dropped_total{exporter_name="junk",reason="invalid_type"} 1' in out
+
+
+def test_oversize_output_kills_the_script(tmp_path):
+    script = write_script(str(tmp_path / "flood.sh"), "yes 'flood 1'\n")
+    out = collect(merger_for(make_spec("flood", "exec", command=[script], max_bytes=100000)))
+    assert 'errors_total{exporter_name="flood",reason="oversize"} 1' in out
+    assert children_of_self() == []
+
+
+def test_argv_is_passed_verbatim_without_a_shell(tmp_path):
+    script = write_script(str(tmp_path / "args.sh"), 'echo "argc $#"\n')
+    out = collect(merger_for(make_spec("args", "exec", command=[script, "a b", "$(id)", ";"])))
+    assert 'argc{exporter_name="args"} 3' in out
+
+
+def test_shell_only_when_configured(tmp_path):
+    out = collect(merger_for(make_spec("sh", "exec", shell=True,
+                                       command=["echo \"piped $((1+2))\" | cat"])))
+    assert 'piped{exporter_name="sh"} 3' in out
+    with pytest.raises(SpecError, match="command"):
+        make_spec("x", "exec", command=["echo hi | cat"])
+
+
+def test_fifty_concurrent_scrapes_share_one_run(tmp_path):
+    counter = tmp_path / "runs"
+    script = write_script(str(tmp_path / "count.sh"),
+                          "echo run >> %s\nsleep 0.5\necho 'counted 1'\n" % counter)
+    merger = merger_for(make_spec("count", "exec", command=[script]))
+    source = merger.sources[0]
+
+    async def run():
+        outs = await asyncio.gather(*(merger.collect(None, timeout=5) for _ in range(50)))
+        fetched = await asyncio.gather(*(source.fetch() for _ in range(50)))
+        await merger.close()
+        return outs, fetched
+
+    outs, fetched = asyncio.run(run())
+    assert all('counted{exporter_name="count"} 1' in o for o in outs)
+    assert all(f.bodies == [b"counted 1\n"] for f in fetched)
+    assert counter.read_text().count("run") == 2  # one run for the scrapes, one for fetches
+
+
+def test_a_thousand_scrapes_leave_no_zombie_and_no_leaked_fd(tmp_path, backend):
+    backend.body("/m", b"b 1\n")
+    script = write_script(str(tmp_path / "fast.sh"), "echo 'fast 1'\n")
+    (tmp_path / "f.prom").write_text("f 1\n")
+    merger = merger_for(make_spec("fast", "exec", command=[script]),
+                        make_spec("http", "http", url=backend.url("/m")),
+                        make_spec("file", "file", path=str(tmp_path / "*.prom")))
+
+    async def run():
+        for _ in range(5):
+            await merger.collect(None, timeout=5)
+        before = open_fds()
+        for _ in range(1000):
+            out = await merger.collect(None, timeout=5)
+        after = open_fds()
+        await merger.close()
+        return before, after, out
+
+    before, after, out = asyncio.run(run())
+    assert 'fast{exporter_name="fast"} 1' in out and 'b{exporter_name="http"} 1' in out
+    assert after <= before
+    assert children_of_self() == []
+
+
+def test_periodic_exec_serves_cache_with_age_then_stops_when_stale(tmp_path):
+    flag = tmp_path / "fail"
+    script = write_script(str(tmp_path / "periodic.sh"),
+                          "[ -e %s ] && exit 1\necho 'cached 1'\n" % flag)
+    spec = make_spec("cron", "exec_periodic", command=[script], interval=1.0, max_age=1.5)
+    merger = merger_for(spec)
+
+    async def run():
+        first = await merger.collect(None, timeout=5)
+        flag.write_text("")
+        await asyncio.sleep(1.2)
+        degraded = await merger.collect(None, timeout=5)
+        await asyncio.sleep(1.0)
+        stale = await merger.collect(None, timeout=5)
+        await merger.close()
+        return first, degraded, stale
+
+    first, degraded, stale = asyncio.run(run())
+    assert 'cached{exporter_name="cron"} 1' in first
+    assert 'cache_age_seconds{exporter_name="cron"}' in first
+    assert 'cached{exporter_name="cron"} 1' in degraded
+    assert 'errors_total{exporter_name="cron",reason="exit_status"}' in degraded
+    assert "cached{" not in stale
+    assert 'errors_total{exporter_name="cron",reason="stale"} 1' in stale
+    assert 'klipper_exporter_source_up{exporter_name="cron"} 0' in stale
+    assert children_of_self() == []
+
+
+def test_periodic_interval_has_a_minimum_and_max_age_follows_it():
+    with pytest.raises(SpecError, match="interval.*at least 1"):
+        make_spec("busy", "exec_periodic", command=["/bin/true"], interval=0)
+    with pytest.raises(SpecError, match="max_age"):
+        make_spec("x", "exec_periodic", command=["/bin/true"], interval=10, max_age=5)
+    assert make_spec("x", "exec_periodic", command=["/bin/true"], interval=10).max_age == 30
+
+
+def test_unknown_program_is_a_config_error():
+    with pytest.raises(SpecError, match="command"):
+        build_source(make_spec("x", "exec", command=["no-such-program-here"]))
