@@ -81,9 +81,14 @@ def series_ids(text: str) -> List[SeriesId]:
 
 
 def from_source(ids: List[SeriesId], name: str) -> List[SeriesId]:
-    """Samples tagged exporter_name=name, with that label removed (and exported_ restored)."""
+    """Samples tagged exporter_name=name, with that label removed (and exported_ restored).
+
+    The sidecar's own health families are left out.
+    """
     out = []
     for sname, labels in ids:
+        if sname.startswith("klipper_exporter_"):
+            continue
         d = dict(labels)
         if d.pop("exporter_name", None) != name:
             continue
