@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import socket
+import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -109,7 +111,8 @@ Route = Callable[[BaseHTTPRequestHandler], None]
 class Backend:
     """A threaded HTTP stub; routes map a path to a function writing the response."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None, unix_path: Optional[str] = None
+                 ) -> None:
         self.routes: Dict[str, Route] = {}
         self.requests: List[Tuple[str, Dict[str, str]]] = []
         backend = self
@@ -131,14 +134,21 @@ class Backend:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if unix_path:
+            self.server = socketserver.ThreadingUnixStreamServer(unix_path, Handler)
+            self.port = 0
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.port = self.server.server_address[1]
         self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def body(self, path: str, data: bytes, status: int = 200, delay: float = 0.0,
              headers: Optional[Dict[str, str]] = None) -> None:

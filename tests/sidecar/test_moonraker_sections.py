@@ -1,0 +1,110 @@
+"""`[prometheus exporter NAME]` sections, read through Moonraker's real ConfigHelper."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from moonraker_prometheus.sidecar import sources_from_sections
+
+confighelper = pytest.importorskip("moonraker.confighelper")
+
+
+class _Server:
+    """The two Server methods ConfigHelper may call while reading options."""
+
+    def __init__(self) -> None:
+        self.warnings = []
+
+    def add_warning(self, msg: str, *args, **kwargs) -> None:
+        self.warnings.append(msg)
+
+
+def sections(text: str):
+    source = confighelper.ConfigSourceWrapper()
+    source.get_parser().read_string(textwrap.dedent(text))
+    server = _Server()
+    return [confighelper.ConfigHelper(server, source, name, {})
+            for name in source.get_parser().sections()
+            if name.startswith("prometheus exporter")]
+
+
+def test_sections_become_sources_grouped_by_endpoint(tmp_path):
+    script = tmp_path / "s.sh"
+    script.write_text("#!/bin/sh\necho a 1\n")
+    script.chmod(0o755)
+    groups, warnings = sources_from_sections(sections("""
+        [prometheus exporter node]
+        url: http://127.0.0.1:9100/metrics?collect[]=cpu
+        timeout: 2.5
+        labels:
+          site=lab
+          room=basement
+        headers:
+          X-Token=abc
+        drop:
+          go_.*
+        [prometheus exporter scale]
+        type: exec
+        command:
+          %s
+          --format
+          prometheus text
+        [prometheus exporter smart]
+        type: exec_periodic
+        command: %s
+        interval: 5m
+        group: disks
+        [prometheus exporter textfiles]
+        type: file
+        path: /var/lib/node_exporter/*.prom
+        no_rewrite: True
+        [prometheus exporter sock]
+        type: unix
+        socket: /run/x.sock
+        bearer_token: secret
+        """ % (script, script)))
+    assert warnings == []
+    assert sorted(groups) == ["", "disks"]
+    main = {s.name: s.spec for s in groups[""]}
+    assert list(main) == ["node", "scale", "textfiles", "sock"]
+    node = main["node"]
+    assert node.url.endswith("?collect[]=cpu") and node.timeout == 2.5
+    assert node.labels == {"site": "lab", "room": "basement"}
+    assert node.headers == {"X-Token": "abc"} and node.drop == ["go_.*"]
+    assert main["scale"].argv() == [str(script), "--format", "prometheus text"]
+    assert main["textfiles"].no_rewrite is True
+    assert main["sock"].url == "/metrics" and main["sock"].bearer_token == "secret"
+    smart = groups["disks"][0].spec
+    assert smart.interval == 300 and smart.max_age == 900
+
+
+@pytest.mark.parametrize("body, option, reason", [
+    ("url: ftp://x/metrics", "url", "http:// or https://"),
+    ("url: http://x/m\nlabels:\n  exporter_name=x", "labels", "exporter_name"),
+    ("url: http://x/m\nlabels:\n  bad-name=x", "labels", "not a valid label name"),
+    ("url: http://x/m\ntimeout: soon", "timeout", "duration"),
+    ("url: http://x/m\ncommand: /bin/true", "command", "unknown option for type http"),
+    ("type: exec_periodic\ncommand: /bin/true\ninterval: 0.1", "interval", "at least 1"),
+    ("type: exec\ncommand: /no/such/program", "command", "not an executable"),
+    ("type: gopher", "type", "must be one of"),
+    ("url: http://x/m\ndrop: (", "drop", "bad regular expression"),
+    ("url: http://x/m\nkey_file: /etc/hostname", "key_file", "needs cert_file"),
+    ("url: http://x/m\nno_rewrite: True\nlabels:\n  a=b", "labels", "no_rewrite"),
+    ("url: http://x/m\ngroup: a/b", "group", "URL path"),
+])
+def test_a_bad_section_is_skipped_with_a_warning_naming_section_option_and_reason(
+        body, option, reason):
+    text = "[prometheus exporter bad]\n%s\n[prometheus exporter good]\nurl: http://h/m\n" % body
+    groups, warnings = sources_from_sections(sections(text))
+    assert [s.name for s in groups[""]] == ["good"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("[prometheus exporter bad]")
+    assert "'%s'" % option in warnings[0] and reason in warnings[0]
+
+
+def test_moonraker_parse_errors_are_warnings_too():
+    groups, warnings = sources_from_sections(sections(
+        "[prometheus exporter bad]\nurl: http://h/m\nmax_bytes: lots\n"))
+    assert groups == {}
+    assert "[prometheus exporter bad]" in warnings[0] and "max_bytes" in warnings[0]
