@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
 
 METRICS_PATH = "/server/metrics"
+# Klippy's connection and state are the health signal: served whatever the selection.
+ALWAYS_SERVED = ("klippy",)
 
 
 class PrometheusComponent:
@@ -61,6 +63,7 @@ class PrometheusComponent:
 
     def render(self, modules: Sequence[str]) -> str:
         """Render the selected collectors, each isolated from the others' failures."""
+        modules = [*ALWAYS_SERVED, *(m for m in modules if m not in ALWAYS_SERVED)]
         parts: List[str] = []
         success = Family(self_metrics.COLLECTOR_SUCCESS)
         duration = Family(self_metrics.COLLECTOR_DURATION)

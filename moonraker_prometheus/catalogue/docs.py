@@ -16,7 +16,8 @@ and the declarations drift apart. Do not edit by hand.
 
 Types: `gauge`, `counter`, `info` (a gauge of value 1 whose information is in its labels).
 **compat** marks names and label keys kept from prometheus-klipper-exporter so existing
-dashboards keep working. Select modules with `?modules=a,b` or the `modules` option.
+dashboards keep working. Select modules with `?modules=a,b` or the `modules` option;
+the `klippy` module (connection and state) is always served.
 """
 
 

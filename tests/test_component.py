@@ -1,0 +1,146 @@
+"""The [prometheus] component inside a real Moonraker: loading, endpoint, options, auth."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.harness import Klippy, Moonraker, make_data_dir
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNTRUSTED = "10.255.0.0/16"  # the test client (127.0.0.1) is outside this range
+
+
+@pytest.fixture(scope="module")
+def printer():
+    """One simulated printer with Moonraker and the component, shared by the module."""
+    with Klippy("klipper") as klippy:
+        klippy.wait_ready()
+        with Moonraker(klippy) as moonraker:
+            moonraker.wait_klippy_ready()
+            # the component subscribes right after Klippy's ready event
+            assert wait_for_sample(
+                moonraker, 'klipper_extruder_target{extruder="extruder"}', 0.0) == 0.0
+            yield klippy, moonraker
+
+
+def sample_value(body: str, series: str):
+    for line in body.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_for_sample(moonraker: Moonraker, series: str, expected: float, timeout: float = 3.0):
+    """Scrape until `series` has `expected` (Klippy pushes state every 250 ms)."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = sample_value(moonraker.metrics().text, series)
+        if value == expected:
+            return value
+        time.sleep(0.1)
+    return value
+
+
+def test_component_loads_in_moonraker(printer):
+    _, moonraker = printer
+    info = moonraker.server_info()
+    assert "prometheus" in info["components"]
+    assert "prometheus" not in info["failed_components"]
+
+
+def test_metrics_endpoint_answers_text_exposition(printer, promtool_check):
+    _, moonraker = printer
+    response = moonraker.metrics()
+    assert response.status == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE
+    assert "klipper_klippy_connected 1.0" in response.text
+    assert 'klipper_klippy_state_info{state="ready"} 1.0' in response.text
+    promtool_check(response.text)
+
+
+def test_extruder_target_follows_m104_in_next_scrape(printer):
+    klippy, moonraker = printer
+    series = 'klipper_extruder_target{extruder="extruder"}'
+    assert sample_value(moonraker.metrics().text, series) == 0.0
+    klippy.gcode("M104 S200")
+    assert wait_for_sample(moonraker, series, 200.0) == 200.0
+    klippy.gcode("M104 S0")
+    assert wait_for_sample(moonraker, series, 0.0) == 0.0
+
+
+def test_unknown_module_in_query_is_rejected_by_name(printer):
+    _, moonraker = printer
+    response = moonraker.metrics(params={"modules": "printer,no_such_module"})
+    assert response.status == 400
+    assert "no_such_module" in response.text
+
+
+def test_module_selection_limits_output(printer):
+    _, moonraker = printer
+    body = moonraker.metrics(params={"modules": "history"}).text
+    assert "klipper_klippy_connected" in body  # the health signal is always served
+    assert "klipper_extruder_target" not in body
+    assert "klipper_moonraker_memory_kb" not in body
+    go_alias = moonraker.metrics(params={"modules": "printer_objects"}).text
+    assert "klipper_extruder_target" in go_alias
+
+
+@pytest.fixture
+def untrusted_moonraker():
+    """Moonraker (no Klippy) whose trusted_clients excludes the test client."""
+    servers = []
+
+    def start(prometheus: str = "") -> Moonraker:
+        server = Moonraker(None, prometheus=prometheus, trusted_clients=UNTRUSTED)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.cleanup()
+
+
+def test_untrusted_client_without_credentials_gets_401(untrusted_moonraker):
+    moonraker = untrusted_moonraker()
+    assert moonraker.metrics().status == 401
+
+
+def test_require_auth_false_serves_untrusted_client(untrusted_moonraker):
+    moonraker = untrusted_moonraker("require_auth: False")
+    response = moonraker.metrics()
+    assert response.status == 200
+    assert "klipper_klippy_connected 0.0" in response.text
+
+
+def test_api_key_header_authorizes_untrusted_client():
+    data_dir = make_data_dir()
+    trusted = Moonraker(None, data_dir=data_dir)
+    with trusted:
+        api_key = trusted.get("/access/api_key").json()["result"]
+    untrusted = Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED)
+    with untrusted:
+        assert untrusted.metrics().status == 401
+        assert untrusted.metrics(headers={"X-Api-Key": "wrong"}).status == 401
+        assert untrusted.metrics(headers={"X-Api-Key": api_key}).status == 200
+
+
+def test_bad_option_values_warn_by_name_and_moonraker_keeps_serving():
+    with Moonraker(None, prometheus="require_auth: maybe\nmodules: printer, bogus") as moonraker:
+        info = moonraker.server_info()
+        warnings = "\n".join(info["warnings"])
+        assert "require_auth" in warnings
+        assert "bogus" in warnings
+        assert "prometheus" in info["components"]
+        response = moonraker.metrics()
+        assert response.status == 200
+        assert "klipper_klippy_connected 0.0" in response.text
+
+
+def test_metrics_without_klippy_report_disconnected_and_no_printer_series():
+    with Moonraker(None) as moonraker:
+        body = moonraker.metrics().text
+        assert "klipper_klippy_connected 0.0" in body
+        assert 'klipper_klippy_state_info{state="disconnected"} 1.0' in body
+        assert "klipper_extruder" not in body
