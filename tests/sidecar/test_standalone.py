@@ -1,0 +1,319 @@
+"""`python -m moonraker_prometheus.sidecar`: reverse_exporter YAML, TLS, mTLS, bcrypt auth."""
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import bcrypt
+import pytest
+import trustme
+import yaml
+
+from moonraker_prometheus.sidecar.config import ConfigError, parse_config
+from moonraker_prometheus.sidecar.webconfig import load_web_config
+from tests.sidecar.support import ROOT, write_script
+
+
+class SidecarProcess:
+    def __init__(self, tmp_path, config: dict, web: Optional[dict] = None) -> None:
+        cfg = tmp_path / "sidecar.yml"
+        cfg.write_text(yaml.safe_dump(config))
+        argv = [sys.executable, "-m", "moonraker_prometheus.sidecar", "--config", str(cfg)]
+        if web is not None:
+            (tmp_path / "web.yml").write_text(yaml.safe_dump(web))
+            argv += ["--web.config.file", str(tmp_path / "web.yml")]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        self.lines: List[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def port(self, timeout: float = 10) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                m = re.search(r"listening on tcps?://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise AssertionError("sidecar exited: %s" % "".join(self.lines))
+            time.sleep(0.05)
+        raise AssertionError("sidecar did not listen: %s" % "".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._reader.join(5)
+
+
+@pytest.fixture
+def sidecar(tmp_path):
+    started: List[SidecarProcess] = []
+
+    def start(config: dict, web: Optional[dict] = None) -> SidecarProcess:
+        s = SidecarProcess(tmp_path, config, web)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def get(port: int, path: str, headers: Optional[Dict[str, str]] = None,
+        tls: Optional[ssl.SSLContext] = None, timeout: float = 10
+        ) -> Tuple[int, http.client.HTTPMessage, bytes]:
+    """status, headers (case-insensitive), body."""
+    if tls is not None:
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            "127.0.0.1", port, context=tls, timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+def one_path(exporters, path="/metrics", **extra) -> dict:
+    cfg = {"web": {"listen": ["tcp://127.0.0.1:0"]},
+           "reverse_exporters": [dict(path=path, exporters=exporters, **extra)]}
+    return cfg
+
+
+def test_reverse_exporter_config_serves_every_kind_on_its_paths(sidecar, tmp_path, backend):
+    backend.body("/metrics", b"# TYPE be gauge\nbe 1\n")
+    (tmp_path / "a.prom").write_text("from_file 2\n")
+    write_script(str(tmp_path / "s.sh"), 'echo "from_exec{argc=\\"$#\\"} 3"\n')
+    cfg = {
+        "web": {"listen": ["tcp://127.0.0.1:0"], "context_path": "/ctx",
+                "read_header_timeout": "5s"},
+        "reverse_exporters": [
+            {"path": "/metrics", "exporters": {
+                "http": [{"name": "be", "address": backend.url("/metrics"), "timeout": "2s",
+                          "labels": {"site": "lab"}}],
+                "file": [{"name": "tf", "path": "a.prom"}],
+                "exec": [{"name": "ex", "command": "./s.sh", "args": ["one", "two"]}],
+                "exec_cached": [{"name": "cached", "command": "./s.sh",
+                                 "exec_interval": "1m"}]}},
+            {"path": "/other", "exporters": [
+                {"http": {"name": "be", "address": backend.url("/metrics"),
+                          "no_rewrite": True}}]},
+        ]}
+    s = sidecar(cfg)
+    port = s.port()
+    status, headers, body = get(port, "/ctx/metrics")
+    text = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'be{exporter_name="be",site="lab"} 1' in text
+    assert 'from_file{exporter_name="tf"} 2' in text
+    assert 'from_exec{exporter_name="ex",argc="2"} 3' in text
+    assert 'from_exec{exporter_name="cached",argc="0"} 3' in text
+    status, _, body = get(port, "/ctx/other")
+    assert status == 200 and "\nbe 1\n" in body.decode()
+    assert get(port, "/metrics")[0] == 404
+
+
+def test_scrape_query_never_reaches_commands_or_paths(sidecar, tmp_path, backend):
+    backend.body("/probe", b"probe 1\n")
+    (tmp_path / "a.prom").write_text("from_file 2\n")
+    script = write_script(str(tmp_path / "s.sh"), 'echo "argc $#"\n')
+    s = sidecar(one_path({
+        "http": [{"name": "probe", "address": backend.url("/probe"),
+                  "forward_url_params": True}],
+        "file": [{"name": "tf", "path": str(tmp_path / "a.prom")}],
+        "exec": [{"name": "ex", "command": script}]}))
+    status, _, body = get(s.port(), "/metrics?target=x&command=/bin/sh&path=/etc/passwd")
+    text = body.decode()
+    assert status == 200
+    assert 'argc{exporter_name="ex"} 0' in text and 'from_file{exporter_name="tf"} 2' in text
+    assert "root:" not in text
+    assert backend.requests[-1][0] == "/probe?command=%2Fbin%2Fsh&path=%2Fetc%2Fpasswd&target=x"
+
+
+def test_prometheus_scrape_timeout_header_bounds_the_answer(sidecar, backend):
+    backend.body("/slow", b"slow 1\n", delay=5)
+    backend.body("/fast", b"fast 1\n")
+    s = sidecar(one_path({"http": [{"name": "slow", "address": backend.url("/slow"),
+                                    "timeout": "30s"},
+                                   {"name": "fast", "address": backend.url("/fast")}]}))
+    port = s.port()
+    started = time.monotonic()
+    status, _, body = get(port, "/metrics", {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+    assert time.monotonic() - started < 1.6
+    assert status == 200 and b'fast{exporter_name="fast"} 1' in body
+    assert b'errors_total{exporter_name="slow",reason="timeout"} 1' in body
+
+
+def test_gzip_on_request_and_not_when_refused(sidecar, backend):
+    backend.body("/m", b"m 1\n")
+    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}))
+    port = s.port()
+    _, headers, body = get(port, "/metrics", {"Accept-Encoding": "gzip"})
+    assert headers.get("Content-Encoding") == "gzip"
+    assert b'm{exporter_name="m"} 1' in gzip.decompress(body)
+    _, headers, body = get(port, "/metrics", {"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in headers and b'm{exporter_name="m"} 1' in body
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c["reverse_exporters"][0]["exporters"]["http"][0].update(timeout="soon"),
+     "reverse_exporters[0].exporters.http[0].timeout"),
+    (lambda c: c["reverse_exporters"][0]["exporters"]["http"][0].update(adress="x"),
+     "reverse_exporters[0].exporters.http[0].adress"),
+    (lambda c: c["reverse_exporters"][0]["exporters"]["http"][0].update(address="ftp://x"),
+     "reverse_exporters[0].exporters.http[0].address"),
+    (lambda c: c["reverse_exporters"][0]["exporters"]["http"][0].pop("name"),
+     "reverse_exporters[0].exporters.http[0].name"),
+    (lambda c: c["reverse_exporters"][0]["exporters"].update(
+        http=[{"name": "a", "address": "http://h/m"}, {"name": "a", "address": "http://h/m"}]),
+     "reverse_exporters[0].exporters.http[1].name"),
+    (lambda c: c["reverse_exporters"][0]["exporters"].update(
+        exec_cached=[{"name": "c", "command": "/bin/true", "exec_interval": "0s"}]),
+     "reverse_exporters[0].exporters.exec_cached[0].exec_interval"),
+    (lambda c: c["reverse_exporters"][0]["exporters"].update(ftp=[]),
+     "reverse_exporters[0].exporters.ftp"),
+    (lambda c: c["reverse_exporters"].append(dict(c["reverse_exporters"][0])),
+     "reverse_exporters[1].path"),
+    (lambda c: c["web"].update(listen=["tcps://127.0.0.1:1"]), "web.listen[0]"),
+    (lambda c: c["reverse_exporters"][0]["exporters"]["http"][0].update(labels=["a"]),
+     "reverse_exporters[0].exporters.http[0].labels"),
+])
+def test_broken_config_names_the_key(mutate, key):
+    cfg = one_path({"http": [{"name": "a", "address": "http://127.0.0.1:1/m"}]})
+    mutate(cfg)
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == key, str(e.value)
+
+
+def test_broken_yaml_exits_with_the_key_in_the_message(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("reverse_exporters:\n  - path: /metrics\n    exporters:\n      http:\n"
+                   "        - name: a\n          address: http://h/m\n          timeout: 1 second\n")
+    proc = subprocess.run([sys.executable, "-m", "moonraker_prometheus.sidecar", "--config",
+                           str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "reverse_exporters[0].exporters.http[0].timeout" in proc.stderr
+    bad.write_text("reverse_exporters: [\n  - path: /m\n")
+    proc = subprocess.run([sys.executable, "-m", "moonraker_prometheus.sidecar", "--config",
+                           str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "invalid YAML (line" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(d / "server.crt"))
+    server.private_key_pem.write_to_path(str(d / "server.key"))
+    ca.cert_pem.write_to_path(str(d / "ca.pem"))
+    ca.issue_cert("scraper.local").private_key_and_cert_chain_pem.write_to_path(
+        str(d / "client.pem"))
+    return d
+
+
+def client_tls(pki, cert: bool = False) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(pki / "client.pem"))
+    return ctx
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated")
+def test_tls_from_web_config_with_tls12_minimum(sidecar, backend, pki):
+    backend.body("/m", b"m 1\n")
+    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
+                web={"tls_server_config": {"cert_file": str(pki / "server.crt"),
+                                           "key_file": str(pki / "server.key")}})
+    port = s.port()
+    status, _, body = get(port, "/metrics", tls=client_tls(pki))
+    assert status == 200 and b'm{exporter_name="m"} 1' in body
+    old = client_tls(pki)
+    old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(port, "/metrics", tls=old)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(port, "/metrics")  # plain HTTP to a TLS port gets nothing
+
+
+def test_mutual_tls_rejects_a_client_without_certificate(sidecar, backend, pki):
+    backend.body("/m", b"m 1\n")
+    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
+                web={"tls_server_config": {
+                    "cert_file": str(pki / "server.crt"), "key_file": str(pki / "server.key"),
+                    "client_ca_file": str(pki / "ca.pem"),
+                    "client_auth_type": "RequireAndVerifyClientCert"}})
+    port = s.port()
+    assert get(port, "/metrics", tls=client_tls(pki, cert=True))[0] == 200
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(port, "/metrics", tls=client_tls(pki, cert=False))
+
+
+def test_tcps_listener_with_client_ca_in_the_url(sidecar, backend, pki, tmp_path):
+    backend.body("/m", b"m 1\n")
+    url = "tcps://127.0.0.1:0?tlscert=%s&tlskey=%s&tlsclientca=%s" % (
+        pki / "server.crt", pki / "server.key", pki / "ca.pem")
+    cfg = one_path({"http": [{"name": "m", "address": backend.url("/m")}]})
+    cfg["web"]["listen"] = [url]
+    port = sidecar(cfg).port()
+    assert get(port, "/metrics", tls=client_tls(pki, cert=True))[0] == 200
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(port, "/metrics", tls=client_tls(pki, cert=False))
+
+
+def basic(user: str, password: str) -> Dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (user, password)).encode()).decode()}
+
+
+def test_bcrypt_basic_auth(sidecar, backend):
+    backend.body("/m", b"m 1\n")
+    digest = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
+                web={"basic_auth_users": {"prometheus": digest}})
+    port = s.port()
+    status, _, body = get(port, "/metrics", basic("prometheus", "s3cret"))
+    assert status == 200 and b'm{exporter_name="m"} 1' in body
+    for headers in (basic("prometheus", "wrong"), basic("nobody", "s3cret"), {},
+                    {"Authorization": "Basic !!!"}, {"Authorization": "Bearer x"}):
+        status, reply, body = get(port, "/metrics", headers)
+        assert status == 401, headers
+        assert reply["WWW-Authenticate"].startswith("Basic realm=")
+        assert b"m 1" not in body
+
+
+def test_web_config_refuses_old_tls_and_plaintext_users(tmp_path, pki):
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"tls_server_config": {
+        "cert_file": str(pki / "server.crt"), "key_file": str(pki / "server.key"),
+        "min_version": "TLS10"}}))
+    with pytest.raises(ConfigError, match="min_version"):
+        load_web_config(str(web))
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"u": "plaintext"}}))
+    with pytest.raises(ConfigError, match="basic_auth_users.u"):
+        load_web_config(str(web))
