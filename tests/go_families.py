@@ -65,6 +65,10 @@ SIMULATOR_ABSENT = {
     "klipper_temperature_probe_measured_max_temp",
     "klipper_temperature_probe_estimated_expansion",
     "klipper_tmc_sensor_temperature",
+    # no sensor is ever read in batch mode: measured_min_temp keeps Klipper's "nothing
+    # measured" sentinel (99999999), which is not exported
+    "klipper_temperature_sensor_measured_min_temp",
+    "klipper_temperature_sensor_measured_max_temp",
     "klipper_generic_heater_temperature", "klipper_generic_heater_target",
     "klipper_generic_heater_power",
     # homed only after G28; endstops only after someone runs QUERY_ENDSTOPS

@@ -7,29 +7,14 @@ scrapes are polled for up to ~2 s (Klippy pushes subscribed state every 250 ms).
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Tuple
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.promtool import assert_promtool_clean
-
-Series = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
+from tests.scrape import Series, parse, value
 
 ODD_SENSOR = "Électronique bay 2"
 ADDED_SENSOR = 'added "later" \\ ü'  # quotes, backslash, non-ASCII: all kept as they are
-
-
-def parse(body: str) -> Series:
-    out: Series = {}
-    for family in text_string_to_metric_families(body):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(series: Series, name: str, **labels: str) -> Optional[float]:
-    return series.get((name, tuple(sorted(labels.items()))))
 
 
 def names(series: Series) -> set:

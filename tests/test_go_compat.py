@@ -1,0 +1,99 @@
+"""Drop-in replacement for prometheus-klipper-exporter: its names and label keys are served.
+
+Scrapes real Moonraker (with the component) in front of the rich simulated printer and
+fails on any Go-exporter family the printer should produce that is missing, or that
+lacks one of the Go exporter's label keys. The family list lives in tests/go_families.py.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, Set
+
+import pytest
+from tests.go_families import GO_PRINTER_FAMILIES, SIMULATOR_ABSENT
+from tests.scrape import label_keys, parse
+
+# Klippy's stats timer does not run in batch mode (-o), so mcu.last_stats never exists
+# there: the MCU statistic families are checked by the catalogue and reader unit tests.
+BATCH_MODE_ABSENT = {name for name in GO_PRINTER_FAMILIES if name.startswith("klipper_mcu_")}
+# Made present by the fixture (G28 homes, QUERY_ENDSTOPS fills query_endstops.last_query).
+MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}
+
+# Go families served by the Moonraker-side collectors that exist on any host.
+GO_MOONRAKER_FAMILIES = {
+    "klipper_klippy_connected": (),
+    "klipper_klippy_state_info": ("state",),
+    "klipper_moonraker_memory_kb": (),
+    "klipper_moonraker_cpu_usage": (),
+    "klipper_moonraker_websocket_connections": (),
+    "klipper_system_cpu": (),
+    "klipper_system_memory_total": (),
+    "klipper_system_memory_available": (),
+    "klipper_system_memory_used": (),
+    "klipper_system_uptime": (),
+    "klipper_system_cpu_count": (),
+    "klipper_network_rx_bytes": ("interface",),
+    "klipper_network_tx_bytes": ("interface",),
+    "klipper_network_bandwidth": ("interface",),
+    "klipper_component_info": ("component",),
+    "klipper_moonraker_version_info": ("version",),
+    "klipper_api_version_info": ("version",),
+    "klipper_job_queue_length": (),
+    "klipper_job_queue_state_info": ("state",),
+    "klipper_disk_usage_total": (),
+    "klipper_disk_usage_used": (),
+    "klipper_disk_usage_available": (),
+    "klipper_total_jobs": (),
+    "klipper_total_time": (),
+    "klipper_total_print_time": (),
+    "klipper_total_filament_used": (),
+    "klipper_longest_job": (),
+    "klipper_longest_print": (),
+}
+
+
+@pytest.fixture(scope="module")
+def scraped(shared_klippy, shared_moonraker) -> Dict[str, Set[str]]:
+    # G-code only once Moonraker finished its own Klippy init (our series are there):
+    # a G28 sent earlier can hold Moonraker's ready sequence (seen with Kalico).
+    deadline = time.monotonic() + 10
+    keys: Dict[str, Set[str]] = {}
+    while time.monotonic() < deadline and "klipper_webhooks_state_info" not in keys:
+        keys = label_keys(parse(shared_moonraker.metrics().text))
+        time.sleep(0.05)
+    shared_klippy.gcode("G28\nQUERY_ENDSTOPS")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        keys = label_keys(parse(shared_moonraker.metrics().text))
+        if MADE_PRESENT <= set(keys) and "klipper_webhooks_state_info" in keys:
+            break
+        time.sleep(0.1)
+    return keys
+
+
+def _check(scraped: Dict[str, Set[str]], families, absent) -> None:
+    missing, bad_labels = [], []
+    for name, labels in sorted(families.items()):
+        if name in absent:
+            continue
+        if name not in scraped:
+            missing.append(name)
+        elif not set(labels) <= scraped[name]:
+            bad_labels.append(f"{name}: has {sorted(scraped[name])}, Go has {list(labels)}")
+    assert not missing, f"Go exporter families missing from the scrape: {missing}"
+    assert not bad_labels, "Go exporter label keys missing:\n" + "\n".join(bad_labels)
+
+
+def test_go_printer_families_are_served(scraped):
+    _check(scraped, GO_PRINTER_FAMILIES, (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT)
+
+
+def test_go_moonraker_families_are_served(scraped):
+    _check(scraped, GO_MOONRAKER_FAMILIES, set())
+
+
+def test_absent_list_is_honest(scraped):
+    """A family listed as absent that shows up means the list is stale: keep it exact."""
+    unexpected = sorted(n for n in (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT
+                        if n in scraped)
+    assert not unexpected, f"listed as absent but served: {unexpected}"
