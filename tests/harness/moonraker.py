@@ -79,7 +79,8 @@ class Moonraker:
     def __init__(self, klippy: Optional[Klippy] = None, prometheus: Optional[str] = "",
                  extra_config: str = "", trusted_clients: Optional[str] = "127.0.0.0/8",
                  port: Optional[int] = None, host: str = "127.0.0.1",
-                 data_dir: Optional[str] = None) -> None:
+                 data_dir: Optional[str] = None,
+                 env: Optional[Mapping[str, str]] = None) -> None:
         self.klippy = klippy
         self.data_dir = data_dir or (klippy.data_dir if klippy else make_data_dir())
         self.owns_data_dir = data_dir is None and klippy is None
@@ -95,6 +96,7 @@ class Moonraker:
         self.stdout_path = os.path.join(self.data_dir, "logs", "moonraker.stdout")
         self.uds_address = (klippy.socket_path if klippy
                             else os.path.join(self.data_dir, "comms", "klippy.sock"))
+        self.env = dict(env or {})
         self.proc = None
 
     @property
@@ -134,6 +136,7 @@ class Moonraker:
         self.write_config()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        env.update(self.env)
         argv = [python, "-m", "moonraker", "-d", self.data_dir, "-c", self.config_path,
                 "-l", self.log_path]
         self.proc = spawn(argv, "moonraker", self.stdout_path, cwd=self.data_dir, env=env)
