@@ -214,7 +214,8 @@ def test_module_selection_and_go_aliases(printer):
     _, moonraker = printer
     _, only_printer = scrape(moonraker, modules="printer")
     assert "klipper_extruder_target" in names(only_printer)
-    assert "klipper_klippy_connected" not in names(only_printer)
+    assert "klipper_klippy_connected" in names(only_printer)  # the klippy module is always served
+    assert "klipper_system_memory_total" not in names(only_printer)
     _, via_alias = scrape(moonraker, modules="printer_objects,temperature,query_endstops")
     assert names(via_alias) == names(only_printer)
     _, only_klippy = scrape(moonraker, modules="klippy")

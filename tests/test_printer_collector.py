@@ -1,0 +1,139 @@
+"""The printer collector without Moonraker: plan, subscription, cache invalidation, lifecycle."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+from moonraker_prometheus.catalogue.printer import BINDINGS
+from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState
+
+OBJECTS = ["webhooks", "extruder", "extruder1", "heater_bed", "toolhead", "bed_mesh",
+           "configfile", "temperature_sensor chamber", "gcode_macro FOO", "heaters"]
+
+
+def make_state(status: Dict[str, Any]) -> PrinterState:
+    return PrinterState(Plan(OBJECTS, BINDINGS), status)
+
+
+def test_subscription_asks_only_for_needed_fields():
+    plan = Plan(OBJECTS, BINDINGS)
+    sub = plan.subscription
+    assert "gcode_macro FOO" not in sub and "heaters" not in sub
+    assert set(sub["heater_bed"]) == {"temperature", "target", "power"}
+    assert "profiles" not in sub["bed_mesh"]  # saved profiles are never subscribed
+    assert set(sub["bed_mesh"]) == {"profile_name", "probed_matrix", "mesh_matrix"}
+    assert sub["configfile"] == ["settings"]
+    assert "max_accel_to_decel" in sub["toolhead"] and "minimum_cruise_ratio" in sub["toolhead"]
+
+
+def test_render_is_cached_until_a_relevant_field_changes():
+    state = make_state({"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0},
+                        "extruder": {"temperature": 21.0, "target": 0.0}})
+    body = state.render()
+    assert state.render() is body
+    # another subscriber's object, or a field we do not read: nothing re-renders
+    assert not state.update({"gcode_macro FOO": {"x": 1}})
+    assert not state.update({"heater_bed": {"unrelated": 5}})
+    assert not state.update({"heater_bed": {"target": 0.0}})  # same value
+    assert state.render() is body
+    assert state.update({"heater_bed": {"target": 60.0}})
+    body2 = state.render()
+    assert "klipper_heater_bed_target 60.0" in body2
+    assert 'klipper_extruder_temperature{extruder="extruder"} 21.0' in body2
+
+
+def test_only_entries_reading_the_changed_field_are_re_rendered():
+    state = make_state({"extruder": {"temperature": 21.0, "target": 0.0},
+                        "extruder1": {"temperature": 22.0, "target": 0.0}})
+    state.render()
+    before = list(state.texts)
+    state.update({"extruder1": {"target": 200.0}})
+    changed = [i for i, (a, b) in enumerate(zip(before, state.texts)) if a is not b]
+    assert len(changed) == 1
+    entry = state.plan.entries[changed[0]]
+    assert entry.obj == "extruder1" and entry.field.path == "target"
+
+
+def test_sync_catches_dicts_moonraker_replaced_without_a_push():
+    state = make_state({"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
+    cache = {"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}}
+    state.sync(cache)
+    body = state.render()
+    state.sync(cache)
+    assert state.render() is body  # same dict: nothing to do
+    cache["heater_bed"] = {"temperature": 20.0, "target": 60.0, "power": 0.0}
+    state.sync(cache)
+    assert "klipper_heater_bed_target 60.0" in state.render()
+
+
+def test_absent_object_and_none_values_produce_nothing():
+    state = make_state({"extruder": {"temperature": None, "target": 0.0}})
+    body = state.render()
+    assert "klipper_heater_bed" not in body
+    assert "klipper_extruder_temperature" not in body
+    assert "# HELP klipper_extruder_target" in body
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.ready = True
+        self.cache: Dict[str, Dict[str, Any]] = {}
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+    def get_subscription_cache(self) -> Dict[str, Dict[str, Any]]:
+        return self.cache
+
+
+class FakeApis:
+    def __init__(self, objects: List[str], status: Dict[str, Any]) -> None:
+        self.objects, self.status = objects, status
+        self.callbacks: List[Any] = []
+        self.subscriptions: List[Dict[str, Any]] = []
+
+    async def get_object_list(self, default=None):
+        return list(self.objects)
+
+    async def subscribe_objects(self, objects, callback=None, default=None):
+        self.subscriptions.append(dict(objects))
+        if callback is not None:
+            self.callbacks.append(callback)
+        return {k: dict(v) for k, v in self.status.items()}
+
+
+class FakeServer:
+    def __init__(self, apis: FakeApis) -> None:
+        self.handlers: Dict[str, Any] = {}
+        self.components = {"klippy_apis": apis, "klippy_connection": FakeConnection()}
+
+    def register_event_handler(self, event: str, handler) -> None:
+        self.handlers[event] = handler
+
+    def lookup_component(self, name: str, default=None):
+        return self.components.get(name, default)
+
+
+def test_lifecycle_discovers_objects_at_every_ready_and_drops_series_when_down():
+    apis = FakeApis(["webhooks", "heater_bed"],
+                    {"webhooks": {"state": "ready"}, "heater_bed": {"target": 0.0}})
+    server = FakeServer(apis)
+    collector = PrinterCollector(server)  # type: ignore[arg-type]
+    assert collector.render() == ""
+    asyncio.run(server.handlers["server:klippy_ready"]())
+    assert "klipper_heater_bed_target 0.0" in collector.render()
+    apis.callbacks[0]({"heater_bed": {"target": 70.0}}, 1.0)
+    assert "klipper_heater_bed_target 70.0" in collector.render()
+    # shutdown / error: Moonraker no longer ready -> no printer series at all
+    server.components["klippy_connection"].ready = False
+    assert collector.render() == ""
+    # disconnect, then a restart that added a sensor
+    server.handlers["server:klippy_disconnect"]()
+    server.components["klippy_connection"].ready = True
+    assert collector.render() == ""
+    apis.objects.append("temperature_sensor new one")
+    apis.status["temperature_sensor new one"] = {"temperature": 30.0}
+    asyncio.run(server.handlers["server:klippy_ready"]())
+    assert len(apis.callbacks) == 2  # re-registered after the disconnect dropped it
+    assert 'klipper_temperature_sensor_temperature{sensor="new one"} 30.0' in collector.render()
+    assert "temperature_sensor new one" in apis.subscriptions[-1]
