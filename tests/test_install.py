@@ -102,10 +102,12 @@ def test_installed_component_serves_metrics_and_update_manager_tracks_it(printer
                           env={"PYTHONPATH": str(checkout)})
     with moonraker:
         assert moonraker.metrics().status == 200
-        status = wait_for(
-            lambda: moonraker.get("/machine/update/status").json()["result"]
-            ["version_info"].get("moonraker-prometheus"),
-            20.0, 0.2, "update manager status of moonraker-prometheus")
+        def repo_status():
+            info = moonraker.get("/machine/update/status").json()["result"]["version_info"]
+            status = info.get("moonraker-prometheus") or {}
+            return status if status.get("branch", "?") != "?" else None  # detection done
+
+        status = wait_for(repo_status, 20.0, 0.2, "update manager status of moonraker-prometheus")
         assert status["configured_type"] == "git_repo", status
         assert status["is_valid"] and not status["is_dirty"], status
         assert status["remote_url"] == REPO_ROOT
