@@ -1,0 +1,178 @@
+"""Sidecar merge benchmark: throughput vs prometheus_client, memory, event-loop stall.
+
+    .venv/moonraker/bin/python bench/bench_merge.py [--samples 20000] [--runs 7]
+
+1. Throughput: merging 4 node-like backends (labels spliced, families merged, rendered) in
+   samples/s, divided by a prometheus_client text parse + generate_latest round trip of the
+   same bodies in the same run (target: at least 10x). Medians of --runs runs.
+2. Memory: tracemalloc peak while merging 100,000 samples (bodies allocated beforehand).
+3. Event-loop stall: a Merger collects a 20,000-sample HTTP backend (served from another
+   thread) while a ticker coroutine on the same loop records how late each 1 ms tick fires
+   (target: longest stall under 5 ms).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, List
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from merge_corpus import node_like  # noqa: E402
+from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from moonraker_prometheus.sidecar import Merger, SourceSpec, build_source  # noqa: E402
+from moonraker_prometheus.sidecar.expfmt import Rewriter  # noqa: E402
+from moonraker_prometheus.sidecar.merge import MergeState  # noqa: E402
+
+BACKENDS = 4
+
+
+def ours(bodies: List[bytes]) -> str:
+    state = MergeState()
+    for i, body in enumerate(bodies):
+        state.add("b%d" % i, Rewriter([("exporter_name", "b%d" % i), ("site", "lab")]), [body])
+    state.drop_member_clashes()
+    return state.render()
+
+
+class _Families:
+    def __init__(self, families) -> None:
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+def prometheus_client_round_trip(bodies: List[bytes]) -> bytes:
+    out = []
+    for body in bodies:
+        registry = CollectorRegistry()
+        registry.register(_Families(list(text_string_to_metric_families(body.decode()))))
+        out.append(generate_latest(registry))
+    return b"".join(out)
+
+
+def median_seconds(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def throughput(samples: int, runs: int) -> float:
+    bodies = [node_like(samples // BACKENDS, seed=i) for i in range(BACKENDS)]
+    n = sum(1 for b in bodies for line in b.split(b"\n") if line and not line.startswith(b"#"))
+    ours(bodies)  # warm up
+    t_ours = median_seconds(lambda: ours(bodies), runs)
+    t_pc = median_seconds(lambda: prometheus_client_round_trip(bodies), runs)
+    ratio = t_pc / t_ours
+    print("1. throughput, %d samples from %d backends, median of %d runs" % (n, BACKENDS, runs))
+    print("   sidecar merge (tokenize, splice labels, merge, render): %9.0f samples/s"
+          % (n / t_ours))
+    print("   prometheus_client parse + generate_latest:              %9.0f samples/s"
+          % (n / t_pc))
+    print("   ratio: %.1fx (target >= 10x)" % ratio)
+    return ratio
+
+
+def memory() -> float:
+    bodies = [node_like(100000 // BACKENDS, seed=i) for i in range(BACKENDS)]
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    text = ours(bodies)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    n = text.count("\n")
+    mib = peak / 1048576.0
+    print("2. memory: tracemalloc peak while merging 100,000 samples: %.1f MiB "
+          "(%.0f bytes/sample, output %.1f MiB)" % (mib, peak / 100000.0, len(text) / 1048576.0))
+    del n
+    return mib
+
+
+def serve(body: bytes) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stall(samples: int, scrapes: int) -> float:
+    server = serve(node_like(samples))
+    spec = SourceSpec("big", "http")
+    spec.url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
+    spec.validate()
+
+    async def run() -> List[float]:
+        merger = Merger([build_source(spec)])
+        lates: List[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lates.append(time.perf_counter() - started - 0.001)
+
+        tick = asyncio.ensure_future(ticker())
+        await merger.collect(None, timeout=10)  # warm up (thread pool, connection)
+        lates.clear()
+        for _ in range(scrapes):
+            text = await merger.collect(None, timeout=10)
+        done.set()
+        await tick
+        await merger.close()
+        assert text.count('exporter_name="big"') >= samples
+        return lates
+
+    lates = asyncio.run(run())
+    server.shutdown()
+    server.server_close()
+    worst = max(lates) * 1000
+    lates.sort()
+    print("3. event loop while collecting a %d-sample backend %d times: longest stall %.2f ms, "
+          "p99 %.2f ms over %d ticks (target < 5 ms)"
+          % (samples, scrapes, worst, lates[int(len(lates) * 0.99)] * 1000, len(lates)))
+    return worst
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    print("Python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 0))
+    ratio = throughput(args.samples, args.runs)
+    mib = memory()
+    worst = stall(20000, 10)
+    print("\nsummary: %.1fx prometheus_client (target >= 10x: %s); %.1f MiB per 100k samples; "
+          "longest loop stall %.2f ms (target < 5 ms: %s)"
+          % (ratio, "met" if ratio >= 10 else "NOT met", mib, worst,
+             "met" if worst < 5 else "NOT met"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
