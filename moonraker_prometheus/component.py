@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Dict, List, Sequence
 
@@ -33,6 +34,8 @@ class PrometheusComponent:
             cls.name: cls(self.server) for cls in COLLECTORS
         }
         self._last_error: Dict[str, str] = {}
+        logging.info(f"prometheus: moonraker-prometheus {__version__} loaded from "
+                     f"{os.path.dirname(os.path.realpath(__file__))}")
         self.server.register_endpoint(
             METRICS_PATH, RequestType.GET, self._handle_metrics,
             transports=TransportType.HTTP, wrap_result=False,

@@ -112,5 +112,6 @@ def test_installed_component_serves_metrics_and_update_manager_tracks_it(printer
         assert status["is_valid"] and not status["is_dirty"], status
         assert status["remote_url"] == REPO_ROOT
         # the code that ran is the checkout's Moonraker and the installed clone's component
-        assert glob.glob(str(checkout / "moonraker" / "__pycache__" / "server.*.pyc"))
-        assert glob.glob(str(project / "moonraker_prometheus" / "__pycache__" / "component.*.pyc"))
+        moonraker_status = moonraker.get("/machine/update/status").json()["result"]
+        assert moonraker_status["version_info"]["moonraker"]["detected_type"] == "git_repo"
+        assert f"loaded from {project / 'moonraker_prometheus'}" in moonraker.log_text()
