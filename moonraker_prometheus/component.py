@@ -4,14 +4,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from . import __version__
 from .catalogue import exporter as self_metrics
-from .collectors import COLLECTORS, module_names, resolve_modules
+from .collectors import COLLECTORS, EXPORTERS, module_names, resolve_modules
 from .collectors.base import Collector
 from .exposition import CONTENT_TYPE, Family
 from .options import Options
+from .sidecar import Merger, sources_from_sections
 
 if TYPE_CHECKING:
     from moonraker.common import WebRequest
@@ -34,24 +35,58 @@ class PrometheusComponent:
             cls.name: cls(self.server) for cls in COLLECTORS
         }
         self._last_error: Dict[str, str] = {}
+        self.mergers = self._load_exporters(config)
         logging.info(f"prometheus: moonraker-prometheus {__version__} loaded from "
                      f"{os.path.dirname(os.path.realpath(__file__))}")
-        self.server.register_endpoint(
-            METRICS_PATH, RequestType.GET, self._handle_metrics,
-            transports=TransportType.HTTP, wrap_result=False,
-            content_type=CONTENT_TYPE, auth_required=self.options.require_auth,
-        )
+        for group in self.mergers:
+            path = f"{METRICS_PATH}/{group}" if group else METRICS_PATH
+            self.server.register_endpoint(
+                path, RequestType.GET, self._handle_group if group else self._handle_metrics,
+                transports=TransportType.HTTP, wrap_result=False,
+                content_type=CONTENT_TYPE, auth_required=self.options.require_auth,
+            )
+
+    def _load_exporters(self, config: "ConfigHelper") -> Dict[str, Optional[Merger]]:
+        """Sidecar groups from [prometheus exporter NAME] sections ("" = /server/metrics)."""
+        sections = [config.getsection(name)
+                    for name in config.get_prefix_sections("prometheus exporter")]
+        groups, warnings = sources_from_sections(sections)
+        for warning in warnings:
+            self.server.add_warning(warning)
+        mergers: Dict[str, Optional[Merger]] = {"": None}
+        for group, sources in sorted(groups.items()):
+            mergers[group] = Merger(sources)
+        return mergers
 
     async def component_init(self) -> None:
         for collector in self.collectors.values():
             await collector.start()
+        for merger in self.mergers.values():
+            if merger is not None:
+                merger.start()
 
     async def close(self) -> None:
         for collector in self.collectors.values():
             await collector.close()
+        for merger in self.mergers.values():
+            if merger is not None:
+                await merger.close()
 
     async def _handle_metrics(self, web_request: "WebRequest") -> str:
-        return self.render(self._requested_modules(web_request))
+        modules = self._requested_modules(web_request)
+        text = self.render(modules)
+        merger = self.mergers[""]
+        if merger is None or EXPORTERS not in modules:
+            return text
+        return await merger.collect(local_text=text, timeout=self.options.scrape_timeout,
+                                    params=_forwardable(web_request.get_args()))
+
+    async def _handle_group(self, web_request: "WebRequest") -> str:
+        group = web_request.get_endpoint()[len(METRICS_PATH) + 1:]
+        merger = self.mergers[group]
+        assert merger is not None
+        return await merger.collect(timeout=self.options.scrape_timeout,
+                                    params=_forwardable(web_request.get_args()))
 
     def _requested_modules(self, web_request: "WebRequest") -> Sequence[str]:
         raw = web_request.get_str("modules", None)
@@ -71,6 +106,8 @@ class PrometheusComponent:
         success = Family(self_metrics.COLLECTOR_SUCCESS)
         duration = Family(self_metrics.COLLECTOR_DURATION)
         for name in modules:
+            if name == EXPORTERS:
+                continue  # merged by the sidecar after rendering
             start = time.perf_counter()
             try:
                 parts.append(self.collectors[name].render())
@@ -92,6 +129,11 @@ class PrometheusComponent:
         if self._last_error.get(name) != cause:
             self._last_error[name] = cause
             logging.exception(f"prometheus: collector '{name}' failed: {cause}")
+
+
+def _forwardable(args: Dict[str, Any]) -> Dict[str, List[str]]:
+    """Query arguments a source with forward_url_params may pass on (never ours)."""
+    return {k: [str(v)] for k, v in args.items() if k != "modules"}
 
 
 def load_component(config: "ConfigHelper") -> PrometheusComponent:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 @dataclass
 class Options:
     require_auth: bool = True
+    scrape_timeout: float = 8.0
     modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
     warnings: List[str] = field(default_factory=list)
 
@@ -25,6 +26,9 @@ class Options:
         opts = cls()
         opts.require_auth = opts._read(
             config, "require_auth", lambda: config.getboolean("require_auth", True), True)
+        opts.scrape_timeout = opts._read(
+            config, "scrape_timeout",
+            lambda: config.getfloat("scrape_timeout", 8.0, above=0.0, maxval=120.0), 8.0)
         requested = opts._read(
             config, "modules", lambda: config.getlist("modules", None, separator=","), None)
         if requested is not None:

@@ -50,8 +50,12 @@ GO_MODULE_ALIASES: Dict[str, str] = {
 }
 
 
+# Not a collector: the other exporters merged in by the sidecar ([prometheus exporter NAME]).
+EXPORTERS = "exporters"
+
+
 def module_names() -> List[str]:
-    return [c.name for c in COLLECTORS]
+    return [c.name for c in COLLECTORS] + [EXPORTERS]
 
 
 def resolve_modules(requested: Iterable[str]) -> Tuple[List[str], List[str]]:
