@@ -32,17 +32,19 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from moonraker_prometheus.sidecar import Merger, SourceSpec, build_source  # noqa: E402
 from moonraker_prometheus.sidecar.expfmt import Rewriter  # noqa: E402
-from moonraker_prometheus.sidecar.merge import MergeState  # noqa: E402
+from moonraker_prometheus.sidecar.merge import _finish, _merge_sources  # noqa: E402
 
 BACKENDS = 4
 
 
-def ours(bodies: List[bytes]) -> str:
-    state = MergeState()
-    for i, body in enumerate(bodies):
-        state.add("b%d" % i, Rewriter([("exporter_name", "b%d" % i), ("site", "lab")]), [body])
-    state.drop_member_clashes()
-    return state.render()
+def rewriters() -> List[Rewriter]:
+    return [Rewriter([("exporter_name", "b%d" % i), ("site", "lab")]) for i in range(BACKENDS)]
+
+
+def ours(bodies: List[bytes], rws: List[Rewriter]) -> str:
+    """What a Merger runs in its worker thread (merge, then health and render)."""
+    parts = [("b%d" % i, rw, [body]) for i, (body, rw) in enumerate(zip(bodies, rws))]
+    return _finish(_merge_sources(None, parts), Rewriter(rewrite=False), "")
 
 
 class _Families:
@@ -62,28 +64,36 @@ def prometheus_client_round_trip(bodies: List[bytes]) -> bytes:
     return b"".join(out)
 
 
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
+def median_seconds(fn: Callable[[List[bytes]], object], inputs: List[List[bytes]]) -> float:
     times = []
-    for _ in range(runs):
+    for bodies in inputs:
         started = time.perf_counter()
-        fn()
+        fn(bodies)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
 def throughput(samples: int, runs: int) -> float:
-    bodies = [node_like(samples // BACKENDS, seed=i) for i in range(BACKENDS)]
-    n = sum(1 for b in bodies for line in b.split(b"\n") if line and not line.startswith(b"#"))
-    ours(bodies)  # warm up
-    t_ours = median_seconds(lambda: ours(bodies), runs)
-    t_pc = median_seconds(lambda: prometheus_client_round_trip(bodies), runs)
-    ratio = t_pc / t_ours
+    # Every run gets new values for the same series, as successive scrapes do.
+    inputs = [[node_like(samples // BACKENDS, seed=1000 * run + i) for i in range(BACKENDS)]
+              for run in range(runs + 1)]
+    n = sum(1 for b in inputs[0] for line in b.split(b"\n")
+            if line and not line.startswith(b"#"))
+    rws = rewriters()
+    ours(inputs[0], rws)  # the first scrape of a source fills its cache of validated series
+    t_warm = median_seconds(lambda bodies: ours(bodies, rws), inputs[1:])
+    t_cold = median_seconds(lambda bodies: ours(bodies, rewriters()), inputs[1:])
+    t_pc = median_seconds(prometheus_client_round_trip, inputs[1:])
+    ratio = t_pc / t_warm
     print("1. throughput, %d samples from %d backends, median of %d runs" % (n, BACKENDS, runs))
-    print("   sidecar merge (tokenize, splice labels, merge, render): %9.0f samples/s"
-          % (n / t_ours))
-    print("   prometheus_client parse + generate_latest:              %9.0f samples/s"
+    print("   sidecar merge, steady state (series seen last scrape): %9.0f samples/s"
+          % (n / t_warm))
+    print("   sidecar merge, first scrape (every line tokenized):    %9.0f samples/s"
+          % (n / t_cold))
+    print("   prometheus_client parse + generate_latest:             %9.0f samples/s"
           % (n / t_pc))
-    print("   ratio: %.1fx (target >= 10x)" % ratio)
+    print("   ratio: %.1fx steady state, %.1fx first scrape (target >= 10x)"
+          % (ratio, t_pc / t_cold))
     return ratio
 
 
@@ -92,14 +102,12 @@ def memory() -> float:
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    text = ours(bodies)
+    text = ours(bodies, rewriters())
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    n = text.count("\n")
     mib = peak / 1048576.0
     print("2. memory: tracemalloc peak while merging 100,000 samples: %.1f MiB "
           "(%.0f bytes/sample, output %.1f MiB)" % (mib, peak / 100000.0, len(text) / 1048576.0))
-    del n
     return mib
 
 

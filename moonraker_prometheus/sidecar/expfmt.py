@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
@@ -27,6 +27,7 @@ _SAMPLE_LOOSE = re.compile(
     r"[ \t]*(%s)[ \t]*(?:\{[ \t]*((?:%s[ \t]*=[ \t]*%s[ \t]*,[ \t]*)*(?:%s[ \t]*=[ \t]*%s)?)"
     r"[ \t]*,?[ \t]*\})?[ \t]*(%s)(?:[ \t]+(-?\d{1,18}))?[ \t\r]*"
     % (NAME, LABEL_NAME, LABEL_VALUE, LABEL_NAME, LABEL_VALUE, FLOAT))
+_VALUE = re.compile(r" (%s(?: -?\d{1,18})?)\r?" % FLOAT)
 _PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
 _NAME_ONLY = re.compile(NAME)
@@ -39,8 +40,9 @@ _MEMBER_SUFFIXES = {
     "histogram": ("", "_bucket", "_sum", "_count"),
     "summary": ("", "_sum", "_count"),
 }
-# How often (in lines) the tokenizer hands the GIL to the event loop thread.
-_YIELD_EVERY = 2000
+# Input is tokenized in slices of about this size; between slices the worker thread hands
+# the GIL to the event loop thread (a slice takes well under a millisecond).
+_SLICE_BYTES = 32768
 
 
 def escape_label_value(value: str) -> str:
@@ -112,6 +114,15 @@ class Rewriter:
         self.our_names = frozenset(k for k, _ in self.labels) | {"__name__"}
         self.keep = list(keep)
         self.drop = list(drop)
+        # Validated name+labels parts of the current and the previous scrape (see parse()).
+        self.cache: Dict[str, Tuple[str, str, bool, bool]] = {}
+        self.prev: Dict[str, Tuple[str, str, bool, bool]] = {}
+        # Samples of sources that add their own exporter_name cannot collide with each other.
+        self.tags = bool(self.labels) and not honor_labels
+
+    def rotate(self) -> None:
+        """Ends a scrape: entries not seen in this or the next scrape are forgotten."""
+        self.prev, self.cache = self.cache, {}
 
     def wanted(self, family: str) -> bool:
         if self.keep and not any(p.fullmatch(family) for p in self.keep):
@@ -180,63 +191,86 @@ def decode(body: bytes, parsed: Parsed) -> str:
     return "\n".join(good)
 
 
-def parse(text: str, rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
-    """Tokenizes one exposition body into `parsed` (a new Parsed unless given)."""
+def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
+    """Lines, a slice at a time; between slices the GIL goes to the event loop thread.
+
+    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short.
+    """
+    size = len(body)
+    start = 0
+    while start < size:
+        end = body.find(b"\n" if isinstance(body, bytes) else "\n",  # type: ignore[arg-type]
+                        start + _SLICE_BYTES)
+        end = size if end < 0 else end
+        piece = body[start:end]
+        text = decode(piece, parsed) if isinstance(piece, bytes) else piece
+        yield text.split("\n")
+        start = end + 1
+        # A real nap (not sched_yield, which hands nothing over): the thread waiting for the
+        # GIL, typically the event loop, gets it now instead of after the 5 ms switch interval.
+        time.sleep(0)
+
+
+def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
+    """Tokenizes one exposition body into `parsed` (a new Parsed unless given).
+
+    A line whose name-and-labels part was validated in this or the previous scrape of the
+    same source (rw.cache) only needs its value checked: series are stable between scrapes.
+    """
     if parsed is None:
         parsed = Parsed()
     fams = parsed.families
     owner: Dict[str, Optional[Family]] = {}  # sample name -> family (None: filtered out)
-    fast = _SAMPLE_FAST.fullmatch
     pending_help: Dict[str, str] = {}
     count = bad = dups = 0
-    prefix_only = rw.prefix[:-1]
-    prefix = rw.prefix
-    plain = rw.splice_plain
     seen: Set[str] = set()  # series already taken from this body
-    ours = rw.our_names
-    for line in _chunked(text.split("\n")):
-        if not line or line[0] == "#":
-            if line:
-                _comment(line, fams, owner, pending_help, rw, parsed)
-            continue
-        m = fast(line)
-        if m is not None:
-            name, body, value = m.groups()
-            if not body:
-                labels = prefix_only
-            elif body.count('"') == 2 and body[-1] == '"' and body[:body.find("=")] not in ours:
-                labels = prefix + body  # one label, no clash: nothing more to check
-            else:
-                labels = plain(body)
-        else:
-            m = _SAMPLE_LOOSE.fullmatch(line)
-            if m is None:
-                if line.strip():
-                    bad += 1
+    cache, prev = rw.cache, rw.prev
+    value_of = _VALUE.fullmatch
+    for lines in _slices(body, parsed):
+        for line in lines:
+            if not line or line[0] == "#":
+                if line:
+                    _comment(line, fams, owner, pending_help, rw, parsed)
                 continue
-            name, body, value, ts = m.groups()
-            if ts:
-                value += " " + ts
-            labels = rw.splice_pairs(_PAIR.findall(body)) if body else prefix_only
-        if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
-            bad += 1
-            continue
-        try:
-            fam = owner[name]
-        except KeyError:
-            fam = _implicit(name, fams, owner, pending_help, rw)
-        if fam is None:
-            continue
-        if labels is None or (fam.type in _SPECIAL and not _special_ok(fam, labels)):
-            bad += 1
-            continue
-        key = name + "{" + labels + "}" if labels else name
-        if key in seen:
-            dups += 1
-            continue
-        seen.add(key)
-        fam.lines.append(key + " " + value)
-        count += 1
+            end = line.rfind("}") + 1  # values and timestamps never hold a '}'
+            if not end:
+                end = line.find(" ")
+            prefix = line[:end]
+            hit = cache.get(prefix)
+            if hit is None:
+                hit = prev.get(prefix)
+                if hit is not None:
+                    cache[prefix] = hit
+            m = value_of(line, end) if hit is not None else None
+            if m is not None:
+                value = m.group(1)
+            else:
+                hit, value, cacheable = _tokenize(line, rw)
+                if hit is None:
+                    if line.strip():
+                        bad += 1
+                    continue
+                if cacheable == end > 0:
+                    cache[prefix] = hit
+            name, key, le_ok, q_ok = hit
+            if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
+                bad += 1
+                continue
+            try:
+                fam = owner[name]
+            except KeyError:
+                fam = _implicit(name, fams, owner, pending_help, rw)
+            if fam is None:
+                continue
+            if not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
+                bad += 1
+                continue
+            if key in seen:
+                dups += 1
+                continue
+            seen.add(key)
+            fam.lines.append(key + " " + value)
+            count += 1
     if bad:
         parsed.drop("invalid_line", bad)
     if dups:
@@ -245,29 +279,50 @@ def parse(text: str, rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
     return parsed
 
 
-def _chunked(lines: List[str]) -> Iterable[str]:
-    """Yields lines; between chunks hands the GIL to the event loop thread (short stalls)."""
-    for start in range(0, len(lines), _YIELD_EVERY):
-        if start:
-            time.sleep(0)
-        yield from lines[start:start + _YIELD_EVERY]
+Hit = Tuple[str, str, bool, bool]  # sample name, output series key, le ok, quantile ok
+
+
+def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
+    """Full validation of one sample line: (hit or None, value, end of the name+labels part)."""
+    m = _SAMPLE_FAST.fullmatch(line)
+    if m is not None:
+        name, body, value = m.groups()
+        if not body:
+            labels: Optional[str] = rw.prefix[:-1]
+        elif (body.count('"') == 2 and body[-1] == '"'
+              and body[:body.find("=")] not in rw.our_names):
+            labels = rw.prefix + body  # one label, no clash: nothing more to check
+        else:
+            labels = rw.splice_plain(body)
+    else:
+        m = _SAMPLE_LOOSE.fullmatch(line)
+        if m is None:
+            return None, "", -1
+        name, body, value, ts = m.groups()
+        if ts:
+            value += " " + ts
+        labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
+    if labels is None:
+        return None, "", -1
+    key = name + "{" + labels + "}" if labels else name
+    hit = (name, key, _numeric(labels, "le"), _numeric(labels, "quantile"))
+    return hit, value, m.start(3) - 1 if line[m.start(3) - 1] == " " else -1
+
+
+def _numeric(labels: str, label: str) -> bool:
+    """Go's parser demands a float in `le` (histograms) and `quantile` (summaries)."""
+    if label + '="' not in labels:
+        return True
+    for n, v in _PAIR.findall(labels):
+        if n == label and not _FLOAT_ONLY.fullmatch(v[1:-1]):
+            return False
+    return True
 
 
 def _in_range(value: str) -> bool:
     """Go's ParseFloat fails on overflow (1e400), so such a value would break the output."""
     number = value.split(" ", 1)[0]
     return not math.isinf(float(number)) or "inf" in number.lower()
-
-
-def _special_ok(fam: Family, labels: str) -> bool:
-    """Go's parser demands a float in `le` (histogram) and `quantile` (summary)."""
-    special = "le" if fam.type == "histogram" else "quantile"
-    if special + "=" not in labels:
-        return True
-    for n, v in _PAIR.findall(labels):
-        if n == special and not _FLOAT_ONLY.fullmatch(v[1:-1]):
-            return False
-    return True
 
 
 def _implicit(name: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],

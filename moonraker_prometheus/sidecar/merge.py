@@ -9,12 +9,15 @@ families are written in name order, samples in source order. Everything dropped 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
+import threading
 import time
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .expfmt import Family, Parsed, Rewriter, decode, parse, render
+from .expfmt import Family, Rewriter, parse, render
 from .health import Health
 from .sources import Fetched, FetchError, Source
 from .sources.base import Params
@@ -48,7 +51,9 @@ class MergeState:
         self.origin: Dict[str, str] = {}
         self.samples: Dict[str, int] = {}
         self.dropped: Dict[str, Dict[str, int]] = {}
-        self._keys: Dict[str, Set[str]] = {}
+        self._keys: Dict[str, Set[str]] = {}  # series per family, built when first needed
+        self._sources: Dict[str, Set[str]] = {}  # sources contributing to each family
+        self._untagged: Set[str] = set()  # families with samples not tagged exporter_name
 
     def _drop(self, source: str, reason: str, n: int) -> None:
         if n:
@@ -56,20 +61,24 @@ class MergeState:
             d[reason] = d.get(reason, 0) + n
 
     def add(self, source: str, rw: Rewriter, bodies: Sequence[Union[bytes, str]]) -> None:
+        """Merges one source's bodies (one per file for globs) after what is already here."""
         for body in bodies:
-            parsed = Parsed()
-            parse(decode(body, parsed) if isinstance(body, bytes) else body, rw, parsed)
+            parsed = parse(body, rw)
             for reason, n in parsed.dropped.items():
                 self._drop(source, reason, n)
             for fam in parsed.families.values():
                 if fam.lines:
-                    self._add_family(source, fam)
+                    self._add_family(source, fam, rw.tags)
+        rw.rotate()
 
-    def _add_family(self, source: str, fam: Family) -> None:
+    def _add_family(self, source: str, fam: Family, tagged: bool) -> None:
         have = self.families.get(fam.name)
         if have is None:
             self.families[fam.name] = fam
             self.origin[fam.name] = source
+            self._sources[fam.name] = {source}
+            if not tagged:
+                self._untagged.add(fam.name)
             self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
             return
         if have.type != fam.type and not (
@@ -81,6 +90,17 @@ class MergeState:
             have.type, have.typed = fam.type, True
         if have.help is None:
             have.help = fam.help
+        contributors = self._sources[fam.name]
+        if tagged and fam.name not in self._untagged and source not in contributors:
+            # Every sample here carries a distinct exporter_name: no series can repeat.
+            contributors.add(source)
+            self._keys.pop(fam.name, None)
+            have.lines.extend(fam.lines)
+            self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
+            return
+        contributors.add(source)
+        if not tagged:
+            self._untagged.add(fam.name)
         keys = self._keys.get(fam.name)
         if keys is None:
             keys = self._keys[fam.name] = {_series_key(x) for x in have.lines}
@@ -118,23 +138,51 @@ class MergeState:
         return render(self.families[name] for name in sorted(self.families))
 
 
-_LOCAL = Rewriter(rewrite=False)
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_was_enabled = False
 
 
-def _merge_sources(local_text: Optional[str],
+@contextmanager
+def _gc_deferred() -> Iterator[None]:
+    """Defers cyclic GC while merging in a worker thread.
+
+    The tokenizer allocates many short-lived tracked objects (regex matches); the collections
+    they trigger would run in the worker while it holds the GIL and stall the event loop for
+    milliseconds. The merge creates no reference cycles, so nothing waits on the collector.
+    Nested/concurrent merges are counted; the first one in disables, the last one out restores.
+    """
+    global _gc_users, _gc_was_enabled
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _merge_sources(local: Optional[Tuple[Rewriter, str]],
                    parts: Sequence[Tuple[str, Rewriter, List[bytes]]]) -> MergeState:
-    state = MergeState()
-    if local_text:
-        state.add("", _LOCAL, [local_text])
-    for name, rw, bodies in parts:
-        state.add(name, rw, bodies)
-    state.drop_member_clashes()
-    return state
+    with _gc_deferred():
+        state = MergeState()
+        if local is not None:
+            state.add("", local[0], [local[1]])
+        for name, rw, bodies in parts:
+            state.add(name, rw, bodies)
+        state.drop_member_clashes()
+        return state
 
 
-def _finish(state: MergeState, health_text: str) -> str:
-    state.add("", _LOCAL, [health_text])
-    return state.render()
+def _finish(state: MergeState, rw: Rewriter, health_text: str) -> str:
+    with _gc_deferred():
+        state.add("", rw, [health_text])
+        return state.render()
 
 
 def rewriter_for(source: Source) -> Rewriter:
@@ -159,6 +207,8 @@ class Merger:
         self.sources = list(sources)
         self.health = Health(names)
         self._rewriters = {s.name: rewriter_for(s) for s in sources}
+        self._local_rw = Rewriter(rewrite=False)  # the component's own text: as-is
+        self._health_rw = Rewriter(rewrite=False)
         self._inflight: Dict[Tuple, asyncio.Future] = {}
 
     def start(self) -> None:
@@ -186,13 +236,15 @@ class Merger:
         results = await asyncio.gather(*(self._fetch(s, budget, params) for s in self.sources))
         parts = [(s.name, self._rewriters[s.name], f.bodies)
                  for s, f in zip(self.sources, results) if f is not None]
-        state = await loop.run_in_executor(None, _merge_sources, local_text, parts)
+        local = (self._local_rw, local_text) if local_text else None
+        state = await loop.run_in_executor(None, _merge_sources, local, parts)
         for s, f in zip(self.sources, results):
             self.health.sources[s.name].samples = state.samples.get(s.name, 0)
             self.health.dropped(s.name, state.dropped.get(s.name, {}))
         if state.dropped.get(""):
             log.warning("own metrics text had invalid lines: %s", state.dropped[""])
-        return await loop.run_in_executor(None, _finish, state, self.health.render())
+        return await loop.run_in_executor(None, _finish, state, self._health_rw,
+                                          self.health.render())
 
     async def _fetch(self, source: Source, budget: float,
                      params: Optional[Params]) -> Optional[Fetched]:
