@@ -38,22 +38,62 @@ def format_labels(keys: Sequence[str], values: Sequence[str]) -> str:
     return "{" + pairs + "}"
 
 
+_INF = math.inf
+
+
 def format_value(value: float) -> str:
     """Format a sample value as Go's strconv does for the cases parsers care about."""
     if value != value:
         return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
+    if value == _INF:
+        return "+Inf"
+    if value == -_INF:
+        return "-Inf"
     return repr(float(value))
+
+
+# Rendered HELP/TYPE lines per metric name (with the Metric they were rendered for, so a
+# different declaration under the same name is never served a stale header).
+_header_cache: Dict[str, Tuple[Metric, str]] = {}
+# Rendered `name{k="v",...}` per metric name, then label values (with the Metric they were
+# rendered for): label values repeat from one scrape to the next (collectors, interfaces,
+# sensors), so each sample prefix is escaped and joined once.
+_prefix_cache: Dict[str, Tuple[Metric, Dict[Tuple[str, ...], str]]] = {}
+_PREFIX_CACHE_MAX = 20000
+_prefix_count = 0
 
 
 def header(metric: Metric) -> str:
     """HELP and TYPE lines of a family (info families are typed gauge, value 1)."""
+    cached = _header_cache.get(metric.name)
+    if cached is not None and cached[0] is metric:
+        return cached[1]
     help_text = metric.help.translate(_HELP_ESCAPES)
-    return (
+    text = (
         f"# HELP {metric.name} {help_text}\n"
         f"# TYPE {metric.name} {metric.exposition_type}\n"
     )
+    if len(_header_cache) < _PREFIX_CACHE_MAX:
+        _header_cache[metric.name] = (metric, text)
+    return text
+
+
+def sample_prefix(metric: Metric, label_values: Tuple[str, ...]) -> str:
+    """`name{k="v",...}` for these label values, cached."""
+    global _prefix_count
+    entry = _prefix_cache.get(metric.name)
+    if entry is None or entry[0] is not metric:
+        entry = _prefix_cache[metric.name] = (metric, {})
+    try:
+        prefix = entry[1].get(label_values)
+    except TypeError:  # unhashable label value: render without the cache
+        return metric.name + format_labels(metric.labels, label_values)
+    if prefix is None:
+        prefix = metric.name + format_labels(metric.labels, label_values)
+        if _prefix_count < _PREFIX_CACHE_MAX:
+            _prefix_count += 1
+            entry[1][label_values] = prefix
+    return prefix
 
 
 class Family:
@@ -66,8 +106,21 @@ class Family:
         self.lines: List[str] = []
 
     def add(self, value: float, *label_values: str) -> None:
-        labels = format_labels(self.metric.labels, label_values)
-        self.lines.append(f"{self.metric.name}{labels} {format_value(value)}\n")
+        metric = self.metric
+        entry = _prefix_cache.get(metric.name)
+        prefix = None
+        if entry is not None and entry[0] is metric:
+            try:
+                prefix = entry[1].get(label_values)
+            except TypeError:
+                pass
+        if prefix is None:
+            prefix = sample_prefix(metric, label_values)
+        v = float(value)
+        if v != v or v == _INF or v == -_INF:
+            self.lines.append(f"{prefix} {format_value(v)}\n")
+        else:
+            self.lines.append(f"{prefix} {v!r}\n")
 
     def add_rendered(self, labels: str, value: float) -> None:
         """Add a sample whose label block `{...}` the caller rendered (and cached)."""

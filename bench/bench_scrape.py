@@ -1,0 +1,223 @@
+"""Scrape latency and event-loop stalls of /server/metrics on the rich simulated printer.
+
+Starts real Klippy (batch mode, simulator/printer.cfg) and real Moonraker with
+`[prometheus]` (trusted loopback) and the bench-only `[loop_monitor]` component
+(bench/loop_monitor.py, linked into Moonraker's components folder), then:
+
+1. Latency: over ONE keep-alive HTTP connection, interleaves `GET /server/info`,
+   `GET /server/metrics` (all modules) and `GET /server/metrics?modules=klippy,printer`
+   (rotating the order every round) and reports medians and the ratio
+   metrics / info (target <= 1.5). The all-modules vs klippy,printer difference is what
+   the Moonraker-side collectors add (helper target: <= 1 ms).
+2. Event-loop stalls: the longest lateness of a ~1 ms asyncio ticker inside Moonraker
+   during an idle window, a /server/info burst and a /server/metrics burst (target: a
+   scrape burst stalls the loop < 2 ms).
+3. `--profile`: cProfile of the printer render path in this process, on the printer's
+   real status (queried once from Klippy), cached and fully re-rendered.
+
+Usage: .venv/moonraker/bin/python bench/bench_scrape.py [--rounds 600] [--burst 3]
+       [--flavour klipper|kalico] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import io
+import json
+import os
+import pstats
+import statistics
+import sys
+import time
+from typing import Dict, List, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests.harness import Klippy, Moonraker, component_link  # noqa: E402
+
+LOOP_MONITOR = os.path.join(REPO, "bench", "loop_monitor.py")
+RATIO_TARGET = 1.5
+STALL_TARGET = 0.002
+PATHS = {
+    "info": "/server/info",
+    "metrics": "/server/metrics",
+    "klippy,printer": "/server/metrics?modules=klippy,printer",
+}
+
+
+def link_loop_monitor() -> str:
+    components = os.path.dirname(component_link())
+    link = os.path.join(components, "loop_monitor.py")
+    if os.path.realpath(link) != os.path.realpath(LOOP_MONITOR):
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(LOOP_MONITOR, link)
+    return link
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=30)
+
+    def get(self, path: str) -> Tuple[float, bytes]:
+        start = time.perf_counter()
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+        return elapsed, body
+
+    def json(self, path: str) -> Dict:
+        return json.loads(self.get(path)[1])["result"]
+
+
+def wait_printer_series(client: Client, timeout: float = 15.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, body = client.get(PATHS["metrics"])
+        if b"klipper_webhooks_state_info" in body:
+            return body
+        time.sleep(0.1)
+    raise RuntimeError("printer series never appeared")
+
+
+def latency(client: Client, rounds: int) -> Dict[str, List[float]]:
+    names = list(PATHS)
+    times: Dict[str, List[float]] = {n: [] for n in names}
+    for i in range(rounds):
+        order = names[i % len(names):] + names[:i % len(names)]
+        for name in order:
+            times[name].append(client.get(PATHS[name])[0])
+    return times
+
+
+def stall(client: Client, path: str, seconds: float) -> Dict:
+    client.json("/server/loop_monitor?reset=true")
+    deadline = time.monotonic() + seconds
+    requests = 0
+    if path:
+        while time.monotonic() < deadline:
+            client.get(path)
+            requests += 1
+    else:
+        time.sleep(seconds)
+    report = client.json("/server/loop_monitor?reset=true")
+    report["requests"] = requests
+    return report
+
+
+def profile_render(klippy: Klippy, repeat: int) -> str:
+    """cProfile the printer render path in-process on the printer's real status."""
+    from moonraker_prometheus.catalogue.printer import BINDINGS
+    from moonraker_prometheus.collectors.printer import Plan, PrinterState
+
+    plan = Plan(klippy.object_list(), BINDINGS)
+    status = klippy.query(plan.subscription)
+    state = PrinterState(plan, status)
+    out = io.StringIO()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        state.render()
+    cached = (time.perf_counter() - start) / repeat
+
+    def full() -> None:
+        for _ in range(repeat):
+            state.texts = [None] * len(plan.entries)
+            state.body = None
+            state.render()
+    start = time.perf_counter()
+    full()
+    uncached = (time.perf_counter() - start) / repeat
+    profiler = cProfile.Profile()
+    profiler.enable()
+    full()
+    profiler.disable()
+    body = state.render()
+    out.write(f"printer render in-process: {len(plan.entries)} entries, "
+              f"{body.count(chr(10))} lines, {len(body)} bytes\n")
+    out.write(f"  cached render     {cached * 1e6:8.1f} us\n")
+    out.write(f"  full re-render    {uncached * 1e6:8.1f} us\n")
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(15)
+    return out.getvalue()
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:7.3f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=600)
+    parser.add_argument("--burst", type=float, default=3.0, help="seconds per stall window")
+    parser.add_argument("--flavour", default="klipper")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    link_loop_monitor()
+    with Klippy(args.flavour) as klippy:
+        klippy.wait_ready()
+        with Moonraker(klippy, extra_config="[loop_monitor]\n") as moonraker:
+            moonraker.wait_klippy_ready()
+            client = Client(moonraker.host, moonraker.port)
+            body = wait_printer_series(client)
+            lines = [ln for ln in body.decode().splitlines() if ln and not ln.startswith("#")]
+            latency(client, 50)  # warm up
+            times = latency(client, args.rounds)
+            med = {name: statistics.median(v) for name, v in times.items()}
+            p90 = {name: sorted(v)[int(0.9 * len(v))] for name, v in times.items()}
+            stalls = {
+                "idle": stall(client, "", args.burst),
+                "/server/info burst": stall(client, PATHS["info"], args.burst),
+                "/server/metrics burst": stall(client, PATHS["metrics"], args.burst),
+                "klippy,printer burst": stall(client, PATHS["klippy,printer"], args.burst),
+            }
+            profile = ""
+            if args.profile:
+                profile = profile_render(klippy, 200)
+                for mods in ("", "klippy,printer"):
+                    rep = client.json(f"/server/loop_monitor/profile?n=300&modules={mods}")
+                    profile += (f"\ncomponent.render({','.join(rep['modules'])}) inside "
+                                f"Moonraker: {rep['render_seconds'] * 1e6:.1f} us per render\n"
+                                + rep["stats"])
+
+    ratio = med["metrics"] / med["info"]
+    ratio_printer = med["klippy,printer"] / med["info"]
+    extra = med["metrics"] - med["klippy,printer"]
+    print(f"simulated printer ({args.flavour}): {len(lines)} samples, {len(body)} bytes "
+          f"per full scrape; {args.rounds} interleaved rounds on one keep-alive connection")
+    print(f"{'request':28s} {'median':>10s} {'p90':>10s}")
+    for name in PATHS:
+        print(f"{PATHS[name]:40s} {ms(med[name])} {ms(p90[name])}")
+    print(f"ratio metrics / info (median)            {ratio:6.2f}  (target <= {RATIO_TARGET})")
+    print(f"ratio klippy,printer / info (median)     {ratio_printer:6.2f}")
+    print(f"Moonraker collectors add (median diff)   {ms(extra)}")
+    print("event loop: longest single callback, and lateness of a 1 ms ticker (max / p99):")
+    for name, rep in stalls.items():
+        print(f"  {name:24s} callback max {ms(rep['max_callback'])} "
+              f"(CPU {ms(rep['max_callback_cpu'])}), >1 ms: "
+              f"{rep['callbacks_over_1ms']:3d}, >2 ms: {rep['callbacks_over_2ms']:3d} | ticker "
+              f"max {ms(rep['max_lateness'])} p99 {ms(rep['p99_lateness'])} "
+              f"({rep['requests']} requests)")
+    for name, rep in stalls.items():
+        print(f"  slowest callback, {name}: {rep['slowest_callback'][:160]}")
+    worst = stalls["/server/metrics burst"]["max_callback"]
+    worst_cpu = stalls["/server/metrics burst"]["max_callback_cpu"]
+    print(f"longest stall during scrapes {ms(worst)} wall, {ms(worst_cpu)} CPU "
+          f"(target < {STALL_TARGET * 1000:.0f} ms; wall time includes preemption on a busy "
+          f"host: compare with the /server/info burst)")
+    if profile:
+        print(profile)
+    ok = ratio <= RATIO_TARGET and worst_cpu < STALL_TARGET
+    print("RESULT:", "targets met" if ok else "target missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
