@@ -1,0 +1,246 @@
+"""dashboards/klipper.json against a real Prometheus that scraped the component.
+
+Grafana cannot be installed here, so each panel query is run the way Grafana would run it:
+real Klippy (batch mode) holds a paused print, real Moonraker serves /server/metrics with a
+[power] device and Spoolman (the local stand-in), a real `prometheus` (Debian's 2.42) scrapes
+it every second, and every target `expr` of the dashboard goes to /api/v1/query. Every query
+must be valid PromQL; every panel must return data, except the ones listed in
+EXPECTED_EMPTY with the reason the simulated printer cannot produce it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from tests.harness import Klippy, Moonraker, free_port, terminate, wait_for
+from tests.harness.procs import spawn
+from tests.spoolman_standin import SpoolmanStandin
+from tests.test_alerts import names_in, require_tool, unknown_names
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DASHBOARD = os.path.join(REPO, "dashboards", "klipper.json")
+
+# (panel title, refId) -> why the simulated printer leaves it empty. Verified: the test
+# fails when one of these returns data (then it belongs in the checked panels).
+EXPECTED_EMPTY: Dict[Tuple[str, str], str] = {
+    # pause_print.gcode is hand-written: no slicer metadata Moonraker understands, so no
+    # estimated_time and no slicer-based remaining time.
+    ("Time left (slicer estimate)", "A"): "no slicer estimate in the simulated G-code file",
+    # simulator/printer.cfg has no [heater_generic]
+    ("Generic heaters: temperature vs target", "A"): "no [heater_generic] in the simulator",
+    ("Generic heaters: temperature vs target", "B"): "no [heater_generic] in the simulator",
+    ("Heater power", "C"): "no [heater_generic] in the simulator",
+    # Klippy in batch mode never talks to a real MCU: mcu.last_stats stays empty, so no
+    # load, awake or retransmit figures (klipper_mcu_info is there).
+    ("MCU load", "A"): "no MCU stats in Klippy batch mode",
+    ("MCU load", "B"): "no MCU stats in Klippy batch mode",
+    ("MCU retransmits", "A"): "no MCU stats in Klippy batch mode",
+    # no [prometheus exporter NAME] sources configured here (the sidecar has its own tests)
+    ("Sidecar sources up", "A"): "no sidecar sources configured",
+}
+
+MOONRAKER_CONF = """
+[power relay]
+type: klipper_device
+object_name: output_pin power_relay
+"""
+
+
+def load_dashboard() -> Dict[str, Any]:
+    with open(DASHBOARD, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def panel_targets(dashboard: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+    out = []
+    for panel in dashboard["panels"]:
+        for p in [panel] + panel.get("panels", []):
+            for t in p.get("targets", []):
+                out.append((p["title"], t["refId"], t["expr"]))
+    return out
+
+
+def substitute(expr: str, instance: str) -> str:
+    expr = expr.replace("${instance}", instance).replace("$instance", instance)
+    expr = expr.replace("$__rate_interval", "1m").replace("${__rate_interval}", "1m")
+    expr = expr.replace("$__interval", "15s").replace("$__range", "1h")
+    assert "$" not in expr, expr
+    return expr
+
+
+# --------------------------------------------------------------------- static checks
+def test_dashboard_json_is_what_build_renders():
+    sys.path.insert(0, os.path.join(REPO, "dashboards"))
+    try:
+        import build  # dashboards/build.py
+    finally:
+        sys.path.pop(0)
+    with open(DASHBOARD, encoding="utf-8") as f:
+        assert f.read() == build.render(), \
+            "dashboards/klipper.json is stale: python dashboards/build.py > dashboards/klipper.json"
+
+
+def test_dashboard_shape():
+    d = load_dashboard()
+    assert [i["name"] for i in d["__inputs"]] == ["DS_PROMETHEUS"]
+    var = {v["name"]: v for v in d["templating"]["list"]}["instance"]
+    assert var["query"]["query"] == "label_values(klipper_klippy_connected, instance)"
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in d["panels"]:
+        if p["type"] == "row":
+            continue
+        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            # every query is limited to the chosen printer(s)
+            assert 'instance=~"$instance"' in t["expr"], (p["title"], t["expr"])
+    for key in EXPECTED_EMPTY:
+        assert key in {(t, r) for t, r, _ in panel_targets(d)}, key
+
+
+def test_dashboard_metric_names_exist_in_catalogue():
+    d = load_dashboard()
+    used = set()
+    for _, _, expr in panel_targets(d):
+        used |= names_in(expr)
+    used |= names_in(json.dumps(d["templating"]))
+    assert len(used) > 40
+    assert unknown_names(used) == set()
+
+
+# ------------------------------------------------------------- against Prometheus
+def http_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+class Prom:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def get(self, path: str, **params: str) -> Any:
+        url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        try:
+            return http_json(url)
+        except urllib.error.HTTPError as e:  # 400 on bad PromQL: return the error body
+            return json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    prometheus = require_tool("prometheus")
+    spoolman = SpoolmanStandin().start()
+    klippy = Klippy("klipper")
+    moonraker = None
+    prom_proc = None
+    try:
+        klippy.start()
+        klippy.wait_ready()
+        moonraker = Moonraker(klippy, prometheus="require_auth: False",
+                              extra_config=MOONRAKER_CONF +
+                              f"\n[spoolman]\nserver: {spoolman.url}\nsync_rate: 1\n")
+        moonraker.start()
+        moonraker.wait_klippy_ready()
+        instance = f"127.0.0.1:{moonraker.port}"
+
+        tmp = tmp_path_factory.mktemp("prometheus")
+        port = free_port()
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: klipper\n    metrics_path: /server/metrics\n"
+            "    scrape_interval: 1s\n    scrape_timeout: 1s\n"
+            f"    static_configs:\n      - targets: ['{instance}']\n")
+        prom_proc = spawn([prometheus, f"--config.file={config}",
+                           f"--storage.tsdb.path={tmp / 'data'}",
+                           f"--web.listen-address=127.0.0.1:{port}",
+                           "--storage.tsdb.retention.time=1h", "--log.level=warn"],
+                          "prometheus", str(tmp / "prometheus.log"), cwd=str(tmp))
+        prom = Prom(f"http://127.0.0.1:{port}")
+
+        # Every component must have handled klippy_ready before the print starts, or
+        # history never sees the job (see tests/test_moonraker_collectors.py settle()).
+        wait_for(lambda: 'klipper_power_device_status{device="relay"}' in
+                 moonraker.metrics(params={"modules": "printer,power"}).text,
+                 20, 0.1, "power device in the metrics")
+        time.sleep(1.0)
+        r = moonraker.post("/server/spoolman/spool_id", body={"spool_id": 1})
+        assert r.status == 200, r.text
+        r = moonraker.post("/printer/print/start", params={"filename": "pause_print.gcode"})
+        assert r.status == 200, r.text
+        klippy.wait_status("print_stats", "state", "paused", timeout=20)
+        for script in ("M104 T1 S200", "M140 S60", "SET_FAN_SPEED FAN=exhaust_fan SPEED=0.5"):
+            r = moonraker.post("/printer/gcode/script", params={"script": script})
+            assert r.status == 200, r.text
+        wait_for(lambda: "klipper_current_job_info{" in moonraker.metrics().text and
+                 "klipper_spoolman_remaining_weight{" in moonraker.metrics().text,
+                 20, 0.2, "current job and spool weights in the metrics")
+
+        def target_up():
+            if prom_proc.poll() is not None:
+                pytest.fail("prometheus exited: " + (tmp / "prometheus.log").read_text())
+            try:
+                targets = prom.get("/api/v1/targets")["data"]["activeTargets"]
+            except OSError:
+                return None
+            return targets if targets and targets[0]["health"] == "up" else None
+        wait_for(target_up, 30, 0.25, "prometheus target up")
+        # enough samples for rate() over 1m and increase() to have two points
+        def stored():
+            result = prom.get("/api/v1/query", query=(
+                f'count_over_time(klipper_klippy_connected{{instance="{instance}"}}[1m])'
+            ))["data"]["result"]
+            return bool(result) and float(result[0]["value"][1]) >= 3
+        wait_for(stored, 20, 0.5, "three scrapes stored")
+        yield prom, instance
+    finally:
+        terminate(prom_proc)
+        if moonraker is not None:
+            moonraker.cleanup()
+        klippy.cleanup()
+        spoolman.stop()
+
+
+def test_every_panel_query_runs_against_prometheus(stack):
+    prom, instance = stack
+    d = load_dashboard()
+    results: Dict[Tuple[str, str], Any] = {}
+    errors = []
+    for title, ref, expr in panel_targets(d):
+        q = substitute(expr, instance)
+        fmt = prom.get("/api/v1/format_query", query=q)
+        if fmt.get("status") != "success":
+            errors.append(f"{title}/{ref}: format_query: {fmt.get('error')}: {q}")
+            continue
+        r = prom.get("/api/v1/query", query=q)
+        if r.get("status") != "success":
+            errors.append(f"{title}/{ref}: {r.get('error')}: {q}")
+            continue
+        results[(title, ref)] = r["data"]["result"]
+    assert not errors, "\n".join(errors)
+
+    empty = sorted(k for k, v in results.items() if not v and k not in EXPECTED_EMPTY)
+    assert not empty, "panels without data: %s" % empty
+    now_full = sorted(k for k in EXPECTED_EMPTY if results.get(k))
+    assert not now_full, "listed as expected empty but has data: %s" % now_full
+    # the variable query Grafana runs for $instance
+    values = prom.get("/api/v1/label/instance/values",
+                      **{"match[]": "klipper_klippy_connected"})["data"]
+    assert instance in values
+    # spot checks that the data is the simulated printer's
+    by = {k: v for k, v in results.items()}
+    assert {s["metric"]["state"] for s in by[("Print state", "A")]} == {"paused"}
+    assert {s["metric"]["state"] for s in by[("Klippy state", "A")]} == {"ready"}
+    targets = {s["metric"]["extruder"]: float(s["value"][1])
+               for s in by[("Extruders: temperature vs target", "B")]}
+    assert targets["extruder1"] == 200.0
+    assert {s["metric"]["filename"] for s in by[("Current file", "A")]} == {"pause_print.gcode"}
