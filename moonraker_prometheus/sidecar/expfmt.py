@@ -82,6 +82,9 @@ def is_metric_name(name: str) -> bool:
     return bool(_NAME_ONLY.fullmatch(name))
 
 
+Hit = Tuple[str, str, bool, bool]  # sample name, "series key ", le ok, quantile ok
+
+
 class Family:
     """One metric family as read from one body: header plus already-rewritten sample lines."""
 
@@ -114,15 +117,18 @@ class Rewriter:
         self.our_names = frozenset(k for k, _ in self.labels) | {"__name__"}
         self.keep = list(keep)
         self.drop = list(drop)
-        # Validated name+labels parts of the current and the previous scrape (see parse()).
-        self.cache: Dict[str, Tuple[str, str, bool, bool]] = {}
-        self.prev: Dict[str, Tuple[str, str, bool, bool]] = {}
+        # Validated name+labels parts of past scrapes (see parse()); reset when it grows well
+        # beyond what one scrape uses, so vanished series do not pile up.
+        self.cache: Dict[str, Hit] = {}
+        self.used = 0
         # Samples of sources that add their own exporter_name cannot collide with each other.
         self.tags = bool(self.labels) and not honor_labels
 
     def rotate(self) -> None:
-        """Ends a scrape: entries not seen in this or the next scrape are forgotten."""
-        self.prev, self.cache = self.cache, {}
+        """Ends a scrape (all bodies of a source)."""
+        if len(self.cache) > 2 * self.used + 1024:
+            self.cache = {}
+        self.used = 0
 
     def wanted(self, family: str) -> bool:
         if self.keep and not any(p.fullmatch(family) for p in self.keep):
@@ -224,7 +230,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     pending_help: Dict[str, str] = {}
     count = bad = dups = 0
     seen: Set[str] = set()  # series already taken from this body
-    cache, prev = rw.cache, rw.prev
+    cache = rw.cache
     value_of = _VALUE.fullmatch
     for lines in _slices(body, parsed):
         for line in lines:
@@ -237,10 +243,6 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 end = line.find(" ")
             prefix = line[:end]
             hit = cache.get(prefix)
-            if hit is None:
-                hit = prev.get(prefix)
-                if hit is not None:
-                    cache[prefix] = hit
             m = value_of(line, end) if hit is not None else None
             if m is not None:
                 value = m.group(1)
@@ -252,7 +254,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     continue
                 if cacheable == end > 0:
                     cache[prefix] = hit
-            name, key, le_ok, q_ok = hit
+            name, key_sp, le_ok, q_ok = hit
             if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
                 bad += 1
                 continue
@@ -265,21 +267,19 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             if not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
                 bad += 1
                 continue
-            if key in seen:
+            if key_sp in seen:
                 dups += 1
                 continue
-            seen.add(key)
-            fam.lines.append(key + " " + value)
+            seen.add(key_sp)
+            fam.lines.append(key_sp + value)
             count += 1
     if bad:
         parsed.drop("invalid_line", bad)
     if dups:
         parsed.drop("duplicate_series", dups)
     parsed.samples += count
+    rw.used += count
     return parsed
-
-
-Hit = Tuple[str, str, bool, bool]  # sample name, output series key, le ok, quantile ok
 
 
 def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
@@ -304,7 +304,7 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
         labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
     if labels is None:
         return None, "", -1
-    key = name + "{" + labels + "}" if labels else name
+    key = name + "{" + labels + "} " if labels else name + " "
     hit = (name, key, _numeric(labels, "le"), _numeric(labels, "quantile"))
     return hit, value, m.start(3) - 1 if line[m.start(3) - 1] == " " else -1
 
@@ -377,13 +377,19 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
 
 
 def render(families: Iterable[Family]) -> str:
+    """One text, built family by family so no single join holds the GIL for long."""
     out: List[str] = []
+    pending = 0
     for fam in families:
         if not fam.lines:
             continue
         if fam.help is not None:
-            out.append("# HELP %s %s" % (fam.name, escape_help(fam.help)))
-        out.append("# TYPE %s %s" % (fam.name, fam.type))
-        out.extend(fam.lines)
-    out.append("")
-    return "\n".join(out)
+            out.append("# HELP %s %s\n" % (fam.name, escape_help(fam.help)))
+        out.append("# TYPE %s %s\n" % (fam.name, fam.type))
+        out.append("\n".join(fam.lines))
+        out.append("\n")
+        pending += len(fam.lines)
+        if pending > 2000:
+            time.sleep(0)  # see _slices
+            pending = 0
+    return "".join(out)
