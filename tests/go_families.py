@@ -74,3 +74,44 @@ SIMULATOR_ABSENT = {
     # homed only after G28; endstops only after someone runs QUERY_ENDSTOPS
     "klipper_toolhead_homed_axes_info", "klipper_endstop_triggered",
 }
+
+# Optional Go modules for add-on hardware (modules `mmu` and `cfs`).
+GO_MMU_FAMILIES: Dict[str, Tuple[str, ...]] = {}
+for _part in (
+    _each("klipper_mmu_", "enabled homed num_gates has_bypass current_unit current_tool "
+          "current_gate filament_loaded filament_position_mm filament_pos_state "
+          "filament_direction toolchanges_total last_tool next_tool "
+          "toolchange_purge_volume_mm3 runout clog_detection_mode endless_spool_enabled "
+          "sync_drive_enabled bowden_progress_percent encoder_position_mm "
+          "encoder_detection_length_mm encoder_headroom_mm encoder_min_headroom_mm "
+          "encoder_desired_headroom_mm encoder_flow_rate_percent encoder_enabled "
+          "slicer_total_toolchanges slicer_initial_tool num_units "
+          "active_filament_temperature active_filament_spool_id"),
+    {"klipper_mmu_print_state_info": ("state",), "klipper_mmu_action_info": ("action",),
+     "klipper_mmu_operation_info": ("operation",),
+     "klipper_mmu_sync_feedback_state_info": ("state",),
+     "klipper_mmu_servo_position_info": ("position",)},
+    _each("klipper_mmu_gate_", "status temperature speed_override_percent ttg_map "
+          "endless_spool_group spool_id", ("gate",)),
+    {"klipper_mmu_gate_info": ("gate", "material", "color", "filament_name")},
+    _each("klipper_mmu_tool_", "extrusion_multiplier speed_multiplier", ("tool",)),
+    _each("klipper_mmu_pre_gate_sensor_", "detected enabled", ("gate",)),
+    {"klipper_mmu_machine_info": ("name", "vendor", "version", "selector_type"),
+     "klipper_mmu_active_filament_info": ("name", "material", "color")},
+):
+    GO_MMU_FAMILIES.update(_part)
+
+GO_CFS_FAMILIES: Dict[str, Tuple[str, ...]] = {
+    "klipper_cfs_enabled": _NONE, "klipper_cfs_auto_refill_enabled": _NONE,
+    "klipper_cfs_filament_useup": _NONE, "klipper_cfs_state_info": ("state",),
+    "klipper_cfs_active_unit": _NONE, "klipper_cfs_active_slot": ("unit",),
+    "klipper_cfs_active_slot_info": ("unit", "slot", "material", "color"),
+    "klipper_cfs_unit_state_info": ("unit", "state"),
+    "klipper_cfs_unit_info": ("unit", "version", "sn", "mode"),
+    "klipper_cfs_unit_temperature_celsius": ("unit",),
+    "klipper_cfs_unit_humidity_percent": ("unit",),
+    "klipper_cfs_slot_info": ("unit", "slot", "material", "color", "vendor"),
+    "klipper_cfs_slot_remaining": ("unit", "slot"),
+    "klipper_cfs_rack_loaded_info": ("material", "color"),
+    "klipper_cfs_rack_velocity": _NONE,
+}

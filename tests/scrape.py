@@ -35,8 +35,8 @@ def parse(body: str) -> Series:
     return out
 
 
-def value(series: Series, name: str, **labels: str):
-    return series.get((name, tuple(sorted(labels.items()))))
+def value(series: Series, family: str, /, **labels: str):
+    return series.get((family, tuple(sorted(labels.items()))))
 
 
 def label_keys(series: Series) -> Dict[str, set]:

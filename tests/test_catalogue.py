@@ -8,11 +8,12 @@ from typing import Dict, List
 
 import pytest
 
-from moonraker_prometheus.catalogue import docs, exporter
-from moonraker_prometheus.catalogue.printer import BINDINGS
+from moonraker_prometheus.catalogue import cfs, docs, exporter, mmu
+from moonraker_prometheus.catalogue.printer import BINDINGS as PRINTER_BINDINGS
 from moonraker_prometheus.catalogue.spec import COUNTER, INFO, Metric
 from moonraker_prometheus.collectors import COLLECTORS
 
+BINDINGS = PRINTER_BINDINGS + mmu.BINDINGS + cfs.BINDINGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -113,11 +114,11 @@ def _has_unit_suffix(metric: Metric) -> bool:
 
 
 def test_compat_families_present():
-    """Every Go-exporter printer family is declared under its name, with its label keys."""
-    from tests.go_families import GO_PRINTER_FAMILIES
+    """Every Go-exporter printer and add-on family is declared under its name and labels."""
+    from tests.go_families import GO_CFS_FAMILIES, GO_MMU_FAMILIES, GO_PRINTER_FAMILIES
 
     declared = {m.name: m for m in all_metrics()}
-    for name, labels in GO_PRINTER_FAMILIES.items():
+    for name, labels in {**GO_PRINTER_FAMILIES, **GO_MMU_FAMILIES, **GO_CFS_FAMILIES}.items():
         assert name in declared, f"missing Go exporter family {name}"
         metric = declared[name]
         assert metric.compat, f"{name} should be marked compat"

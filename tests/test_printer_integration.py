@@ -220,6 +220,12 @@ def test_module_selection_and_go_aliases(printer):
     assert names(via_alias) == names(only_printer)
     _, only_klippy = scrape(moonraker, modules="klippy")
     assert "klipper_extruder_target" not in names(only_klippy)
+    # Go's add-on modules: accepted, and silent on a printer without MMU / CFS objects
+    _, addons = scrape(moonraker, modules="mmu,cfs")
+    assert not [n for n in names(addons) if n.startswith(("klipper_mmu_", "klipper_cfs_"))]
+    assert value(addons, "klipper_exporter_collector_success", collector="mmu") == 1.0
+    assert value(addons, "klipper_exporter_collector_success", collector="cfs") == 1.0
+    assert "klipper_extruder_target" not in names(addons)
     bad = moonraker.metrics(params={"modules": "printer,nope"})
     assert bad.status == 400 and "nope" in bad.text
 

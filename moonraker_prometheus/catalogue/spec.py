@@ -138,7 +138,8 @@ class ObjectKind:
     """Klipper objects of one kind, and how an instance's name becomes a label value.
 
     `pattern` matches the full object name. For kinds written `[kind NAME]`, the label value
-    is NAME; `whole_name` kinds (extruder, extruder1) use the full object name instead.
+    is NAME; `whole_name` kinds (extruder, extruder1) use the full object name instead, and
+    a pattern with a `(?P<instance>...)` group uses what that group matched.
     """
     name: str
     pattern: str
@@ -152,6 +153,10 @@ class ObjectKind:
         return re.fullmatch(self.pattern, object_name, re.DOTALL) is not None
 
     def instance(self, object_name: str) -> str:
+        if "(?P<instance>" in self.pattern:  # the label value is the named group
+            m = re.fullmatch(self.pattern, object_name, re.DOTALL)
+            if m is not None:
+                return m.group("instance")
         if self.whole_name or " " not in object_name:
             return object_name
         if self.join is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Tuple, Type
 
+from .addons import CfsCollector, MmuCollector
 from .base import Collector
 from .disk import DiskCollector
 from .history import HistoryCollector
@@ -21,6 +22,8 @@ from .updates import UpdatesCollector
 COLLECTORS: Tuple[Type[Collector], ...] = (
     KlippyCollector,
     PrinterCollector,
+    MmuCollector,
+    CfsCollector,
     ServerCollector,
     ProcessCollector,
     SystemCollector,
