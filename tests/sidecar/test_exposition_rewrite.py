@@ -125,3 +125,23 @@ def test_keep_and_drop_filter_whole_families_by_name():
     p = lines_of(text, rw)
     assert [f.name for f in p.families.values()] == ["node_a"]
     assert p.dropped == {}
+
+
+def test_next_scrape_reuses_validated_series_but_still_checks_values_and_types():
+    rw = Rewriter([("exporter_name", "n")])
+    first = parse('# TYPE h gauge\nh_bucket{le="x"} 1\na{k="v"} 1\nb 2\n', rw)
+    rw.rotate()
+    assert len(rw.cache) == 3 and first.dropped == {}
+    second = parse('# TYPE h histogram\nh_bucket{le="x"} 1\na{k="v"} 1_0\na{k="v"} 2 17\n'
+                   "b 1e999\nb 3\n", rw)
+    assert all_lines(second) == ['a{exporter_name="n",k="v"} 2 17', 'b{exporter_name="n"} 3']
+    assert second.dropped == {"invalid_line": 3}
+
+
+def test_series_cache_forgets_series_that_stopped_appearing():
+    rw = Rewriter([("exporter_name", "n")])
+    parse("".join("old%d 1\n" % i for i in range(3000)), rw)
+    rw.rotate()
+    parse("new 1\n", rw)
+    rw.rotate()
+    assert len(rw.cache) <= 1
