@@ -29,11 +29,13 @@ def scrape(moonraker, **params) -> Tuple[str, Series]:
 
 def poll(moonraker, check: Callable[[Series], bool], timeout: float = 2.5,
          what: str = "condition") -> Series:
+    """Scrape until `check` holds; the body that satisfied it must pass promtool."""
     deadline = time.monotonic() + timeout
     series: Series = {}
     while True:
-        _, series = scrape(moonraker)
+        body, series = scrape(moonraker)
         if check(series):
+            assert_promtool_clean(body)
             return series
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -280,3 +282,15 @@ def test_firmware_restart_discovers_a_new_sensor(printer):
     poll(moonraker, lambda s: value(s, "klipper_heater_bed_target") == 33.0,
          what="bed target after restart")
     klippy.gcode("M140 S0")
+
+
+def test_klippy_gone_removes_printer_series_and_says_so(printer):
+    """Runs last: Klippy's process ends; printer series go, connection metrics stay."""
+    klippy, moonraker = printer
+    klippy.stop()
+    series = poll(moonraker, lambda s: value(s, "klipper_klippy_connected") == 0.0,
+                  timeout=10.0, what="Moonraker noticing Klippy is gone")
+    assert not [n for n in names(series) if n.startswith(("klipper_extruder_",
+                                                          "klipper_webhooks_", "klipper_mcu_",
+                                                          "klipper_toolhead_"))]
+    assert value(series, "klipper_klippy_state_info", state="disconnected") == 1.0

@@ -14,7 +14,7 @@ CANBUS_STATS = ObjectKind("canbus_stats", r"canbus_stats .+", label="mcu")
 TMC = ObjectKind("tmc", r"tmc[0-9a-z]+ .+", label="sensor", join="_")
 STEPPER_ENABLE = ObjectKind("stepper_enable", r"stepper_enable")
 OUTPUT_PIN = ObjectKind("output_pin", r"output_pin .+", label="pin")
-PWM_TOOL = ObjectKind("pwm_tool", r"pwm_tool .+", label="pin")
+PWM_TOOL = ObjectKind("pwm_tool", r"(pwm_tool|pwm_cycle_time) .+", label="pin")
 FILAMENT_SENSOR = ObjectKind(
     "filament_sensor", r"filament_(switch|motion)_sensor .+", label="sensor")
 QUERY_ENDSTOPS = ObjectKind("query_endstops", r"query_endstops")
