@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
@@ -305,6 +306,7 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
     if labels is None:
         return None, "", -1
     key = name + "{" + labels + "} " if labels else name + " "
+    name = sys.intern(name)  # one copy per metric name, not one per cached series
     hit = (name, key, _numeric(labels, "le"), _numeric(labels, "quantile"))
     return hit, value, m.start(3) - 1 if line[m.start(3) - 1] == " " else -1
 
@@ -377,7 +379,10 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
 
 
 def render(families: Iterable[Family]) -> str:
-    """One text, built family by family so no single join holds the GIL for long."""
+    """One text, built family by family so no single join holds the GIL for long.
+
+    Consumes the families' lines (freed as they are joined, to keep the peak low).
+    """
     out: List[str] = []
     pending = 0
     for fam in families:
@@ -389,6 +394,7 @@ def render(families: Iterable[Family]) -> str:
         out.append("\n".join(fam.lines))
         out.append("\n")
         pending += len(fam.lines)
+        fam.lines = []
         if pending > 2000:
             time.sleep(0)  # see _slices
             pending = 0
