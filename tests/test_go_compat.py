@@ -56,13 +56,14 @@ GO_MOONRAKER_FAMILIES = {
 def scraped(shared_klippy, shared_moonraker) -> Dict[str, Set[str]]:
     # G-code only once Moonraker finished its own Klippy init (our series are there):
     # a G28 sent earlier can hold Moonraker's ready sequence (seen with Kalico).
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     keys: Dict[str, Set[str]] = {}
-    while time.monotonic() < deadline and "klipper_webhooks_state_info" not in keys:
+    while "klipper_webhooks_state_info" not in keys:
+        assert time.monotonic() < deadline, "printer series never appeared after ready"
         keys = label_keys(parse(shared_moonraker.metrics().text))
         time.sleep(0.05)
     shared_klippy.gcode("G28\nQUERY_ENDSTOPS")
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         keys = label_keys(parse(shared_moonraker.metrics().text))
         if MADE_PRESENT <= set(keys) and "klipper_webhooks_state_info" in keys:

@@ -42,7 +42,7 @@ def poll(moonraker, check: Callable[[Series], bool], timeout: float = 2.5,
         time.sleep(0.05)
 
 
-def wait_printer_series(moonraker, timeout: float = 5.0) -> Series:
+def wait_printer_series(moonraker, timeout: float = 30.0) -> Series:
     """Moonraker reports ready a moment before the component's subscription answers."""
     return poll(moonraker, lambda s: value(s, "klipper_webhooks_state_info", state="ready")
                 == 1.0, timeout=timeout, what="printer series after Klippy ready")
