@@ -7,6 +7,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -317,3 +318,29 @@ def test_web_config_refuses_old_tls_and_plaintext_users(tmp_path, pki):
     web.write_text(yaml.safe_dump({"basic_auth_users": {"u": "plaintext"}}))
     with pytest.raises(ConfigError, match="basic_auth_users.u"):
         load_web_config(str(web))
+
+
+def test_unix_listener_and_slow_clients_are_cut_off(sidecar, backend, tmp_path):
+    backend.body("/m", b"m 1\n")
+    sock_path = str(tmp_path / "sidecar.sock")
+    cfg = one_path({"http": [{"name": "m", "address": backend.url("/m")}]})
+    cfg["web"]["listen"] = ["tcp://127.0.0.1:0", "unix://" + sock_path]
+    cfg["web"]["read_header_timeout"] = "1s"
+    s = sidecar(cfg)
+    port = s.port()
+    with socket.socket(socket.AF_UNIX) as u:
+        u.settimeout(10)
+        u.connect(sock_path)
+        u.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        reply = b""
+        while True:
+            chunk = u.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200") and b'm{exporter_name="m"} 1' in reply
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        started = time.monotonic()
+        assert slow.recv(1024) == b""
+        assert time.monotonic() - started < 5
