@@ -14,6 +14,14 @@ from .spec import COMMON, KIND_OPTIONS, KINDS, SourceSpec, SpecError, parse_dura
 PREFIX = "prometheus exporter"
 
 
+def _secret(config: Any, option: str) -> Any:
+    """A credential; `{secrets.section.key}` and other Moonraker templates are rendered."""
+    raw = config.get(option, None)
+    if raw is None or "{" not in raw or not hasattr(config, "gettemplate"):
+        return raw
+    return config.gettemplate(option).render()
+
+
 def _read(config: Any, spec: SourceSpec) -> None:
     """Copies options from the section into spec; Moonraker's own parse errors propagate."""
     options = set(config.get_options())
@@ -39,9 +47,9 @@ def _read(config: Any, spec: SourceSpec) -> None:
         spec.url = get("url", "")
         spec.socket = get("socket", "")
         spec.headers = dict(config.getdict("headers", {}))
-        spec.username = get("username", None)
-        spec.password = get("password", None)
-        spec.bearer_token = get("bearer_token", None)
+        spec.username = _secret(config, "username")
+        spec.password = _secret(config, "password")
+        spec.bearer_token = _secret(config, "bearer_token")
         spec.ca_file = get("ca_file", None)
         spec.cert_file = get("cert_file", None)
         spec.key_file = get("key_file", None)

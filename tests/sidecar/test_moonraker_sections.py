@@ -1,6 +1,7 @@
 """`[prometheus exporter NAME]` sections, read through Moonraker's real ConfigHelper."""
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -10,14 +11,33 @@ from moonraker_prometheus.sidecar import sources_from_sections
 confighelper = pytest.importorskip("moonraker.confighelper")
 
 
+SECRETS = {"camera": {"token": "s3cret-token"}}
+
+
+class _Template:
+    """Stands in for Moonraker's template component: renders {secrets.a.b} only."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render(self, context=None) -> str:
+        return re.sub(r"\{secrets\.(\w+)\.(\w+)\}",
+                      lambda m: SECRETS[m.group(1)][m.group(2)], self.text)
+
+
 class _Server:
-    """The two Server methods ConfigHelper may call while reading options."""
+    """The Server methods ConfigHelper calls while reading options."""
 
     def __init__(self) -> None:
         self.warnings = []
 
     def add_warning(self, msg: str, *args, **kwargs) -> None:
         self.warnings.append(msg)
+
+    def load_component(self, config, name):
+        assert name == "template"
+        return type("TemplateFactory", (), {
+            "create_template": staticmethod(lambda text, is_async=False: _Template(text))})()
 
 
 def sections(text: str):
@@ -62,7 +82,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
         [prometheus exporter sock]
         type: unix
         socket: /run/x.sock
-        bearer_token: secret
+        bearer_token: {secrets.camera.token}
         """ % (script, script)))
     assert warnings == []
     assert sorted(groups) == ["", "disks"]
@@ -74,7 +94,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
     assert node.headers == {"X-Token": "abc"} and node.drop == ["go_.*"]
     assert main["scale"].argv() == [str(script), "--format", "prometheus text"]
     assert main["textfiles"].no_rewrite is True
-    assert main["sock"].url == "/metrics" and main["sock"].bearer_token == "secret"
+    assert main["sock"].url == "/metrics" and main["sock"].bearer_token == "s3cret-token"
     smart = groups["disks"][0].spec
     assert smart.interval == 300 and smart.max_age == 900
 
