@@ -193,7 +193,9 @@ def rewriter_for(source: Source) -> Rewriter:
 
 
 def _freeze(params: Optional[Params]) -> Tuple:
-    return tuple(sorted((k, tuple(v)) for k, v in params.items())) if params else ()
+    if not params:
+        return ()
+    return tuple(sorted((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in params.items()))
 
 
 class Merger:

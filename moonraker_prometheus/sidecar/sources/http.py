@@ -67,7 +67,8 @@ class HttpSource(Source):
             return self._base
         parts = urlsplit(self._base)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        query += [(k, v) for k, values in sorted(params.items()) for v in values]
+        for k, values in sorted(params.items()):
+            query += [(k, v) for v in ([values] if isinstance(values, str) else values)]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     async def fetch(self, params: Optional[Params] = None) -> Fetched:
