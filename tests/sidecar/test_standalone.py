@@ -344,3 +344,34 @@ def test_unix_listener_and_slow_clients_are_cut_off(sidecar, backend, tmp_path):
         started = time.monotonic()
         assert slow.recv(1024) == b""
         assert time.monotonic() - started < 5
+
+
+def test_older_reverse_exporter_layout_and_htpasswd_file_are_accepted(tmp_path):
+    digest = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "users.htpasswd").write_text("admin:%s\n" % digest)
+    (tmp_path / "metrics.prom").write_text("a 1\n")
+    data = yaml.safe_load("""
+web:
+  listen: [tcp://127.0.0.1:9115, "unix:///run/sidecar.sock"]
+  telemetry_path: /metrics
+reverse_exporters:
+- path: /metrics
+  auth_type: basic
+  htpasswd_file: users.htpasswd
+  exporters:
+  - http: {name: prometheus, address: "http://127.0.0.1:9090/metrics", timeout: 1s}
+  - http: {name: sock, address: "http://unix:/run/exporter.sock:/metrics?x=1"}
+  - file: {name: cron_metrics, path: metrics.prom}
+  - exec-cached: {name: periodic, command: /bin/echo, args: [], exec_interval: 30s}
+""")
+    cfg = parse_config(data, str(tmp_path))
+    (ep,) = cfg.endpoints
+    assert ep.users == {"admin": digest}
+    kinds = {s.name: (s.kind, s.url or s.path, s.socket) for s in ep.specs}
+    assert kinds["sock"] == ("unix", "/metrics?x=1", "/run/exporter.sock")
+    assert kinds["cron_metrics"] == ("file", str(tmp_path / "metrics.prom"), "")
+    assert [s.interval for s in ep.specs if s.kind == "exec_periodic"] == [30.0]
+    assert cfg.warnings and "telemetry_path" in cfg.warnings[0]
+    (tmp_path / "users.htpasswd").write_text("admin:$apr1$salt$hash\n")
+    with pytest.raises(ConfigError, match="only bcrypt"):
+        parse_config(data, str(tmp_path))
