@@ -119,7 +119,8 @@ class Rewriter:
         self.cache: Dict[str, Hit] = {}
         self.used = 0
         # Samples of sources that add their own exporter_name cannot collide with each other.
-        self.tags = bool(self.labels) and not honor_labels
+        self.tags = (bool(self.labels) and self.labels[0][0] == "exporter_name"
+                     and not honor_labels)
 
     def rotate(self) -> None:
         """Ends a scrape (all bodies of a source)."""
