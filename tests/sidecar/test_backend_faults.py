@@ -86,3 +86,15 @@ def test_missing_file_is_reported_not_fatal(tmp_path):
     out = collect(merger_for(make_spec("nofile", "file", path=str(tmp_path / "none*.prom"))))
     assert 'errors_total{exporter_name="nofile",reason="missing"} 1' in out
     promtool_check(out)
+
+
+def test_files_of_one_glob_merge_into_one_family_without_duplicates(tmp_path):
+    (tmp_path / "a.prom").write_text("# HELP jobs Jobs.\n# TYPE jobs gauge\njobs{q=\"a\"} 1\n")
+    (tmp_path / "b.prom").write_text("# TYPE jobs gauge\njobs{q=\"b\"} 2\njobs{q=\"a\"} 9\n")
+    out = collect(merger_for(make_spec("tf", "file", path=str(tmp_path / "*.prom"))))
+    promtool_check(out)
+    assert out.count("# TYPE jobs gauge") == 1
+    assert 'jobs{exporter_name="tf",q="a"} 1' in out and 'jobs{exporter_name="tf",q="b"} 2' in out
+    assert 'dropped_total{exporter_name="tf",reason="duplicate_series"} 1' in out
+    for name in ("a.prom", "b.prom"):
+        assert 'file_mtime_seconds{exporter_name="tf",file="%s"}' % (tmp_path / name) in out
