@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import logging
 import os
+import re
 import ssl
 from typing import Any, Dict, List, Optional
 
@@ -132,7 +133,7 @@ class Sidecar:
                 log.warning("%s: plaintext passwords in the config; prefer bcrypt hashes in "
                             "--web.config.file basic_auth_users", ep.path)
             auth = BasicAuth(users) if users else None
-            routes.append((cfg.context_path + ep.path, MetricsHandler, {
+            routes.append((re.escape(cfg.context_path + ep.path), MetricsHandler, {
                 "merger": merger, "auth": auth, "tls": web.tls,
                 "timeout": cfg.scrape_timeout, "headers": web.headers}))
         app = Application(routes)
