@@ -3,7 +3,7 @@
 #   bash scripts/test.sh                      # everything
 #   bash scripts/test.sh tests/test_simulator.py -x
 #
-# Without arguments a second leg follows where bootstrap could build it: the component's
+# Without arguments, the printer tests run on Klipper and Kalico, and a second leg follows where bootstrap could build it: the component's
 # tests again with pytest and Moonraker 0.10.0 on Python 3.9, the oldest pair printer hosts
 # run (Moonraker 0.11 needs Python 3.10).
 set -euo pipefail
@@ -33,7 +33,7 @@ if [[ $# -gt 0 ]]; then
     exit $?
 fi
 rc=0
-run_pytest .venv/moonraker/bin/python tests || rc=$?
+run_pytest .venv/moonraker/bin/python tests --klippy-flavour=all || rc=$?
 if [[ -x .venv/moonraker-py39/bin/python ]]; then
     echo "[test] Python 3.9 + Moonraker 0.10.0 leg"
     MOONRAKER_PROMETHEUS_MOONRAKER_VENV=moonraker-py39 \

@@ -24,7 +24,8 @@ ALLOWLIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "promtool-a
 def promtool_path() -> str:
     path = shutil.which("promtool")
     if path is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus')")
+        pytest.fail("promtool is not installed (Debian package 'prometheus'): "
+                    "run scripts/bootstrap.sh")
     return path
 
 
