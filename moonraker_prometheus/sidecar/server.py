@@ -20,6 +20,7 @@ from tornado.web import Application, RequestHandler
 
 from .config import Listener, SidecarConfig
 from .merge import Merger
+from .selfmetrics import SelfMetrics
 from .sources import build_source
 from .webconfig import BasicAuth, TLSSettings, WebConfig
 
@@ -47,8 +48,9 @@ def gzip_accepted(header: str) -> bool:
 
 class MetricsHandler(RequestHandler):
     def initialize(self, merger: Merger, auth: Optional[BasicAuth], tls: Optional[TLSSettings],
-                   timeout: float, headers: Dict[str, str]) -> None:
+                   timeout: float, headers: Dict[str, str], own: SelfMetrics) -> None:
         self.merger = merger
+        self.own = own
         self.auth = auth
         self.tls = tls
         self.timeout = timeout
@@ -80,7 +82,7 @@ class MetricsHandler(RequestHandler):
             return
         params = {k: [v.decode("utf-8", "replace") for v in vs]
                   for k, vs in self.request.query_arguments.items()}
-        text = await self.merger.collect(None, self._scrape_timeout(), params)
+        text = await self.merger.collect(self.own.render(), self._scrape_timeout(), params)
         body = text.encode("utf-8")
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
             if len(body) > _GZIP_IN_THREAD:
@@ -122,6 +124,7 @@ class Sidecar:
     def start(self) -> None:
         cfg, web = self.cfg, self.web
         routes = []
+        own = SelfMetrics()
         for ep in cfg.endpoints:
             merger = Merger([build_source(spec) for spec in ep.specs])
             merger.start()
@@ -135,7 +138,7 @@ class Sidecar:
             auth = BasicAuth(users) if users else None
             routes.append((re.escape(cfg.context_path + ep.path), MetricsHandler, {
                 "merger": merger, "auth": auth, "tls": web.tls,
-                "timeout": cfg.scrape_timeout, "headers": web.headers}))
+                "timeout": cfg.scrape_timeout, "headers": web.headers, "own": own}))
         app = Application(routes)
         for i, listener in enumerate(cfg.listen):
             ctx = None

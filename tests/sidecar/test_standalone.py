@@ -137,6 +137,17 @@ def test_reverse_exporter_config_serves_every_kind_on_its_paths(sidecar, tmp_pat
     assert get(port, "/metrics")[0] == 404
 
 
+def test_sidecar_serves_its_own_process_metrics_unlabelled(sidecar, backend):
+    backend.body("/metrics", b"# TYPE process_open_fds gauge\nprocess_open_fds 7\n")
+    s = sidecar(one_path({"http": [{"name": "be", "address": backend.url("/metrics")}]}))
+    text = get(s.port(), "/metrics")[2].decode()
+    assert re.search(r"^process_resident_memory_bytes \d", text, re.M)
+    # the backend's family of the same name is merged under one header, told apart by label
+    assert text.count("# TYPE process_open_fds gauge") == 1
+    assert 'process_open_fds{exporter_name="be"} 7' in text
+    assert re.search(r"^process_open_fds \d", text, re.M)
+
+
 def test_scrape_query_never_reaches_commands_or_paths(sidecar, tmp_path, backend):
     backend.body("/probe", b"probe 1\n")
     (tmp_path / "a.prom").write_text("from_file 2\n")
