@@ -16,7 +16,8 @@ from tests.scrape import label_keys, parse
 # Klippy's stats timer does not run in batch mode (-o), so mcu.last_stats never exists
 # there: the MCU statistic families are checked by the catalogue and reader unit tests.
 BATCH_MODE_ABSENT = {name for name in GO_PRINTER_FAMILIES if name.startswith("klipper_mcu_")}
-# Made present by the fixture (G28 homes, QUERY_ENDSTOPS fills query_endstops.last_query).
+# Made present by the fixture (SET_KINEMATIC_POSITION homes, QUERY_ENDSTOPS fills
+# query_endstops.last_query).
 MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}
 
 # Go families served by the Moonraker-side collectors that exist on any host.
@@ -54,15 +55,15 @@ GO_MOONRAKER_FAMILIES = {
 
 @pytest.fixture(scope="module")
 def scraped(shared_klippy, shared_moonraker) -> Dict[str, Set[str]]:
-    # G-code only once Moonraker finished its own Klippy init (our series are there):
-    # a G28 sent earlier can hold Moonraker's ready sequence (seen with Kalico).
+    # G-code only once Moonraker finished its own Klippy init (our series are there).
     deadline = time.monotonic() + 30
     keys: Dict[str, Set[str]] = {}
     while "klipper_webhooks_state_info" not in keys:
         assert time.monotonic() < deadline, "printer series never appeared after ready"
         keys = label_keys(parse(shared_moonraker.metrics().text))
         time.sleep(0.05)
-    shared_klippy.gcode("G28\nQUERY_ENDSTOPS")
+    # homed without motion: G28 in batch mode can wait forever for the endstop on Kalico
+    shared_klippy.gcode("SET_KINEMATIC_POSITION X=0 Y=0 Z=0\nQUERY_ENDSTOPS")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         keys = label_keys(parse(shared_moonraker.metrics().text))
