@@ -44,17 +44,21 @@ class SidecarProcess:
         for line in self.proc.stderr:
             self.lines.append(line)
 
-    def port(self, timeout: float = 10) -> int:
+    def wait_log(self, pattern: str, timeout: float = 10) -> "re.Match[str]":
+        """The first stderr line matching `pattern` (the sidecar logs each bound listener)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.lines:
-                m = re.search(r"listening on tcps?://127\.0\.0\.1:(\d+)", line)
+                m = re.search(pattern, line)
                 if m:
-                    return int(m.group(1))
+                    return m
             if self.proc.poll() is not None:
                 raise AssertionError("sidecar exited: %s" % "".join(self.lines))
             time.sleep(0.05)
-        raise AssertionError("sidecar did not listen: %s" % "".join(self.lines))
+        raise AssertionError("sidecar did not log %r: %s" % (pattern, "".join(self.lines)))
+
+    def port(self, timeout: float = 10) -> int:
+        return int(self.wait_log(r"listening on tcps?://127\.0\.0\.1:(\d+)", timeout).group(1))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -339,6 +343,7 @@ def test_unix_listener_and_slow_clients_are_cut_off(sidecar, backend, tmp_path):
     cfg["web"]["read_header_timeout"] = "1s"
     s = sidecar(cfg)
     port = s.port()
+    s.wait_log("listening on unix://" + re.escape(sock_path))
     with socket.socket(socket.AF_UNIX) as u:
         u.settimeout(10)
         u.connect(sock_path)
