@@ -68,16 +68,6 @@ def scaled(factor: float) -> Reader:
     return read
 
 
-def indexed(*keys: str) -> Reader:
-    """One component of a list value, e.g. position[0] as x, labelled by axis name."""
-    def read(value: Any) -> Iterator[Sample]:
-        if isinstance(value, (list, tuple)):
-            for key, item in zip(keys, value):
-                for _, v in number(item):
-                    yield (key,), v
-    return read
-
-
 def item(index: int) -> Reader:
     """One element of a list value, unlabelled."""
     def read(value: Any) -> Iterator[Sample]:
@@ -110,11 +100,6 @@ class Field:
     read: Reader = number
     # For a reader of the whole status (empty path): the fields it needs (empty: all fields).
     requires: Tuple[str, ...] = ()
-
-    @property
-    def top_level(self) -> Optional[str]:
-        """The field Klipper must send: the first path element (None: all fields)."""
-        return self.path.split(".", 1)[0] if self.path else None
 
     @property
     def top_levels(self) -> Optional[Tuple[str, ...]]:

@@ -43,7 +43,7 @@ class Collector:
 class PeriodicRefresh:
     """A value refreshed in the background and read from memory by `render()`.
 
-    `fetch` is a coroutine function (for blocking work wrap it with `in_thread`). It runs at
+    `fetch` is a coroutine function (blocking work goes through Moonraker's `run_in_thread`). It runs at
     `start()`, every `interval` seconds and whenever `trigger()` is called (e.g. from a
     Moonraker event), never on the scrape path. A failed fetch keeps the last value and is
     logged once per distinct cause; `age()` says how old the last good value is. A fetch
@@ -133,17 +133,23 @@ class PeriodicRefresh:
                 pass
 
 
-def in_thread(server: "Server", func: Callable[..., Any], *args: Any
-              ) -> Callable[[], Awaitable[Any]]:
-    """A fetch function that runs blocking `func(*args)` in Moonraker's thread pool."""
-    def fetch() -> Awaitable[Any]:
-        return server.get_event_loop().run_in_thread(func, *args)
-    return fetch
-
-
 def lookup(server: "Server", name: str) -> Any:
     """A Moonraker component, or None when it is not loaded (optional components)."""
     try:
         return server.lookup_component(name, None)
     except Exception:
         return None
+
+
+def number(value: Any) -> Optional[float]:
+    """A number as float; None for anything else (bool, None, text): absent, never 0."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def add(family: Family, value: Any, *labels: str) -> None:
+    """Add a sample only when Moonraker knows the value."""
+    v = number(value)
+    if v is not None:
+        family.add(v, *labels)

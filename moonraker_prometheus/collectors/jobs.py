@@ -5,8 +5,7 @@ from typing import Any, Dict, Iterable, List
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family
-from .base import Collector, lookup
-from .process import add
+from .base import Collector, add, lookup
 
 
 class JobQueueCollector(Collector):

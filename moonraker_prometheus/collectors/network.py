@@ -5,8 +5,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, lookup
-from .process import add
+from .base import Collector, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server

@@ -102,12 +102,6 @@ class Plan:
                     fields.append(level)
 
 
-def build_plan(object_names: Sequence[str],
-               bindings: Sequence[ObjectBinding]) -> Tuple[Plan, Subscription]:
-    plan = Plan(object_names, bindings)
-    return plan, plan.subscription
-
-
 class PrinterState:
     """The subscribed state and the rendered text cached per entry."""
 

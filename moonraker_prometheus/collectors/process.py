@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family
-from .base import Collector, lookup
+from .base import Collector, add, lookup, number
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -22,19 +22,6 @@ THROTTLED_FLAGS = {
     1 << 18: "Previously Throttled",
     1 << 19: "Previously Temperature Limited",
 }
-
-
-def number(value: Any) -> Optional[float]:
-    """A number as float; None for anything else (bool, None, text): absent, never 0."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def add(family: Family, value: Any, *labels: str) -> None:
-    v = number(value)
-    if v is not None:
-        family.add(v, *labels)
 
 
 def boot_time() -> Optional[float]:

@@ -5,8 +5,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, lookup
-from .process import add, number
+from .base import Collector, PeriodicRefresh, add, lookup, number
 
 if TYPE_CHECKING:
     from moonraker.server import Server

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, lookup
-from .process import add, number
+from .base import Collector, add, lookup, number
 
 if TYPE_CHECKING:
     from moonraker.server import Server

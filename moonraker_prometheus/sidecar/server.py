@@ -18,6 +18,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets, bind_unix_socket
 from tornado.web import Application, RequestHandler
 
+from ..exposition import CONTENT_TYPE
 from .config import Listener, SidecarConfig
 from .merge import Merger
 from .selfmetrics import SelfMetrics
@@ -25,7 +26,6 @@ from .sources import build_source
 from .webconfig import BasicAuth, TLSSettings, WebConfig
 
 log = logging.getLogger(__name__)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GZIP_IN_THREAD = 256 * 1024
 
 
