@@ -16,6 +16,9 @@ from tests.scrape import label_keys, parse
 # Klippy's stats timer does not run in batch mode (-o), so mcu.last_stats never exists
 # there: the MCU statistic families are checked by the catalogue and reader unit tests.
 BATCH_MODE_ABSENT = {name for name in GO_PRINTER_FAMILIES if name.startswith("klipper_mcu_")}
+# Nor does any sensor report a reading: temperatures stay at Klipper's unread 0.0, which is
+# served as absent (checked by tests/test_placeholders.py).
+BATCH_MODE_ABSENT |= {name for name in GO_PRINTER_FAMILIES if name.endswith("_temperature")}
 # Made present by the fixture (SET_KINEMATIC_POSITION homes, QUERY_ENDSTOPS fills
 # query_endstops.last_query).
 MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}

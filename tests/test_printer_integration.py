@@ -14,7 +14,7 @@ from tests.promtool import assert_promtool_clean
 from tests.scrape import Series, parse, value
 
 ODD_SENSOR = "Électronique bay 2"
-ADDED_SENSOR = 'added "later" \\ ü'  # quotes, backslash, non-ASCII: all kept as they are
+ADDED_OBJECT = 'added "later" \\ ü'  # quotes, backslash, non-ASCII: all kept as they are
 
 
 def names(series: Series) -> set:
@@ -71,10 +71,6 @@ def test_every_instance_of_every_kind_is_exported(printer):
         ("klipper_generic_fan_speed", {"fan": "nevermore"}),
         ("klipper_temperature_fan_target", {"fan": "chamber_fan"}),
         ("klipper_temperature_fan_target", {"fan": "mcu_fan"}),
-        ("klipper_temperature_sensor_temperature", {"sensor": "chamber"}),
-        ("klipper_temperature_sensor_temperature", {"sensor": ODD_SENSOR}),
-        ("klipper_temperature_host_temperature_celsius", {"sensor": "host"}),
-        ("klipper_temperature_combined_temperature_celsius", {"sensor": "hotends_max"}),
         ("klipper_output_pin_value", {"pin": "power_relay"}),
         ("klipper_output_pin_value", {"pin": "toolboard_led"}),
         ("klipper_filament_sensor_detected", {"sensor": "runout"}),
@@ -86,7 +82,7 @@ def test_every_instance_of_every_kind_is_exported(printer):
         ("klipper_gcode_homing_origin_meters", {"axis": "z"}),
         ("klipper_motion_report_live_velocity_meters_per_second", {}),
         ("klipper_z_tilt_applied", {}),
-        ("klipper_probe_triggered", {}),
+        ("klipper_probe_info", {"name": "probe"}),
         ("klipper_input_shaper_type_info", {"axis": "x", "type": "mzv"}),
         ("klipper_input_shaper_type_info", {"axis": "y", "type": "ei"}),
         ("klipper_webhooks_state_info", {"state": "ready"}),
@@ -118,8 +114,17 @@ def test_absent_objects_and_unreported_values_produce_no_series(printer):
     # no bed mesh loaded: no profile, no statistics
     assert "klipper_bed_mesh_profile_info" not in present
     assert "klipper_bed_mesh_z_range_meters" not in present
-    # sensors never read in batch mode: measured min/max are Klipper's sentinels, not values
-    assert "klipper_temperature_sensor_measured_min_temp" not in present
+    # sensors never read in batch mode: Klipper's unread 0.0 and its min/max sentinels
+    # are not temperatures
+    for sensor in ("chamber", ODD_SENSOR, "host"):
+        for family in ("klipper_temperature_sensor_temperature",
+                       "klipper_temperature_sensor_measured_min_temp"):
+            assert value(series, family, sensor=sensor) is None, (family, sensor)
+    assert "klipper_extruder_temperature" not in present
+    assert "klipper_temperature_combined_temperature_celsius" not in present
+    # the probe never ran: its False and 0.0 are placeholders
+    assert "klipper_probe_triggered" not in present
+    assert "klipper_probe_last_z_result_meters" not in present
 
 
 def test_gcode_changes_appear_in_the_next_scrapes(printer):
@@ -265,19 +270,18 @@ def test_shutdown_removes_printer_series_and_says_why(printer):
     assert_promtool_clean(body)
 
 
-def test_firmware_restart_discovers_a_new_sensor(printer):
+def test_firmware_restart_discovers_a_new_object(printer):
     klippy, moonraker = printer
-    klippy.write_config(extra_config=(
-        f"[temperature_sensor {ADDED_SENSOR}]\nsensor_type: temperature_host\n"
-        f"sensor_path: {klippy.host_temp_path}\nmin_temp: -273\nmax_temp: 200\n"))
+    # a fan: its speed is real in batch mode, where no sensor ever reads a temperature
+    klippy.write_config(extra_config=f"[fan_generic {ADDED_OBJECT}]\npin: PG5\n")
     klippy.gcode("FIRMWARE_RESTART")
-    series = poll(moonraker, lambda s: value(s, "klipper_temperature_sensor_temperature",
-                                             sensor=ADDED_SENSOR) is not None,
-                  timeout=25.0, what="the sensor added to printer.cfg")
+    series = poll(moonraker, lambda s: value(s, "klipper_generic_fan_speed",
+                                             fan=ADDED_OBJECT) is not None,
+                  timeout=25.0, what="the fan added to printer.cfg")
     assert value(series, "klipper_klippy_state_info", state="ready") == 1.0
-    assert value(series, "klipper_temperature_sensor_temperature", sensor=ODD_SENSOR) is not None
+    assert value(series, "klipper_generic_fan_speed", fan="nevermore") is not None
     body = moonraker.metrics().text
-    assert 'sensor="added \\"later\\" \\\\ ü"' in body
+    assert 'fan="added \\"later\\" \\\\ ü"' in body
     assert_promtool_clean(body)
     # and the subscription is live again after the restart
     klippy.gcode("M140 S33")

@@ -26,10 +26,11 @@ class F:
 
     def __init__(self, path: str, name: str, help: str, *, type: str = GAUGE,
                  unit: str = "", labels: Tuple[str, ...] = (), read: Reader = number,
-                 compat: bool = False, requires: Tuple[str, ...] = ()) -> None:
+                 compat: bool = False, requires: Tuple[str, ...] = (),
+                 context: Tuple[Tuple[str, str], ...] = ()) -> None:
         self.path, self.name, self.help, self.type = path, name, help, type
         self.unit, self.labels, self.read, self.compat = unit, labels, read, compat
-        self.requires = requires
+        self.requires, self.context = requires, context
 
 
 def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
@@ -43,8 +44,10 @@ def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
             source = f"{kind.name}.{{{','.join(f.requires)}}}"
         else:
             source = kind.name
+        if f.context:
+            source += "".join(f" + {obj}.{fld}" for obj, fld in f.context)
         metric = Metric(f.name, f.type, f.help, instance + f.labels, f.unit, source, f.compat)
-        built.append(Field(metric, f.path, f.read, f.requires))
+        built.append(Field(metric, f.path, f.read, f.requires, f.context))
     return ObjectBinding(kind, tuple(built), doc)
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
-from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, positive,
-                              present_text, scaled_positive, tmc_enabled, truthy_mapping)
-from .spec import mapping, number, scaled, state
+from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, mcu_task_stat,
+                              positive, present_text, probe_triggered, scaled_positive,
+                              scaled_reading, tmc_enabled, truthy_mapping)
+from .spec import mapping, number, state
 
 # `mcu` for the main MCU (label value "mcu", as prometheus-klipper-exporter), `mcu NAME` else.
 MCU = ObjectKind("mcu", r"mcu( .+)?", label="mcu")
@@ -22,6 +23,8 @@ PROBE = ObjectKind("probe", r"probe")
 SYSTEM_STATS = ObjectKind("system_stats", r"system_stats")
 
 _STATS = "last_stats"
+# Klippy reports the MCU's task statistics as 0 until the MCU sent its first stats message.
+_MCU_STATS = " (absent until the MCU reported its first statistics)."
 
 
 def _after_first_stats(key: str):
@@ -41,13 +44,14 @@ def _mcu_stat(key: str, name: str, help: str, unit: str = "", read=None) -> F:
 BINDINGS = (
     bind(
         MCU,
-        _mcu_stat("mcu_awake", "klipper_mcu_awake",
-                  "Seconds the MCU was awake (busy) in Klipper's last 5 second window.",
-                  unit="seconds"),
-        _mcu_stat("mcu_task_avg", "klipper_mcu_task_avg",
-                  "Average MCU task time in seconds.", unit="seconds"),
-        _mcu_stat("mcu_task_stddev", "klipper_mcu_task_stddev",
-                  "Standard deviation of MCU task time in seconds.", unit="seconds"),
+        F(_STATS, "klipper_mcu_awake",
+          "Seconds the MCU was awake (busy) in Klipper's last 5 second window" + _MCU_STATS,
+          unit="seconds", compat=True, read=mcu_task_stat("mcu_awake")),
+        F(_STATS, "klipper_mcu_task_avg", "Average MCU task time in seconds" + _MCU_STATS,
+          unit="seconds", compat=True, read=mcu_task_stat("mcu_task_avg")),
+        F(_STATS, "klipper_mcu_task_stddev",
+          "Standard deviation of MCU task time in seconds" + _MCU_STATS, unit="seconds",
+          compat=True, read=mcu_task_stat("mcu_task_stddev")),
         _mcu_stat("bytes_write", "klipper_mcu_write_bytes",
                   "Bytes the host sent to the MCU since connecting.", unit="bytes"),
         _mcu_stat("bytes_read", "klipper_mcu_read_bytes",
@@ -82,9 +86,9 @@ BINDINGS = (
           unit="hertz"),
         F(_STATS, "klipper_mcu_load_ratio",
           "MCU load as Klipper's graphstats computes it: (task_avg + 3 * task_stddev) / "
-          "0.0025.", unit="ratio", read=mcu_load),
+          "0.0025" + _MCU_STATS, unit="ratio", read=mcu_load),
         F(_STATS, "klipper_mcu_awake_ratio",
-          "Fraction of time the MCU was awake: mcu_awake / 5 s.", unit="ratio",
+          "Fraction of time the MCU was awake: mcu_awake / 5 s" + _MCU_STATS, unit="ratio",
           read=mcu_awake),
         F("", "klipper_mcu_info",
           "MCU identity: firmware version, build tool versions and MCU type.", type=INFO,
@@ -153,10 +157,13 @@ BINDINGS = (
     ),
     bind(
         PROBE,
-        F("last_query", "klipper_probe_triggered",
-          "1 when the probe was triggered at its last QUERY_PROBE, else 0."),
+        F("", "klipper_probe_triggered",
+          "1 when the probe was triggered at its last QUERY_PROBE, else 0 (absent before "
+          "the probe first ran).", read=probe_triggered,
+          requires=("last_query", "last_z_result")),
         F("last_z_result", "klipper_probe_last_z_result_meters",
-          "Z height of the last probe measurement.", unit="meters", read=scaled(0.001)),
+          "Z height of the last probe measurement (absent before the first: Klipper reports "
+          "0.0).", unit="meters", read=scaled_reading(0.001)),
         F("name", "klipper_probe_info", "The probe's name.", type=INFO,
           labels=("name",), read=present_text),
     ),

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
-from .printer_readers import (axes, homed_axes, max_accel_to_decel, mesh_points, mesh_stat,
-                              present_text, shaper_types, shaper_value)
+from .printer_readers import (axes, homed_axes, homed_axes_position, homed_axis_item,
+                              max_accel_to_decel, mesh_points, mesh_stat, present_text,
+                              shaper_types, shaper_value)
 from .spec import item, scaled
 
 TOOLHEAD = ObjectKind("toolhead", r"toolhead")
@@ -19,6 +20,10 @@ BED_MESH = ObjectKind("bed_mesh", r"bed_mesh")
 MM = 0.001
 XYZ = ("x", "y", "z")
 XYZE = ("x", "y", "z", "e")
+# Klipper reports 0 for an axis it has not homed: x, y and z positions are absent until the
+# axis is homed (toolhead.homed_axes); e needs no homing.
+HOMED = ("toolhead", "homed_axes")
+UNHOMED = " (x, y and z absent while the axis is not homed)."
 
 BINDINGS = (
     bind(
@@ -48,9 +53,9 @@ BINDINGS = (
         F("minimum_cruise_ratio", "klipper_toolhead_minimum_cruise_ratio",
           "Minimum fraction of a move spent cruising (Klipper 2024 and later).",
           unit="ratio"),
-        F("position", "klipper_toolhead_position_meters",
-          "Commanded toolhead position per axis.", unit="meters", labels=("axis",),
-          read=axes(*XYZE, factor=MM)),
+        F("", "klipper_toolhead_position_meters",
+          "Commanded toolhead position per axis" + UNHOMED, unit="meters", labels=("axis",),
+          read=homed_axes_position(*XYZE, factor=MM), requires=("position", "homed_axes")),
         F("axis_minimum", "klipper_toolhead_axis_minimum_meters",
           "Minimum position of each axis (position_min).", unit="meters", labels=("axis",),
           read=axes(*XYZ, factor=MM)),
@@ -71,12 +76,18 @@ BINDINGS = (
         F("extrude_factor", "klipper_gcode_extrude_factor",
           "G-code extrusion factor (M221) as a ratio, 1 = 100 %.", unit="ratio",
           compat=True),
-        F("gcode_position", "klipper_gcode_position_x",
-          "G-code X position in mm.", unit="millimeters", read=item(0), compat=True),
-        F("gcode_position", "klipper_gcode_position_y",
-          "G-code Y position in mm.", unit="millimeters", read=item(1), compat=True),
-        F("gcode_position", "klipper_gcode_position_z",
-          "G-code Z position in mm.", unit="millimeters", read=item(2), compat=True),
+        F("", "klipper_gcode_position_x",
+          "G-code X position in mm (absent while X is not homed).", unit="millimeters",
+          read=homed_axis_item(0, "x", "toolhead.homed_axes", "gcode_position"),
+          requires=("gcode_position",), context=(HOMED,), compat=True),
+        F("", "klipper_gcode_position_y",
+          "G-code Y position in mm (absent while Y is not homed).", unit="millimeters",
+          read=homed_axis_item(1, "y", "toolhead.homed_axes", "gcode_position"),
+          requires=("gcode_position",), context=(HOMED,), compat=True),
+        F("", "klipper_gcode_position_z",
+          "G-code Z position in mm (absent while Z is not homed).", unit="millimeters",
+          read=homed_axis_item(2, "z", "toolhead.homed_axes", "gcode_position"),
+          requires=("gcode_position",), context=(HOMED,), compat=True),
         F("gcode_position", "klipper_gcode_position_e",
           "G-code E position in mm.", unit="millimeters", read=item(3), compat=True),
         F("homing_origin", "klipper_gcode_homing_origin_meters",
@@ -85,10 +96,12 @@ BINDINGS = (
     ),
     bind(
         MOTION_REPORT,
-        F("live_position", "klipper_motion_report_live_position_meters",
-          "Live toolhead position per axis (the motion actually executing).",
+        F("", "klipper_motion_report_live_position_meters",
+          "Live toolhead position per axis (the motion actually executing)" + UNHOMED,
           unit="meters", labels=("axis",),
-          read=axes(*XYZE, factor=MM)),
+          read=homed_axes_position(*XYZE, factor=MM, homed_path="toolhead.homed_axes",
+                                   position_path="live_position"),
+          requires=("live_position",), context=(HOMED,)),
         F("live_velocity", "klipper_motion_report_live_velocity_meters_per_second",
           "Live toolhead velocity.", unit="meters_per_second", read=scaled(MM)),
         F("live_extruder_velocity",

@@ -44,12 +44,16 @@ def first_of(*keys: str, factor: float = 1.0) -> Reader:
 
 
 def mcu_load(last_stats: Any) -> Iterator[Sample]:
+    if not _mcu_reported(last_stats):
+        return
     avg, stddev = _get(last_stats, "mcu_task_avg"), _get(last_stats, "mcu_task_stddev")
     if avg is not None and stddev is not None:
         yield (), (avg + 3.0 * stddev) / MCU_LOAD_INTERVAL
 
 
 def mcu_awake(last_stats: Any) -> Iterator[Sample]:
+    if not _mcu_reported(last_stats):
+        return
     awake = _get(last_stats, "mcu_awake")
     if awake is not None:
         yield (), awake / MCU_AWAKE_WINDOW
@@ -235,3 +239,87 @@ def scaled_positive(factor: float) -> Reader:
         for labels, v in positive(value):
             yield labels, v * factor
     return read
+
+
+def reading(value: Any) -> Iterator[Sample]:
+    """A sensor value Klipper reports as exactly 0.0 until the first reading (and after a
+    failed read): heaters, temperature_fan, temperature_host, temperature_combined, lm75,
+    bme280, htu21d, aht10, sht3x and z_thermal_adjust all start at 0.0, and Klipper's own
+    temperature_sensor ignores a reading of 0.0 for its min/max. A true 0.00 is lost; a
+    0 standing for "not read yet" is worse (a cold dip at every Klippy restart)."""
+    v = _num(value)
+    if v is not None and v != 0.0:
+        yield (), v
+
+
+def scaled_reading(factor: float) -> Reader:
+    """`reading`, converted to base units (e.g. percent to ratio)."""
+    def read(value: Any) -> Iterator[Sample]:
+        for labels, v in reading(value):
+            yield labels, v * factor
+    return read
+
+
+def mcu_task_stat(key: str) -> Reader:
+    """A field of an MCU's last_stats fed by the MCU's own stats message (mcu_awake,
+    mcu_task_avg, mcu_task_stddev): Klippy reports them as 0 until the MCU sent its first
+    stats (every few seconds), and a running MCU's task_avg is never exactly 0."""
+    def read(last_stats: Any) -> Iterator[Sample]:
+        if _mcu_reported(last_stats):
+            v = _get(last_stats, key)
+            if v is not None:
+                yield (), v
+    return read
+
+
+def _mcu_reported(last_stats: Any) -> bool:
+    avg = _get(last_stats, "mcu_task_avg")
+    return avg is not None and avg != 0.0
+
+
+def homed_axes_position(*keys: str, factor: float = 1.0, homed_path: str = "homed_axes",
+                        position_path: str = "position") -> Reader:
+    """A position list labelled by axis, each of x, y, z only while that axis is homed.
+
+    Klipper reports 0 for an axis it has not homed (after a restart, or once motors are
+    off): a placeholder, not where the toolhead is. Axes without homing (e) always count.
+    `homed_path` and `position_path` name the fields in the status the reader gets.
+    """
+    def read(status: Any) -> Iterator[Sample]:
+        if not isinstance(status, dict):
+            return
+        homed = status.get(homed_path)
+        position = status.get(position_path)
+        if not isinstance(homed, str) or not isinstance(position, (list, tuple)):
+            return
+        for key, value in zip(keys, position):
+            v = _num(value)
+            if v is not None and (key not in "xyz" or key in homed):
+                yield (key,), v * factor
+    return read
+
+
+def homed_axis_item(index: int, axis: str, homed_path: str, position_path: str) -> Reader:
+    """One element of a position list, unlabelled, only while `axis` (x, y, z) is homed."""
+    def read(status: Any) -> Iterator[Sample]:
+        if not isinstance(status, dict):
+            return
+        homed = status.get(homed_path)
+        position = status.get(position_path)
+        if isinstance(homed, str) and axis in homed \
+                and isinstance(position, (list, tuple)) and len(position) > index:
+            v = _num(position[index])
+            if v is not None:
+                yield (), v
+    return read
+
+
+def probe_triggered(status: Any) -> Iterator[Sample]:
+    """probe.last_query, absent while the probe never ran: Klipper starts it False (with
+    last_z_result 0.0) before any QUERY_PROBE or probing move."""
+    if not isinstance(status, dict):
+        return
+    query = status.get("last_query")
+    if query is None or (query is False and _get(status, "last_z_result") == 0.0):
+        return
+    yield from bool_flag(query)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .build import F, ObjectKind, bind
-from .printer_readers import measured, scaled_positive
+from .printer_readers import measured, positive, reading, scaled_positive, scaled_reading
 from .spec import scaled
 
 EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
@@ -26,13 +26,16 @@ CONTROLLER_FAN = ObjectKind("controller_fan", r"controller_fan .+", label="fan")
 HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
 
 C = "celsius"
+# Klipper reports 0.0 until a sensor's first reading and after a failed one.
+_UNREAD = " (absent until the first reading and while Klipper reports 0.0)."
 _MEASURED = ("measured_min_temp", "measured_max_temp")
 
 
 def _heater(prefix: str, what: str) -> tuple:
     return (
-        F("temperature", f"{prefix}_temperature", f"{what} temperature in degrees Celsius.",
-          unit=C, compat=True),
+        F("temperature", f"{prefix}_temperature",
+          f"{what} temperature in degrees Celsius{_UNREAD}", unit=C, compat=True,
+          read=reading),
         F("target", f"{prefix}_target",
           f"{what} target temperature in degrees Celsius (0 when off).", unit=C, compat=True),
         F("power", f"{prefix}_power", f"{what} heater PWM duty cycle, 0 to 1.",
@@ -64,8 +67,9 @@ def _fan(prefix: str, what: str) -> tuple:
 
 
 _HUMIDITY = F("humidity", "klipper_sensor_relative_humidity_ratio",
-              "Relative humidity measured by an environmental sensor, 0 to 1.",
-              unit="ratio", read=scaled(0.01))
+              "Relative humidity measured by an environmental sensor, 0 to 1 (absent until "
+              "the first reading and while Klipper reports 0).",
+              unit="ratio", read=scaled_reading(0.01))
 
 BINDINGS = (
     bind(
@@ -84,13 +88,15 @@ BINDINGS = (
     bind(
         TEMPERATURE_SENSOR,
         F("temperature", "klipper_temperature_sensor_temperature",
-          "Temperature sensor reading in degrees Celsius.", unit=C, compat=True),
+          "Temperature sensor reading in degrees Celsius" + _UNREAD, unit=C, compat=True,
+          read=reading),
         *_minmax("klipper_temperature_sensor", "sensor"),
     ),
     bind(
         TEMPERATURE_PROBE,
         F("temperature", "klipper_temperature_probe_temperature",
-          "Temperature probe reading in degrees Celsius.", unit=C, compat=True),
+          "Temperature probe reading in degrees Celsius" + _UNREAD, unit=C, compat=True,
+          read=reading),
         *_minmax("klipper_temperature_probe", "probe"),
         F("estimated_expansion", "klipper_temperature_probe_estimated_expansion",
           "Probe drift estimated from its temperature, in mm.", unit="millimeters",
@@ -100,21 +106,22 @@ BINDINGS = (
         TEMPERATURE_FAN,
         *_fan("klipper_temperature_fan", "Temperature fan"),
         F("temperature", "klipper_temperature_fan_temperature",
-          "Temperature fan sensor reading in degrees Celsius.", unit=C, compat=True),
+          "Temperature fan sensor reading in degrees Celsius" + _UNREAD, unit=C,
+          compat=True, read=reading),
         F("target", "klipper_temperature_fan_target",
           "Temperature fan target temperature in degrees Celsius.", unit=C, compat=True),
     ),
     bind(
         TEMPERATURE_HOST,
         F("temperature", "klipper_temperature_host_temperature_celsius",
-          "Host (single board computer) temperature read by Klipper's temperature_host.",
-          unit=C),
+          "Host (single board computer) temperature read by Klipper's temperature_host"
+          + _UNREAD, unit=C, read=reading),
     ),
     bind(
         TEMPERATURE_COMBINED,
         F("temperature", "klipper_temperature_combined_temperature_celsius",
           "Combined temperature (min, max or mean of its sensor_list) of a "
-          "temperature_combined sensor.", unit=C),
+          "temperature_combined sensor" + _UNREAD, unit=C, read=reading),
     ),
     bind(
         BME280,
@@ -123,8 +130,8 @@ BINDINGS = (
           "Barometric pressure measured by a BMP/BME sensor (absent until measured).",
           unit="pascals", read=scaled_positive(100.0)),
         F("gas", "klipper_sensor_gas_resistance_ohms",
-          "Gas sensor resistance measured by a BME680 (air quality indicator).",
-          unit="ohms"),
+          "Gas sensor resistance measured by a BME680 (air quality indicator; absent until "
+          "measured).", unit="ohms", read=positive),
     ),
     bind(HTU21D, _HUMIDITY),
     bind(SHT3X, _HUMIDITY),
@@ -132,21 +139,27 @@ BINDINGS = (
     bind(
         LM75,
         F("temperature", "klipper_lm75_temperature_celsius",
-          "Temperature read by an LM75 chip.", unit=C),
+          "Temperature read by an LM75 chip" + _UNREAD, unit=C, read=reading),
     ),
     bind(
         Z_THERMAL_ADJUST,
         F("temperature", "klipper_z_thermal_adjust_temperature_celsius",
-          "Frame temperature used for Z thermal compensation.", unit=C),
+          "Frame temperature used for Z thermal compensation" + _UNREAD, unit=C,
+          read=reading),
         F("measured_min_temp", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
-          "Lowest frame temperature measured since Klippy started.", unit=C),
+          "Lowest frame temperature measured since Klippy started. Klipper starts it at 0, "
+          "so it is real (and present) only once a reading went below 0.", unit=C,
+          read=reading),
         F("measured_max_temp", "klipper_z_thermal_adjust_measured_max_temperature_celsius",
-          "Highest frame temperature measured since Klippy started.", unit=C),
+          "Highest frame temperature measured since Klippy started (Klipper starts it at 0: "
+          "absent until a reading went above 0).", unit=C, read=reading),
         F("current_z_adjust", "klipper_z_thermal_adjust_offset_meters",
           "Z offset currently applied by thermal compensation.", unit="meters",
           read=scaled(0.001)),
         F("z_adjust_ref_temperature", "klipper_z_thermal_adjust_reference_temperature_celsius",
-          "Reference temperature of Z thermal compensation (set at Z homing).", unit=C),
+          "Reference temperature of Z thermal compensation, set at Z homing or by "
+          "SET_Z_THERMAL_ADJUST REF_TEMP (absent before: Klipper reports 0).", unit=C,
+          read=reading),
         F("enabled", "klipper_z_thermal_adjust_enabled",
           "1 when Z thermal compensation is enabled, else 0."),
     ),

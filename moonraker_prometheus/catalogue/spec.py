@@ -100,6 +100,10 @@ class Field:
     read: Reader = number
     # For a reader of the whole status (empty path): the fields it needs (empty: all fields).
     requires: Tuple[str, ...] = ()
+    # Fields of other objects the reader also needs, as (object, field) pairs: they reach
+    # the reader in the status it gets under "object.field" keys (e.g. toolhead.homed_axes
+    # for gcode_move's position, which is a placeholder on an unhomed axis).
+    context: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def top_levels(self) -> Optional[Tuple[str, ...]]:

@@ -38,7 +38,9 @@ class Entry:
         self.prefix = metric.name + ("{" + instance if instance else "")
         self.extra_keys = metric.labels[1:] if instance else metric.labels
         levels = fld.top_levels
-        self.needs: Optional[FrozenSet[str]] = None if levels is None else frozenset(levels)
+        # fields whose change re-renders the entry (its own and its context objects')
+        self.needs: Optional[FrozenSet[str]] = None if levels is None else frozenset(
+            (*levels, *(name for _, name in fld.context)))
 
     def render(self, status: Optional[Dict[str, Any]]) -> str:
         if status is None:
@@ -90,6 +92,10 @@ class Plan:
                     self.families[family_index[name]][1].append(index)
                     self.by_object.setdefault(obj, []).append(index)
                     self._want(obj, fld.top_levels)
+                    for other, other_field in fld.context:
+                        if other in object_names and other != obj:
+                            self.by_object.setdefault(other, []).append(index)
+                            self._want(other, (other_field,))
 
     def _want(self, obj: str, levels: Optional[Tuple[str, ...]]) -> None:
         if levels is None:
@@ -170,6 +176,19 @@ class PrinterState:
                 seen[obj] = current
                 self.update({obj: current})
 
+    def _status_for(self, entry: Entry) -> Optional[Dict[str, Any]]:
+        """The status an entry reads: its object's, plus its context fields."""
+        own = self.status.get(entry.obj)
+        context = entry.field.context
+        if not context or own is None:
+            return own
+        merged = dict(own)
+        for other, name in context:
+            other_status = self.status.get(other)
+            if other_status is not None and name in other_status:
+                merged[f"{other}.{name}"] = other_status[name]
+        return merged
+
     def render(self) -> str:
         if self.body is not None:
             return self.body
@@ -183,7 +202,7 @@ class PrinterState:
                 text = texts[i]
                 if text is None:
                     entry = entries[i]
-                    text = texts[i] = entry.render(status.get(entry.obj))
+                    text = texts[i] = entry.render(self._status_for(entry))
                 if text:
                     parts.append(text)
             if parts:
