@@ -11,14 +11,20 @@ HEATER_GENERIC = ObjectKind("heater_generic", r"heater_generic .+", label="heate
 TEMPERATURE_SENSOR = ObjectKind("temperature_sensor", r"temperature_sensor .+", label="sensor")
 TEMPERATURE_PROBE = ObjectKind("temperature_probe", r"temperature_probe .+", label="sensor")
 TEMPERATURE_FAN = ObjectKind("temperature_fan", r"temperature_fan .+", label="fan")
-TEMPERATURE_HOST = ObjectKind("temperature_host", r"temperature_host .+", label="sensor")
+# Sensor drivers (sensor_type values from Klipper's and Kalico's add_sensor_factory calls):
+# labelled like the section that uses them.
+TEMPERATURE_HOST = ObjectKind("temperature_host", r"temperature_host .+", label="sensor",
+                              sensor_types=("temperature_host",))
 TEMPERATURE_COMBINED = ObjectKind(
-    "temperature_combined", r"temperature_combined .+", label="sensor")
-BME280 = ObjectKind("bme280", r"bme280 .+", label="sensor")
-HTU21D = ObjectKind("htu21d", r"htu21d .+", label="sensor")
-SHT3X = ObjectKind("sht3x", r"sht3x .+", label="sensor")
-AHT10 = ObjectKind("aht10", r"aht10 .+", label="sensor")
-LM75 = ObjectKind("lm75", r"lm75 .+", label="sensor")
+    "temperature_combined", r"temperature_combined .+", label="sensor",
+    sensor_types=("temperature_combined",))
+BME280 = ObjectKind("bme280", r"bme280 .+", label="sensor", sensor_types=("bme280",))
+HTU21D = ObjectKind("htu21d", r"htu21d .+", label="sensor",
+                    sensor_types=("htu21d", "sht21", "si7013", "si7020", "si7021"))
+SHT3X = ObjectKind("sht3x", r"sht3x .+", label="sensor", sensor_types=("sht3x",))
+AHT10 = ObjectKind("aht10", r"aht10 .+", label="sensor",
+                   sensor_types=("aht10", "aht1x", "aht2x", "aht3x"))
+LM75 = ObjectKind("lm75", r"lm75 .+", label="sensor", sensor_types=("lm75",))
 Z_THERMAL_ADJUST = ObjectKind("z_thermal_adjust", r"z_thermal_adjust")
 FAN = ObjectKind("fan", r"fan")
 FAN_GENERIC = ObjectKind("fan_generic", r"fan_generic .+", label="fan")

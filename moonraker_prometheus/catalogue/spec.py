@@ -137,6 +137,11 @@ class ObjectKind:
     # When set, the label value is the full object name with the space after the kind
     # replaced by `join` (prometheus-klipper-exporter's `tmc2209_stepper_x`).
     join: Optional[str] = None
+    # A sensor driver: Klipper creates `KIND NAME` for a section using one of these
+    # sensor_type values (lowercase), NAME being the section's last word, so
+    # `[temperature_sensor Raspberry Pi]` makes `temperature_host Pi`. Its label value is
+    # then the owning section's (see collectors.printer.sensor_owners).
+    sensor_types: Tuple[str, ...] = ()
 
     def matches(self, object_name: str) -> bool:
         return re.fullmatch(self.pattern, object_name, re.DOTALL) is not None

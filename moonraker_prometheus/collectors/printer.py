@@ -63,11 +63,53 @@ class Entry:
         return "".join(lines)
 
 
+def sensor_owners(object_names: Sequence[str], config: Any,
+                  bindings: Sequence[ObjectBinding]) -> Dict[str, str]:
+    """Label values of sensor-driver objects: the label of the section that owns each.
+
+    `config` is configfile.config (section -> option -> raw text). Klipper names a driver
+    object after the last word of its section (`[temperature_sensor Raspberry Pi]` with
+    `sensor_type: temperature_host` creates `temperature_host Pi`); the owner is the one
+    section with that last word and a sensor_type of the driver's kind (or, failing that,
+    the one section with that last word and any sensor_type). Returns {object: label
+    value} for every driver whose owner is found; others keep their own name.
+    """
+    if not isinstance(config, dict):
+        return {}
+    kinds = [b.kind for b in bindings]
+    typed: Dict[str, List[Tuple[str, str]]] = {}  # last word -> [(section, sensor_type)]
+    for section, options in config.items():
+        if isinstance(options, dict) and isinstance(options.get("sensor_type"), str):
+            typed.setdefault(section.split()[-1], []).append(
+                (section, options["sensor_type"].strip().lower()))
+    owners: Dict[str, str] = {}
+    for obj in object_names:
+        kind = next((k for k in kinds if k.sensor_types and k.matches(obj)), None)
+        if kind is None:
+            continue
+        candidates = typed.get(kind.instance(obj), [])
+        exact = [section for section, stype in candidates if stype in kind.sensor_types]
+        owner = exact if exact else [section for section, _ in candidates]
+        if len(owner) != 1:
+            continue
+        section = owner[0]
+        owner_kind = next((k for k in kinds if k.label and not k.sensor_types
+                           and k.matches(section)), None)
+        if owner_kind is not None:
+            owners[obj] = owner_kind.instance(section)
+        elif " " in section:
+            owners[obj] = section.split(" ", 1)[1]
+        else:
+            owners[obj] = section
+    return owners
+
+
 class Plan:
     """Which objects feed which families, and what to ask Klippy for."""
 
-    def __init__(self, object_names: Sequence[str],
-                 bindings: Sequence[ObjectBinding]) -> None:
+    def __init__(self, object_names: Sequence[str], bindings: Sequence[ObjectBinding],
+                 instances: Optional[Dict[str, str]] = None) -> None:
+        """`instances` overrides the label value of some objects (see sensor_owners)."""
         self.entries: List[Entry] = []
         self.families: List[Tuple[str, List[int]]] = []  # (header, entry indexes)
         self.subscription: Subscription = {}
@@ -81,7 +123,8 @@ class Plan:
                     continue
                 instance = ""
                 if kind.label:
-                    instance = f'{kind.label}="{escape_label_value(kind.instance(obj))}"'
+                    label = (instances or {}).get(obj) or kind.instance(obj)
+                    instance = f'{kind.label}="{escape_label_value(label)}"'
                 for fld in binding.fields:
                     name = fld.metric.name
                     if name not in family_index:
@@ -236,7 +279,17 @@ class PrinterCollector(Collector):
         if objects is None:
             logging.warning(f"prometheus: Klippy did not list its objects; {self.name} off")
             return
-        plan = Plan(objects, self.bindings)
+        instances: Dict[str, str] = {}
+        if any(b.kind.sensor_types and b.kind.matches(o) for b in self.bindings
+               for o in objects):
+            # once per ready, never per scrape: which section owns each sensor driver
+            result = await apis.query_objects({"configfile": ["config"]}, default=None)
+            if generation != self._generation:
+                return
+            configfile = result.get("configfile") if isinstance(result, dict) else None
+            config = configfile.get("config") if isinstance(configfile, dict) else None
+            instances = sensor_owners(objects, config, self.bindings)
+        plan = Plan(objects, self.bindings, instances)
         if not plan.subscription:
             self._state = PrinterState(plan, {})
             return
