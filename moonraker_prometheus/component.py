@@ -38,13 +38,19 @@ class PrometheusComponent:
         self.mergers = self._load_exporters(config)
         logging.info(f"prometheus: moonraker-prometheus {__version__} loaded from "
                      f"{os.path.dirname(os.path.realpath(__file__))}")
-        for group in self.mergers:
-            path = f"{METRICS_PATH}/{group}" if group else METRICS_PATH
+        paths = [f"{METRICS_PATH}/{group}" if group else METRICS_PATH for group in self.mergers]
+        for group, path in zip(self.mergers, paths):
             self.server.register_endpoint(
                 path, RequestType.GET, self._handle_group if group else self._handle_metrics,
                 transports=TransportType.HTTP, wrap_result=False,
                 content_type=CONTENT_TYPE, auth_required=self.options.require_auth,
             )
+        if not _hook_routes(self.server, paths):
+            logging.warning(
+                "prometheus: this Moonraker's HTTP router is not the one the component knows: "
+                "a repeated ?modules= argument reaches the component as its last value only "
+                "(give modules as one comma-separated value), and 'Authorization: APIKEY' is "
+                "not accepted (send the key in the X-Api-Key header)")
 
     def _load_exporters(self, config: "ConfigHelper") -> Dict[str, Optional[Merger]]:
         """Sidecar groups from [prometheus exporter NAME] sections ("" = /server/metrics)."""
@@ -129,6 +135,67 @@ class PrometheusComponent:
         if self._last_error.get(name) != cause:
             self._last_error[name] = cause
             logging.exception(f"prometheus: collector '{name}' failed: {cause}")
+
+
+def _hook_routes(server: Any, paths: Sequence[str]) -> bool:
+    """Adapt what prometheus-klipper-exporter's Prometheus jobs send to what Moonraker reads.
+
+    - `params: {modules: [a, b]}` arrives as `?modules=a&modules=b`, and Moonraker hands an
+      endpoint callback only the last value of a repeated argument: the values are joined
+      with commas before Moonraker parses the arguments, so every module is served.
+    - `authorization: {type: APIKEY, credentials: KEY}` arrives as `Authorization: APIKEY
+      KEY`, which Moonraker answers with 401: it becomes the `X-Api-Key: KEY` header Moonraker
+      checks (the key is still validated by Moonraker's [authorization]).
+
+    Moonraker has no public hook for either, so the Tornado handler class of each path's
+    route is replaced by a subclass. Moonraker's router (`application.mutable_router`,
+    `pattern_to_rule`, `parse_args`, `prepare`) is internal API, verified on Moonraker 0.10
+    and 0.11 by the test suite. Returns False, changing nothing, when a route or handler is
+    not as expected.
+    """
+    import inspect
+
+    import tornado.web
+
+    app = server.lookup_component("application", None)
+    rules = getattr(getattr(app, "mutable_router", None), "pattern_to_rule", None)
+    if not isinstance(rules, dict):
+        return False
+    found = []
+    for path in paths:
+        matches = [rule for pattern, rule in rules.items()
+                   if isinstance(pattern, str) and pattern.endswith(path)]
+        if len(matches) != 1:
+            return False
+        target = getattr(matches[0], "target", None)
+        if not (inspect.isclass(target) and issubclass(target, tornado.web.RequestHandler)
+                and callable(getattr(target, "parse_args", None))):
+            return False
+        found.append((matches[0], target))
+    for rule, target in found:
+        rule.target = _metrics_handler(target)
+    return True
+
+
+def _metrics_handler(base: type) -> type:
+    class MetricsRequestHandler(base):  # type: ignore[misc, valid-type]
+        async def prepare(self) -> None:
+            headers = self.request.headers
+            scheme, _, key = headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "apikey" and key.strip() and "X-Api-Key" not in headers:
+                headers["X-Api-Key"] = key.strip()
+                del headers["Authorization"]
+            await super().prepare()
+
+        def parse_args(self) -> Dict[str, Any]:
+            args = super().parse_args()
+            values = self.request.query_arguments.get("modules", [])
+            if len(values) > 1:
+                args["modules"] = ",".join(
+                    self.decode_argument(v, name="modules") for v in values)
+            return args
+
+    return MetricsRequestHandler
 
 
 def _forwardable(args: Dict[str, Any]) -> Dict[str, List[str]]:

@@ -87,6 +87,20 @@ def test_module_selection_limits_output(printer):
     assert "klipper_extruder_target" in go_alias
 
 
+def test_repeated_modules_arguments_are_all_served(printer):
+    """Prometheus sends `params: {modules: [a, b]}` (the Go exporter's example job) as
+    ?modules=a&modules=b; Moonraker alone would hand the component only the last one."""
+    _, moonraker = printer
+    response = moonraker.metrics(params=[("modules", "process_stats"),
+                                         ("modules", "printer_objects")])
+    assert response.status == 200, response.text
+    assert "klipper_moonraker_memory_kb" in response.text
+    assert "klipper_extruder_target" in response.text
+    assert "klipper_job_queue_length" not in response.text  # only what was asked for
+    unknown = moonraker.metrics(params=[("modules", "bogus"), ("modules", "printer")])
+    assert unknown.status == 400 and "bogus" in unknown.text
+
+
 @pytest.fixture
 def untrusted_moonraker():
     """Moonraker (no Klippy) whose trusted_clients excludes the test client."""
@@ -124,6 +138,22 @@ def test_api_key_header_authorizes_untrusted_client():
         assert untrusted.metrics().status == 401
         assert untrusted.metrics(headers={"X-Api-Key": "wrong"}).status == 401
         assert untrusted.metrics(headers={"X-Api-Key": api_key}).status == 200
+
+
+def test_go_exporter_apikey_authorization_header_is_accepted():
+    """prometheus-klipper-exporter documents `authorization: {type: APIKEY, credentials:
+    KEY}` in the Prometheus job: `Authorization: APIKEY KEY` works on /server/metrics."""
+    data_dir = make_data_dir()
+    trusted = Moonraker(None, data_dir=data_dir)
+    with trusted:
+        api_key = trusted.get("/access/api_key").json()["result"]
+    untrusted = Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED)
+    with untrusted:
+        assert untrusted.metrics(headers={"Authorization": f"APIKEY {api_key}"}).status == 200
+        assert untrusted.metrics(headers={"Authorization": "APIKEY wrong"}).status == 401
+        # only the metrics endpoints translate it: Moonraker's own stay as they are
+        assert untrusted.get("/server/info",
+                             headers={"Authorization": f"APIKEY {api_key}"}).status == 401
 
 
 def test_bad_option_values_warn_by_name_and_moonraker_keeps_serving():

@@ -1,5 +1,8 @@
 """`python -m moonraker_prometheus.sidecar --config sidecar.yml [--web.config.file web.yml]`.
 
+reverse_exporter's spellings work too, so its unit files need only the command changed:
+`--config-file`, `--config.file` and, as Go's flag package allows, each with one dash
+(`-config.file`, `-config-file`, `-web.config.file`); `=value` or a separate value.
 Exit status 2 with a message naming the key when a config file is broken.
 """
 from __future__ import annotations
@@ -19,10 +22,12 @@ from .webconfig import WebConfig, load_web_config
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m moonraker_prometheus.sidecar",
                                      description="Merge Prometheus exporters into one endpoint.")
-    parser.add_argument("--config", required=True, help="reverse_exporter-style YAML file")
-    parser.add_argument("--web.config.file", dest="web_config",
+    parser.add_argument("--config", "--config-file", "--config.file", "-config",
+                        "-config-file", "-config.file", dest="config", required=True,
+                        help="reverse_exporter-style YAML file")
+    parser.add_argument("--web.config.file", "-web.config.file", dest="web_config",
                         help="exporter-toolkit web config (TLS, basic auth)")
-    parser.add_argument("--log.level", dest="log_level", default="info",
+    parser.add_argument("--log.level", "-log.level", dest="log_level", default="info",
                         choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
