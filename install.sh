@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Install moonraker-prometheus into an existing Moonraker on a printer host.
 #
-# Links the component into Moonraker's components folder (hidden from Moonraker's own
-# update check through .git/info/exclude, as moonraker-timelapse does), installs the Python
-# requirements into Moonraker's virtualenv, adds [prometheus] and an [update_manager]
-# entry to moonraker.conf when they are missing, and restarts Moonraker.
+#   cd ~ && git clone https://github.com/moonraker-prometheus/moonraker-prometheus
+#   ./moonraker-prometheus/install.sh
+#
+# Checks the layout first and changes nothing when something is missing. Then links the
+# component into Moonraker's components folder (hidden from Moonraker's own update check
+# through .git/info/exclude, as moonraker-timelapse does), installs what requirements.txt
+# lists into Moonraker's virtualenv (today: nothing, the component needs only Moonraker's
+# own packages), tags the clone with its version when it has no tags (Moonraker's update
+# manager shows `git describe`), adds [prometheus] and an [update_manager] entry to
+# moonraker.conf when they are missing, and restarts Moonraker.
 #
 #   ./install.sh                      default layout: ~/moonraker, ~/moonraker-env,
 #                                     ~/printer_data/config, service "moonraker"
@@ -23,7 +29,7 @@ EDIT_CONFIG=1
 RESTART=1
 UNINSTALL=0
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -43,8 +49,8 @@ done
 COMPONENTS_DIR="${MOONRAKER_DIR}/moonraker/components"
 LINK="${COMPONENTS_DIR}/prometheus"
 EXCLUDE_ENTRY="moonraker/components/prometheus"
-
-[ -d "$COMPONENTS_DIR" ] || die "no Moonraker components folder at ${COMPONENTS_DIR} (use -m DIR)"
+CONF="${CONFIG_DIR}/moonraker.conf"
+PACKAGE_INIT="${REPO_DIR}/moonraker_prometheus/__init__.py"
 
 exclude_file() {
     local gitdir
@@ -63,7 +69,40 @@ restart_moonraker() {
     fi
 }
 
+# Requirement lines of requirements.txt (comments and blank lines dropped).
+requirements() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "${REPO_DIR}/requirements.txt" | grep -v '^$' || true; }
+
+# The port Moonraker listens on: [server] port in moonraker.conf, else Moonraker's default.
+moonraker_port() {
+    local port=""
+    if [ -f "$CONF" ]; then
+        port="$(awk '
+            /^\[/ { in_server = ($0 ~ /^\[server\][[:space:]]*$/) ; next }
+            in_server && /^port[[:space:]]*[:=]/ { sub(/^port[[:space:]]*[:=][[:space:]]*/, ""); sub(/[[:space:]#].*$/, ""); print; exit }
+        ' "$CONF")"
+    fi
+    echo "${port:-7125}"
+}
+
+# Moonraker's update manager shows `git describe --tags`: without a tag it invents
+# v0.0.0-N-g<sha>-inferred. A clone without tags (its origin has none) gets a local tag
+# v<__version__> on the commit that set the version.
+ensure_version_tag() {
+    git -C "$REPO_DIR" rev-parse --git-dir >/dev/null 2>&1 || return 0
+    [ -z "$(git -C "$REPO_DIR" tag -l)" ] || return 0
+    local version commit
+    version="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$PACKAGE_INIT")"
+    commit="$(git -C "$REPO_DIR" log -1 --format=%H -S"__version__ = \"${version}\"" -- moonraker_prometheus/__init__.py)"
+    if [ -z "$version" ] || [ -z "$commit" ]; then
+        echo "No version tag: the update manager will show an inferred version"
+        return 0
+    fi
+    git -C "$REPO_DIR" tag "v${version}" "$commit"
+    echo "Tagged v${version} (the update manager shows it as the installed version)"
+}
+
 if [ "$UNINSTALL" = 1 ]; then
+    [ -d "$COMPONENTS_DIR" ] || die "no Moonraker components folder at ${COMPONENTS_DIR} (use -m DIR)"
     if [ -L "$LINK" ]; then rm -f "$LINK"; echo "Removed ${LINK}"; fi
     if excl="$(exclude_file)" && [ -f "$excl" ]; then
         grep -vxF "$EXCLUDE_ENTRY" "$excl" > "${excl}.tmp" || true
@@ -74,10 +113,23 @@ if [ "$UNINSTALL" = 1 ]; then
     exit 0
 fi
 
-# 1. The component link.
+# 0. Check everything before changing anything.
+[ -d "$COMPONENTS_DIR" ] || die "no Moonraker components folder at ${COMPONENTS_DIR} (use -m DIR)"
 if [ -e "$LINK" ] && [ ! -L "$LINK" ]; then
     die "${LINK} exists and is not a link; refusing to replace it"
 fi
+[ -x "${MOONRAKER_ENV}/bin/python" ] || die "no Moonraker virtualenv at ${MOONRAKER_ENV} (use -e ENV)"
+PIP="${MOONRAKER_ENV}/bin/pip"
+[ -x "$PIP" ] || PIP="${MOONRAKER_ENV}/bin/pip3"
+if [ -n "$(requirements)" ] && [ ! -x "$PIP" ]; then
+    die "no pip in Moonraker's virtualenv ${MOONRAKER_ENV} (use -e ENV)"
+fi
+if [ "$EDIT_CONFIG" = 1 ]; then
+    [ -f "$CONF" ] || die "no ${CONF} (use -c CONFIG_DIR, or --no-config)"
+    [ -w "$CONF" ] || die "${CONF} is not writable"
+fi
+
+# 1. The component link.
 ln -sfn "${REPO_DIR}/moonraker_prometheus" "$LINK"
 echo "Linked ${LINK} -> ${REPO_DIR}/moonraker_prometheus"
 
@@ -88,17 +140,19 @@ if excl="$(exclude_file)"; then
     grep -qxF "$EXCLUDE_ENTRY" "$excl" || echo "$EXCLUDE_ENTRY" >> "$excl"
 fi
 
-# 3. Python requirements, into Moonraker's virtualenv.
-PIP="${MOONRAKER_ENV}/bin/pip"
-[ -x "$PIP" ] || PIP="${MOONRAKER_ENV}/bin/pip3"
-[ -x "$PIP" ] || die "no pip in Moonraker's virtualenv ${MOONRAKER_ENV} (use -e ENV)"
-"$PIP" install --disable-pip-version-check -q -r "${REPO_DIR}/requirements.txt"
-echo "Installed requirements into ${MOONRAKER_ENV}"
+# 3. Python requirements of the component, into Moonraker's virtualenv.
+if [ -n "$(requirements)" ]; then
+    "$PIP" install --disable-pip-version-check -q -r "${REPO_DIR}/requirements.txt"
+    echo "Installed requirements.txt into ${MOONRAKER_ENV}"
+else
+    echo "Nothing to install into ${MOONRAKER_ENV}: the component needs only Moonraker's packages"
+fi
 
-# 4. moonraker.conf: only sections that are missing, after a backup.
+# 4. The version the update manager shows.
+ensure_version_tag
+
+# 5. moonraker.conf: only sections that are missing, after a backup.
 if [ "$EDIT_CONFIG" = 1 ]; then
-    CONF="${CONFIG_DIR}/moonraker.conf"
-    [ -f "$CONF" ] || die "no ${CONF} (use -c CONFIG_DIR, or --no-config)"
     ORIGIN="$(git -C "$REPO_DIR" remote get-url origin 2>/dev/null || echo "$REPO_DIR")"
     BRANCH="$(git -C "$REPO_DIR" rev-parse --abbrev-ref HEAD 2>/dev/null || echo main)"
     added=""
@@ -130,4 +184,4 @@ requirements: requirements.txt
 fi
 
 restart_moonraker
-echo "Done: metrics at http://<printer>:7125/server/metrics"
+echo "Done: metrics at http://<printer>:$(moonraker_port)/server/metrics"

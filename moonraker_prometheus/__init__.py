@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+# The project's home and clone URL: README, moonraker.conf.example and install.sh agree with
+# it (tests/test_install.py keeps them in sync).
+__url__ = "https://github.com/moonraker-prometheus/moonraker-prometheus"
 
 if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
