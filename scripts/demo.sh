@@ -5,7 +5,10 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-bash scripts/bootstrap.sh
+# only what the demo runs (scripts/test.sh installs everything); Kalico only when asked for
+kalico=0
+[[ "${FLAVOUR:-}" == kalico || " $* " == *" kalico "* || " $* " == *"--flavour=kalico"* ]] && kalico=1
+BOOTSTRAP_PROFILE=demo BOOTSTRAP_KALICO="$kalico" bash scripts/bootstrap.sh
 export PORT="${PORT:-7125}"
 child=""
 cleanup() {
