@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from moonraker_prometheus.catalogue.printer import BINDINGS
-from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState, sensor_owners
+from moonraker_prometheus.collectors.printer import (Plan, PrinterCollector, PrinterState,
+                                                     sensor_owners)
 from tests.scrape import parse, value
 from tests.test_printer_collector import FakeApis, FakeServer
 
