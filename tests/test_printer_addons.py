@@ -61,7 +61,9 @@ def render(bindings, status) -> str:
 
 
 def test_mmu_families_with_go_label_keys():
-    body = render(mmu.BINDINGS, MMU_STATUS)
+    # mid-toolchange, so the fields Happy Hare leaves unknown otherwise have values
+    body = render(mmu.BINDINGS, dict(MMU_STATUS, mmu=dict(MMU_STATUS["mmu"], next_tool=2,
+                                                          bowden_progress=40)))
     assert_promtool_clean(body)
     series = parse(body)
     keys = label_keys(series)
@@ -70,13 +72,35 @@ def test_mmu_families_with_go_label_keys():
     for name, labels in GO_MMU_FAMILIES.items():
         assert set(labels) <= keys[name], name
     assert value(series, "klipper_mmu_filament_loaded") == 1.0
-    assert value(series, "klipper_mmu_gate_status", gate="3") == -1.0
+    assert value(series, "klipper_mmu_gate_status", gate="2") == 0.0  # empty: a real state
     assert value(series, "klipper_mmu_encoder_flow_rate_percent") == 98.0
     assert value(series, "klipper_mmu_pre_gate_sensor_detected", gate="1") == 0.0
     assert value(series, "klipper_mmu_gate_info", gate="1", material="PETG", color="ff0000",
                  filament_name="") == 1.0
     assert value(series, "klipper_mmu_machine_info", name='ERCF "v2"', vendor="Enraged Rabbit",
                  version="2.0", selector_type="LinearSelector", unit="0") == 1.0
+
+
+def test_mmu_unknowns_are_absent_not_minus_one():
+    """Happy Hare's -1 (TOOL_GATE_UNKNOWN, GATE_UNKNOWN, UNIT_UNKNOWN, FILAMENT_POS_UNKNOWN,
+    unset spool IDs, no bowden move) and its 0 filament direction mean "unknown"."""
+    series = parse(render(mmu.BINDINGS, MMU_STATUS))
+    assert value(series, "klipper_mmu_gate_status", gate="3") is None
+    assert value(series, "klipper_mmu_gate_spool_id", gate="1") is None
+    assert value(series, "klipper_mmu_gate_spool_id", gate="0") == 12.0
+    assert value(series, "klipper_mmu_next_tool") is None
+    assert value(series, "klipper_mmu_bowden_progress_percent") is None
+    unknown = dict(MMU_STATUS["mmu"], unit=-1, tool=-1, gate=-1, last_tool=-1, filament_pos=-1,
+                   filament_direction=0,
+                   active_filament=dict(MMU_STATUS["mmu"]["active_filament"], spool_id=-1))
+    series = parse(render(mmu.BINDINGS, {"mmu": unknown}))
+    for name in ("klipper_mmu_current_unit", "klipper_mmu_current_tool",
+                 "klipper_mmu_current_gate", "klipper_mmu_last_tool",
+                 "klipper_mmu_filament_pos_state", "klipper_mmu_filament_direction",
+                 "klipper_mmu_active_filament_spool_id"):
+        assert value(series, name) is None, name
+    bypass = parse(render(mmu.BINDINGS, {"mmu": dict(unknown, tool=-2, gate=-2)}))
+    assert value(bypass, "klipper_mmu_current_tool") == -2.0  # bypass is a real state
 
 
 def test_mmu_without_active_filament_has_no_active_series():
@@ -99,6 +123,10 @@ def test_cfs_families_with_go_label_keys():
     assert value(series, "klipper_cfs_unit_temperature_celsius", unit="T1") == 31.0
     assert value(series, "klipper_cfs_slot_remaining", unit="T1", slot="B") == 35.0
     assert value(series, "klipper_cfs_slot_remaining", unit="T1", slot="C") is None  # "None"
+    # a unit with no active slot has no slot number (not -1)
+    no_slot = {"box": dict(CFS_STATUS["box"], T1=dict(CFS_STATUS["box"]["T1"], filament="None"))}
+    assert value(parse(render(cfs.BINDINGS, no_slot)), "klipper_cfs_active_slot",
+                 unit="T1") is None
     # disconnected units (state "None") produce nothing
     assert not [k for k in series if ("unit", "T2") in k[1]]
 

@@ -84,9 +84,11 @@ def unit_number(key: str):
 
 
 def active_slot(status: Any) -> Iterator[Sample]:
+    """The active slot's index; no sample for a unit with none (never a -1 for "none")."""
     for name, unit in _units(status):
         letter = unit.get("filament")
-        yield (name,), float(SLOTS.index(letter)) if letter in SLOTS else -1.0
+        if letter in SLOTS:
+            yield (name,), float(SLOTS.index(letter))
 
 
 def active_slot_info(status: Any) -> Iterator[Sample]:
@@ -141,7 +143,8 @@ BINDINGS = (
            "CFS box.filament value (probably the active unit number; Creality does not "
            "document it).", read=text_number),
         _c("", "klipper_cfs_active_slot",
-           "Active slot within each connected unit (A=0 .. D=3, -1 none).", labels=("unit",),
+           "Active slot within each connected unit (A=0 .. D=3; absent when none).",
+           labels=("unit",),
            read=active_slot, requires=_PER_UNIT),
         _c("", "klipper_cfs_active_slot_info", "Material and color of each unit's active slot.",
            type=INFO, labels=("unit", "slot", "material", "color"), read=active_slot_info,

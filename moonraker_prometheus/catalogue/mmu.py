@@ -2,7 +2,9 @@
 
 Names and label keys are prometheus-klipper-exporter's `mmu` module (`compat=True`); the
 values come from the same subscription state as every printer object. Happy Hare reports
--1 for "unknown" in several fields; those are exported as they are (documented in HELP).
+-1 for "unknown" or "not set" (TOOL_GATE_UNKNOWN, GATE_UNKNOWN, UNIT_UNKNOWN,
+FILAMENT_POS_UNKNOWN, an unset spool ID, no bowden move) and 0 for an unknown filament
+direction: those fields are absent then, never a number standing for "unknown".
 """
 from __future__ import annotations
 
@@ -10,13 +12,30 @@ from typing import Any, Iterator
 
 from .build import F, INFO, ObjectKind, bind
 from .printer import family_metrics
-from .printer_readers import present_text
+from .printer_readers import present_text, reading
 from .spec import Sample, equals, number
 
 MMU = ObjectKind("mmu", r"mmu")
 MMU_MACHINE = ObjectKind("mmu_machine", r"mmu_machine")
 PRE_GATE = ObjectKind(
     "mmu_pre_gate", r"filament_switch_sensor mmu_pre_gate_(?P<instance>\d+)", label="gate")
+
+
+UNKNOWN = -1.0  # Happy Hare's *_UNKNOWN constants, and its "not set"
+
+
+def known(value: Any) -> Iterator[Sample]:
+    """A number, absent when Happy Hare reports -1 (unknown, not set)."""
+    for labels, v in number(value):
+        if v != UNKNOWN:
+            yield labels, v
+
+
+def known_per_index(value: Any) -> Iterator[Sample]:
+    """`per_index`, without the entries Happy Hare reports as -1 (unknown, not set)."""
+    for labels, v in per_index(value):
+        if v != UNKNOWN:
+            yield labels, v
 
 
 def per_index(value: Any) -> Iterator[Sample]:
@@ -61,7 +80,7 @@ def active_filament_info(status: Any) -> Iterator[Sample]:
 
 def active_filament_field(key: str):
     def read(status: Any) -> Iterator[Sample]:
-        yield from number(_active({"active_filament": status}).get(key))
+        yield from known(_active({"active_filament": status}).get(key))
     return read
 
 
@@ -90,9 +109,12 @@ BINDINGS = (
         _g("is_homed", "klipper_mmu_homed", "1 when the MMU selector is homed, else 0."),
         _g("num_gates", "klipper_mmu_num_gates", "Number of MMU gates."),
         _g("has_bypass", "klipper_mmu_has_bypass", "1 when the MMU has a bypass gate."),
-        _g("unit", "klipper_mmu_current_unit", "Current MMU unit."),
-        _g("tool", "klipper_mmu_current_tool", "Current tool (-1 unknown, -2 bypass)."),
-        _g("gate", "klipper_mmu_current_gate", "Current gate (-1 unknown, -2 bypass)."),
+        _g("unit", "klipper_mmu_current_unit", "Current MMU unit (absent when unknown).",
+           read=known),
+        _g("tool", "klipper_mmu_current_tool",
+           "Current tool (-2 bypass; absent when unknown).", read=known),
+        _g("gate", "klipper_mmu_current_gate",
+           "Current gate (-2 bypass; absent when unknown).", read=known),
         _g("print_state", "klipper_mmu_print_state_info", "MMU print state.", type=INFO,
            labels=("state",), read=present_text),
         _g("action", "klipper_mmu_action_info", "MMU current action.", type=INFO,
@@ -104,14 +126,17 @@ BINDINGS = (
         _g("filament_position", "klipper_mmu_filament_position_mm",
            "Filament position in mm.", unit="millimeters"),
         _g("filament_pos", "klipper_mmu_filament_pos_state",
-           "Filament position state machine value (Happy Hare FILAMENT_POS_*)."),
+           "Filament position state machine value (Happy Hare FILAMENT_POS_*; absent when "
+           "unknown).", read=known),
         _g("filament_direction", "klipper_mmu_filament_direction",
-           "Filament direction (1 load, -1 unload)."),
+           "Filament direction (1 load, -1 unload; absent when unknown).", read=reading),
         _g("num_toolchanges", "klipper_mmu_toolchanges_total",
            "Toolchanges in the current print. Resets at every print: a gauge despite its "
            "name (kept from the Go exporter)."),
-        _g("last_tool", "klipper_mmu_last_tool", "Last tool used."),
-        _g("next_tool", "klipper_mmu_next_tool", "Next tool during a toolchange."),
+        _g("last_tool", "klipper_mmu_last_tool", "Last tool used (absent when unknown).",
+           read=known),
+        _g("next_tool", "klipper_mmu_next_tool",
+           "Next tool during a toolchange (absent outside one).", read=known),
         _g("toolchange_purge_volume", "klipper_mmu_toolchange_purge_volume_mm3",
            "Suggested purge volume of the toolchange in mm^3.", unit="mm^3"),
         _g("runout", "klipper_mmu_runout", "1 while a runout is being handled, else 0."),
@@ -126,8 +151,8 @@ BINDINGS = (
         _g("servo", "klipper_mmu_servo_position_info", "Servo position.", type=INFO,
            labels=("position",), read=present_text),
         _g("bowden_progress", "klipper_mmu_bowden_progress_percent",
-           "Bowden move progress in percent (-1 when no bowden move is active).",
-           unit="percent"),
+           "Bowden move progress in percent (absent when no bowden move is active).",
+           unit="percent", read=known),
         _g("encoder.encoder_pos", "klipper_mmu_encoder_position_mm",
            f"{_ENC} position in mm.", unit="millimeters"),
         _g("encoder.detection_length", "klipper_mmu_encoder_detection_length_mm",
@@ -143,8 +168,8 @@ BINDINGS = (
         _g("encoder.enabled", "klipper_mmu_encoder_enabled",
            f"1 when the {_ENC} is enabled for clog detection, else 0."),
         _g("gate_status", "klipper_mmu_gate_status",
-           "Gate status (-1 unknown, 0 empty, 1 available, 2 buffered).", labels=("gate",),
-           read=per_index),
+           "Gate status (0 empty, 1 available, 2 buffered; absent when unknown).",
+           labels=("gate",), read=known_per_index),
         _g("gate_temperature", "klipper_mmu_gate_temperature",
            "Filament temperature configured for the gate, in degrees Celsius.",
            labels=("gate",), unit="celsius", read=per_index),
@@ -157,8 +182,8 @@ BINDINGS = (
         _g("endless_spool_groups", "klipper_mmu_gate_endless_spool_group",
            "Endless spool group of the gate.", labels=("gate",), read=per_index),
         _g("gate_spool_id", "klipper_mmu_gate_spool_id",
-           "Spoolman spool ID of the gate (-1 when not set).", labels=("gate",),
-           read=per_index),
+           "Spoolman spool ID of the gate (absent when not set).", labels=("gate",),
+           read=known_per_index),
         _g("", "klipper_mmu_gate_info", "Material, color and filament name of each gate.",
            type=INFO, labels=("gate", "material", "color", "filament_name"), read=gate_info,
            requires=("num_gates", "gate_material", "gate_color", "gate_filament_name")),
