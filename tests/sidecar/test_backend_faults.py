@@ -98,3 +98,21 @@ def test_files_of_one_glob_merge_into_one_family_without_duplicates(tmp_path):
     assert 'dropped_total{exporter_name="tf",reason="duplicate_series"} 1' in out
     for name in ("a.prom", "b.prom"):
         assert 'file_mtime_seconds{exporter_name="tf",file="%s"}' % (tmp_path / name) in out
+
+
+def test_a_backends_own_health_series_never_replace_the_sidecars(tmp_path):
+    (tmp_path / "fake.prom").write_text(
+        '# HELP klipper_exporter_source_up Fake.\n# TYPE klipper_exporter_source_up gauge\n'
+        'klipper_exporter_source_up{exporter_name="tf"} 0\n'
+        'klipper_exporter_source_up{exporter_name="inner"} 1\n'
+        '# TYPE klipper_exporter_source_samples counter\n'
+        'klipper_exporter_source_samples{exporter_name="other"} 5\n')
+    out = collect(merger_for(make_spec("tf", "file", path=str(tmp_path / "*.prom"),
+                                       no_rewrite=True)))
+    promtool_check(out)
+    assert 'klipper_exporter_source_up{exporter_name="tf"} 1' in out
+    assert 'klipper_exporter_source_up{exporter_name="inner"} 1' in out
+    assert "# HELP klipper_exporter_source_up 1 if" in out
+    assert "# TYPE klipper_exporter_source_samples gauge" in out
+    assert 'dropped_total{exporter_name="tf",reason="duplicate_series"} 1' in out
+    assert 'dropped_total{exporter_name="tf",reason="type_conflict"} 1' in out
