@@ -1,8 +1,9 @@
 """Merging bodies into one valid exposition, and the Merger that scrapes a group of sources.
 
 Rules: one HELP/TYPE per family (first HELP wins); a family whose type conflicts with the
-earlier one is dropped from the later source; duplicate series are dropped (a histogram or
-summary series is dropped whole); a family named like a member of a histogram/summary
+earlier one is dropped from the later source; duplicate series (same name and label set, in
+any order, empty labels ignored) are dropped after the first (a histogram or summary series
+is dropped whole); a family named like a member of a histogram/summary
 (`x_sum`, `x_count`, `x_bucket`) is dropped because Go's parser would fold it into `x`;
 families are written in name order, samples in source order. Everything dropped is counted.
 """
@@ -295,9 +296,12 @@ class Merger:
             log.exception("exporter %s failed", source.name)
             self.health.error(source.name, "error")
         h.duration = time.monotonic() - started
-        h.up = 1 if fetched is not None else 0
-        if fetched is not None:
+        # A file source whose every matching file failed has served nothing: down.
+        h.up = 1 if fetched is not None and (fetched.bodies or not fetched.file_errors) else 0
+        h.file_errors = fetched.file_errors if fetched is not None else {}
+        if h.up:
             h.last_success = time.time()
+        if fetched is not None:
             h.files = fetched.files
             h.cache_age = fetched.cache_age
             for reason in fetched.errors:
