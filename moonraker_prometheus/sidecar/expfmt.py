@@ -51,6 +51,8 @@ _PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
 _LABEL_NAME_ONLY = re.compile(LABEL_NAME)
 _NAME_AT = re.compile(NAME)
+# The HELP/TYPE lines nearly every exporter writes; other spellings go to _comment_parts().
+_COMMENT_FAST = re.compile(r"# (HELP|TYPE) (%s) ([^ \t].*)" % NAME)
 _BLANKS = " \t"
 _INT64_MAX = (1 << 63) - 1
 
@@ -114,15 +116,15 @@ def series_identity(name: str, labels: str) -> str:
     """
     if not labels:
         return name + " "
-    if "\\" in labels:
-        pairs = ["%s=%s" % p for p in _PAIR.findall(labels)]
-    else:  # no escapes: every '",' ends a pair
+    if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
         pairs = labels[:-1].split('",')
-        pairs = [x + '"' for x in pairs]
-    kept = sorted(x for x in pairs if not x.endswith('=""'))
-    if not kept:
-        return name + " "
-    return name + "{" + ",".join(kept) + "} "
+        if '=""' in labels:
+            pairs = [x for x in pairs if not x.endswith('="')]
+        pairs.sort()
+        text = '",'.join(pairs) + '"' if pairs else ""
+    else:
+        text = ",".join(sorted("%s=%s" % p for p in _PAIR.findall(labels) if p[1] != '""'))
+    return name + "{" + text + "} " if text else name + " "
 
 
 class Family:
@@ -250,15 +252,22 @@ def decode(body: bytes, parsed: Parsed) -> str:
 def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
     """Lines, a slice at a time; between slices the GIL goes to the event loop thread.
 
-    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short.
+    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
+    line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
+    file caught mid-write or a cut-off body ends with.
     """
     size = len(body)
+    newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
     start = 0
     while start < size:
-        end = body.find(b"\n" if isinstance(body, bytes) else "\n",  # type: ignore[arg-type]
-                        start + _SLICE_BYTES)
+        end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
         end = size if end < 0 else end
         piece = body[start:end]
+        if end == size:
+            cut = piece.rfind(newline) + 1  # type: ignore[arg-type]
+            if piece[cut:].strip(blanks):  # type: ignore[arg-type]
+                parsed.drop("invalid_line")
+            piece = piece[:cut]
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
         yield text.split("\n")
         start = end + 1
@@ -456,25 +465,14 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
              rw: Rewriter, parsed: Parsed) -> None:
     """A line starting with '#': HELP and TYPE lines as Go's parser reads them (`#TYPE`
     without a blank is a TYPE line too); any other comment carries nothing."""
-    rest = line[1:].lstrip(_BLANKS)
-    cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=-1)
-    if cut < 0 or rest[:cut] not in ("HELP", "TYPE"):
-        return
-    kind = rest[:cut]
-    rest = rest[cut:].lstrip(_BLANKS)
-    m = _NAME_AT.match(rest)
-    if m is None:
-        if rest:
-            parsed.drop("invalid_line")  # not a metric name
-        return
-    name = m.group()
-    rest = rest[m.end():]
-    if not rest:
-        return
-    if rest[0] not in _BLANKS:
-        parsed.drop("invalid_line")  # a metric name runs into something else
-        return
-    rest = rest.lstrip(_BLANKS)
+    m = _COMMENT_FAST.fullmatch(line)
+    if m is not None:
+        kind, name, rest = m.groups()
+    else:
+        parts = _comment_parts(line, parsed)
+        if parts is None:
+            return
+        kind, name, rest = parts
     fam = _resolve(name, fams)
     if kind == "HELP":
         text = unescape_help(rest) if rest else ""
@@ -497,6 +495,34 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
         fam = fams[name] = Family(name, None, False, rw.wanted(name))
     if mtype is not None:
         _set_type(fam, mtype, True, parsed)
+
+
+def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
+    """(HELP or TYPE, metric name, text) of a comment line in any spacing Go accepts; None
+    for a plain comment, for a line that ends after the name, and for an invalid line
+    (counted). The text is "" when only blanks follow the name (Go then still creates the
+    family)."""
+    rest = line[1:].lstrip(_BLANKS)
+    blank = rest.find(" ")
+    tab = rest.find("\t")
+    cut = tab if blank < 0 or 0 <= tab < blank else blank
+    if cut < 0 or rest[:cut] not in ("HELP", "TYPE"):
+        return None
+    kind = rest[:cut]
+    rest = rest[cut:].lstrip(_BLANKS)
+    m = _NAME_AT.match(rest)
+    if m is None:
+        if rest:
+            parsed.drop("invalid_line")  # not a metric name
+        return None
+    name = m.group()
+    rest = rest[m.end():]
+    if not rest:
+        return None
+    if rest[0] not in _BLANKS:
+        parsed.drop("invalid_line")  # a metric name runs into something else
+        return None
+    return kind, name, rest.lstrip(_BLANKS)
 
 
 def render(families: Iterable[Family]) -> str:

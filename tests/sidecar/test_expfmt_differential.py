@@ -96,3 +96,13 @@ def test_timestamps_are_written_as_the_scrape_parser_reads_them():
     out, dropped = ours(["a 1 +5", "b 1 0017", "c 1 9223372036854775807", "d 1 -0"])
     assert not dropped
     assert out.splitlines()[1::2] == ["a 1 5", "b 1 17", "c 1 9223372036854775807", "d 1 0"]
+
+
+def test_a_last_line_without_its_newline_is_refused_as_prometheus_does():
+    text = "# TYPE a gauge\na 1\nb 12"  # e.g. a textfile read while "b 123\n" was written
+    code, out = check_metrics(text)
+    assert code == 1 and "line 3" in " ".join(out)
+    parsed = parse(text, Rewriter(rewrite=False))
+    assert render(parsed.families.values()) == "# TYPE a gauge\na 1\n"
+    assert parsed.dropped == {"invalid_line": 1}
+    assert parse("a 1\n  ", Rewriter(rewrite=False)).dropped == {}  # blanks are no line
