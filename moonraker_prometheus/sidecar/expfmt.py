@@ -106,16 +106,19 @@ def is_label_name(name: str) -> bool:
 Hit = Tuple[str, str, str, bool, bool]
 
 
-def series_identity(name: str, labels: str) -> str:
+def series_identity(name: str, labels: str, fixed: int = 0) -> str:
     """What Prometheus takes for one series: the name and the label set, where label order
     does not matter and a label with an empty value is no label.
 
     `labels` is normalised label text (`a="1",b="2"`). The result has the shape of a series
     key (`name{a="1",b="2"} ` or `name `), so for labels already sorted and non-empty it is the
-    key itself.
+    key itself. With `fixed`, the first `fixed` characters (a source's own labels and a
+    comma, the same on each of its lines) are kept in front as they are: such an identity
+    compares with those of the same source only (see full_identity).
     """
-    if not labels:
-        return name + " "
+    if len(labels) <= fixed:
+        return name + "{" + labels + "} " if labels else name + " "
+    head, labels = labels[:fixed], labels[fixed:]
     if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
         pairs = labels[:-1].split('",')
         if '=""' in labels:
@@ -124,7 +127,15 @@ def series_identity(name: str, labels: str) -> str:
         text = '",'.join(pairs) + '"' if pairs else ""
     else:
         text = ",".join(sorted("%s=%s" % p for p in _PAIR.findall(labels) if p[1] != '""'))
+    if head:
+        text = head + text if text else head[:-1]
     return name + "{" + text + "} " if text else name + " "
+
+
+def full_identity(ident: str) -> str:
+    """The identity of any series, from one that may keep its source's labels in front."""
+    brace = ident.find("{")
+    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-2])
 
 
 class Family:
@@ -378,7 +389,8 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str
         return None, "", None, -1
     key = name + "{" + labels + "} " if labels else name + " "
     name = sys.intern(name)  # one copy per metric name, not one per cached series
-    ident = series_identity(name, labels)
+    # A tagged source's own labels lead every line alike: only the backend's need sorting.
+    ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
     if ident == key:
         ident = key  # one string, not two equal ones
     hit = (name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .expfmt import Family, Rewriter, escape_label_value, parse, render
+from .expfmt import Family, Rewriter, escape_label_value, full_identity, parse, render
 from .health import FAMILIES as HEALTH_FAMILIES
 from .health import Health
 from .sources import Fetched, FetchError, Source
@@ -61,6 +61,7 @@ class MergeState:
         self._keys: Dict[str, Set[str]] = {}  # series per family, built when first needed
         self._sources: Dict[str, Set[str]] = {}  # sources contributing to each family
         self._untagged: Set[str] = set()  # families with samples not tagged exporter_name
+        self._whole: Set[str] = set()  # families whose identities are all full_identity()
 
     def _drop(self, source: str, reason: str, n: int) -> None:
         if n:
@@ -111,15 +112,24 @@ class MergeState:
         contributors.add(source)
         if not tagged:
             self._untagged.add(fam.name)
+        ids = fam.ids
+        if fam.name in self._untagged:
+            # A tagged source's identities keep its own labels in front (see parse); where an
+            # untagged source meets others, every identity is made whole.
+            if fam.name not in self._whole:
+                self._whole.add(fam.name)
+                have.ids = [full_identity(i) for i in have.ids]
+                self._keys.pop(fam.name, None)
+            ids = [full_identity(i) for i in ids]
         keys = self._keys.get(fam.name)
         if keys is None:
             keys = self._keys[fam.name] = set(have.ids)
-        pairs = zip(fam.lines, fam.ids)
+        pairs = zip(fam.lines, ids)
         if have.type in _MEMBERS:
             # A series clashing anywhere is dropped whole, so no histogram is left half-merged.
-            clash = {_group_key(have, i) for i in fam.ids if i in keys}
+            clash = {_group_key(have, i) for i in ids if i in keys}
             if clash:
-                kept = [(x, i) for x, i in zip(fam.lines, fam.ids)
+                kept = [(x, i) for x, i in zip(fam.lines, ids)
                         if _group_key(have, i) not in clash]
                 self._drop(source, "duplicate_series", len(fam.lines) - len(kept))
                 pairs = iter(kept)

@@ -148,3 +148,12 @@ def test_histogram_clashing_in_another_label_order_is_dropped_whole():
     assert "} 9" not in out and "} 0" not in out  # b's series went whole
     assert state.dropped["b"] == {"duplicate_series": 4}
     promtool_check(out)
+
+
+def test_an_untouched_source_repeating_a_tagged_sources_series_is_dropped():
+    state = merged(("a", 'm{cpu="0"} 1\nm{cpu="1"} 1\n', True),
+                   ("b", 'm{cpu="0",exporter_name="a"} 2\nm{exporter_name="a",cpu="2"} 2\n',
+                    False))
+    assert state.dropped["b"] == {"duplicate_series": 1}
+    assert state.samples == {"a": 2, "b": 1}
+    promtool_check(state.render())
