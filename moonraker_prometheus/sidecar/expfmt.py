@@ -397,7 +397,7 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str
     return hit, value, ts, head
 
 
-def is_go_float(text: str) -> bool:
+def _is_go_float(text: str) -> bool:
     """True if Go's parser reads `text` as a float64 (syntax and range)."""
     return bool(_FLOAT_ONLY.fullmatch(text)) and _in_range(text)
 
@@ -407,7 +407,7 @@ def _numeric(labels: str, label: str) -> bool:
     if label + '="' not in labels:
         return True
     for n, v in _PAIR.findall(labels):
-        if n == label and not is_go_float(v[1:-1]):
+        if n == label and not _is_go_float(v[1:-1]):
             return False
     return True
 
