@@ -1,12 +1,18 @@
 """Text exposition format 0.0.4: a validating tokenizer that splices labels into sample lines.
 
 Why not prometheus_client's parser: a parse and re-encode is about 10x slower, regroups
-nothing and mangles counter names. Here each sample line is validated by one anchored regex
-(the rules Go's expfmt parser and `promtool check metrics` apply), labels are spliced into the
-label text without re-encoding values, and lines are grouped into families so the merger can
-emit one HELP/TYPE per family. A source's series validated in one scrape are remembered, so the
-next scrape only checks values. Work is linear in the input; invalid lines are dropped and
-counted.
+nothing, mangles counter names and accepts what Prometheus rejects. Here a line is accepted
+exactly when Prometheus' text parser (Go, `expfmt.TextParser`, which `promtool check metrics`
+runs) accepts it, and it is written out in a canonical form that Prometheus' scrape parser
+(`textparse.PromParser`) reads too. Where the two Go parsers differ, the stricter one wins:
+negative timestamps, a repeated `le`/`quantile` label and `gauge_histogram` are refused.
+tests/sidecar/test_expfmt_differential.py holds this against promtool on a generated corpus.
+
+A rejected line is dropped and counted, and is as if absent: it creates no family. Labels are
+spliced into the label text without re-encoding values, and lines are grouped into families
+(resolved as Go does: `x_count` joins a summary or histogram `x` declared before it) so the
+merger can emit one HELP/TYPE per family. A source's series validated in one scrape are
+remembered, so the next scrape only checks values. Work is linear in the input.
 """
 from __future__ import annotations
 
@@ -19,28 +25,41 @@ from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
-FLOAT = r"(?:[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:inf|infinity))|(?i:nan))"
+# Go's strconv.ParseFloat minus hex floats and underscores (Prometheus refuses p, P and _):
+# ASCII digits only, inf/infinity/nan in any ASCII case, no sign on NaN.
+FLOAT = (r"(?:[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+         r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])")
+TIMESTAMP = r"[+-]?[0-9]+"  # Go's strconv.ParseInt(s, 10, 64); the range is checked apart
+# A metric name is read greedily (Go stops at the first byte that cannot continue it): the
+# look-ahead keeps the regex from backtracking `o1` into the name `o` and the value `1`.
+_NAME_END = r"(?![a-zA-Z0-9_:])"
 # Fast path, what nearly every exporter writes: canonical spacing and no escapes in label
 # values, so one regex with simple character classes validates the whole line.
 _SAMPLE_FAST = re.compile(
-    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s(?: -?\d{1,18})?)\r?'
+    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
     % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
-# Everything else that is legal: escapes, blanks around label tokens. Such lines are normalised.
+# Everything else Go accepts: blanks before the name, around label tokens and after the
+# closing brace, a trailing comma, escapes, no blank between name and value (`a-1`, `a{}1`).
+_PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, LABEL_VALUE)
 _SAMPLE_LOOSE = re.compile(
-    r"[ \t]*(%s)[ \t]*(?:\{[ \t]*((?:%s[ \t]*=[ \t]*%s[ \t]*,[ \t]*)*(?:%s[ \t]*=[ \t]*%s)?)"
-    r"[ \t]*,?[ \t]*\})?[ \t]*(%s)(?:[ \t]+(-?\d{1,18}))?[ \t\r]*"
-    % (NAME, LABEL_NAME, LABEL_VALUE, LABEL_NAME, LABEL_VALUE, FLOAT))
-_VALUE = re.compile(r" (%s(?: -?\d{1,18})?)\r?" % FLOAT)
+    r"[ \t]*(%s)%s[ \t]*(\{[ \t]*((?:%s[ \t]*,[ \t]*)*(?:%s[ \t]*)?)\})?[ \t]*"
+    r"(%s)(?:[ \t]+(%s))?"
+    % (NAME, _NAME_END, _PAIR_LOOSE, _PAIR_LOOSE, FLOAT, TIMESTAMP))
+# The rest of a line whose name-and-labels part is already known (see parse()).
+_VALUE = re.compile(r"[ \t]*(%s)(?:[ \t]+(%s))?" % (FLOAT, TIMESTAMP))
 _PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
 _LABEL_NAME_ONLY = re.compile(LABEL_NAME)
-_COMMENT = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+(%s)(?:[ \t]+(.*?))?[ \t\r]*" % NAME)
+_NAME_AT = re.compile(NAME)
+# The HELP/TYPE lines nearly every exporter writes; other spellings go to _comment_parts().
+_COMMENT_FAST = re.compile(r"# (HELP|TYPE) (%s) ([^ \t].*)" % NAME)
+_BLANKS = " \t"
+_INT64_MAX = (1 << 63) - 1
 
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
-_MEMBER_SUFFIXES = {
-    "histogram": ("", "_bucket", "_sum", "_count"),
-    "summary": ("", "_sum", "_count"),
-}
+# Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
+# so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
+_TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
 # Input is tokenized in slices of about this size; between slices the worker thread hands
 # the GIL to the event loop thread (a slice takes well under a millisecond).
 _SLICE_BYTES = 32768
@@ -54,16 +73,20 @@ def escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def unescape_help(text: str) -> str:
-    """Reads `\\\\` and `\\n`; any other backslash is taken literally (then re-escaped)."""
+def unescape_help(text: str) -> Optional[str]:
+    """HELP text as Go reads it: `\\\\` and `\\n` are escapes, any other backslash is an
+    error (None)."""
     if "\\" not in text:
         return text
     out: List[str] = []
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "\\n":
-            out.append("\n" if text[i + 1] == "n" else "\\")
+        if ch == "\\":
+            nxt = text[i + 1:i + 2]
+            if nxt not in ("\\", "n"):
+                return None
+            out.append("\n" if nxt == "n" else "\\")
             i += 2
             continue
         out.append(ch)
@@ -79,20 +102,61 @@ def is_label_name(name: str) -> bool:
     return bool(_LABEL_NAME_ONLY.fullmatch(name)) and not name.startswith("__")
 
 
-Hit = Tuple[str, str, bool, bool]  # sample name, "series key ", le ok, quantile ok
+# sample name, "series key " (labels as written), series identity, le ok, quantile ok
+Hit = Tuple[str, str, str, bool, bool]
+
+
+def series_identity(name: str, labels: str, fixed: int = 0) -> str:
+    """What Prometheus takes for one series: the name and the label set, where label order
+    does not matter and a label with an empty value is no label.
+
+    `labels` is normalised label text (`a="1",b="2"`). The result has the shape of a series
+    key (`name{a="1",b="2"} ` or `name `), so for labels already sorted and non-empty it is the
+    key itself. With `fixed`, the first `fixed` characters (a source's own labels and a
+    comma, the same on each of its lines) are kept in front as they are: such an identity
+    compares with those of the same source only (see full_identity).
+    """
+    if len(labels) <= fixed:
+        return name + "{" + labels + "} " if labels else name + " "
+    head, labels = labels[:fixed], labels[fixed:]
+    if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
+        pairs = labels[:-1].split('",')
+        if '=""' in labels:
+            pairs = [x for x in pairs if not x.endswith('="')]
+        pairs.sort()
+        text = '",'.join(pairs) + '"' if pairs else ""
+    else:
+        text = ",".join(sorted("%s=%s" % p for p in _PAIR.findall(labels) if p[1] != '""'))
+    if head:
+        text = head + text if text else head[:-1]
+    return name + "{" + text + "} " if text else name + " "
+
+
+def full_identity(ident: str) -> str:
+    """The identity of any series, from one that may keep its source's labels in front."""
+    brace = ident.find("{")
+    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-2])
 
 
 class Family:
-    """One metric family as read from one body: header plus already-rewritten sample lines."""
+    """One metric family as read from one body: header plus already-rewritten sample lines.
 
-    __slots__ = ("name", "type", "help", "lines", "typed")
+    `type` is None while only a HELP line named the family (Go's parser then still accepts
+    a TYPE line for it). `ids` holds each line's series identity (see series_identity).
+    `wanted` is False for a family the source's keep/drop rules filter out.
+    """
 
-    def __init__(self, name: str, mtype: str, typed: bool) -> None:
+    __slots__ = ("name", "type", "help", "lines", "ids", "typed", "wanted")
+
+    def __init__(self, name: str, mtype: Optional[str], typed: bool, wanted: bool = True
+                 ) -> None:
         self.name = name
         self.type = mtype
         self.typed = typed
+        self.wanted = wanted
         self.help: Optional[str] = None
         self.lines: List[str] = []
+        self.ids: List[str] = []
 
 
 class Rewriter:
@@ -167,7 +231,8 @@ class Rewriter:
 
 
 class Parsed:
-    """Families from one body in first-seen order, plus per-reason counts of dropped lines."""
+    """Wanted families from one body in the order they got a type, plus per-reason counts
+    of dropped lines."""
 
     __slots__ = ("families", "dropped", "samples")
 
@@ -198,15 +263,22 @@ def decode(body: bytes, parsed: Parsed) -> str:
 def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
     """Lines, a slice at a time; between slices the GIL goes to the event loop thread.
 
-    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short.
+    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
+    line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
+    file caught mid-write or a cut-off body ends with.
     """
     size = len(body)
+    newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
     start = 0
     while start < size:
-        end = body.find(b"\n" if isinstance(body, bytes) else "\n",  # type: ignore[arg-type]
-                        start + _SLICE_BYTES)
+        end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
         end = size if end < 0 else end
         piece = body[start:end]
+        if end == size:
+            cut = piece.rfind(newline) + 1  # type: ignore[arg-type]
+            if piece[cut:].strip(blanks):  # type: ignore[arg-type]
+                parsed.drop("invalid_line")
+            piece = piece[:cut]
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
         yield text.split("\n")
         start = end + 1
@@ -220,56 +292,64 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
 
     A line whose name-and-labels part was validated in this or the previous scrape of the
     same source (rw.cache) only needs its value checked: series are stable between scrapes.
+    A repeated series (same identity) keeps its first line; the others count as duplicates.
     """
     if parsed is None:
         parsed = Parsed()
-    fams = parsed.families
+    fams: Dict[str, Family] = {}  # every family Go's parser would know, filtered ones too
     owner: Dict[str, Optional[Family]] = {}  # sample name -> family (None: filtered out)
-    pending_help: Dict[str, str] = {}
     count = bad = dups = 0
-    seen: Set[str] = set()  # series already taken from this body
+    seen: Set[str] = set()  # series identities already taken from this body
     cache = rw.cache
     value_of = _VALUE.fullmatch
     for lines in _slices(body, parsed):
         for line in lines:
             if not line or line[0] == "#":
                 if line:
-                    _comment(line, fams, owner, pending_help, rw, parsed)
+                    _comment(line, fams, owner, rw, parsed)
                 continue
-            end = line.rfind("}") + 1  # values and timestamps never hold a '}'
-            if not end:
-                end = line.find(" ")
-            prefix = line[:end]
-            hit = cache.get(prefix)
+            # The name-and-labels part: up to the closing brace (values and timestamps
+            # never hold a '}'), or up to the first blank for a line without labels.
+            end = line.rfind("}") + 1 or line.find(" ")
+            hit = cache.get(line[:end]) if end > 0 else None
             m = value_of(line, end) if hit is not None else None
             if m is not None:
-                value = m.group(1)
+                value, ts = m.groups()
             else:
-                hit, value, cacheable = _tokenize(line, rw)
+                hit, value, ts, head = _tokenize(line, rw)
                 if hit is None:
-                    if line.strip():
+                    if head == -2:
+                        _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
+                    elif head == -1:
                         bad += 1
                     continue
-                if cacheable == end > 0:
-                    cache[prefix] = hit
-            name, key_sp, le_ok, q_ok = hit
+                if head == end:
+                    cache[line[:end]] = hit
             if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
                 bad += 1
                 continue
+            if ts is not None:
+                ts = _timestamp(ts)
+                if ts is None:
+                    bad += 1
+                    continue
+                value += " " + ts
+            name, key_sp, ident, le_ok, q_ok = hit
             try:
                 fam = owner[name]
             except KeyError:
-                fam = _implicit(name, fams, owner, pending_help, rw)
+                fam = _sample_family(name, fams, owner, rw, parsed)
             if fam is None:
                 continue
             if not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
                 bad += 1
                 continue
-            if key_sp in seen:
+            if ident in seen:
                 dups += 1
                 continue
-            seen.add(key_sp)
+            seen.add(ident)
             fam.lines.append(key_sp + value)
+            fam.ids.append(ident)
             count += 1
     if bad:
         parsed.drop("invalid_line", bad)
@@ -280,11 +360,16 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     return parsed
 
 
-def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
-    """Full validation of one sample line: (hit or None, value, end of the name+labels part)."""
+def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str], int]:
+    """Full validation of one sample line: (hit, value, timestamp, end of the name+labels part).
+
+    No hit: the end is -2 for a comment after blanks, 0 for a blank line, -1 for an invalid
+    line.
+    """
     m = _SAMPLE_FAST.fullmatch(line)
     if m is not None:
-        name, body, value = m.groups()
+        name, body, value, ts = m.groups()
+        head = m.end(1) if body is None else m.end(2) + 1
         if not body:
             labels: Optional[str] = rw.prefix[:-1]
         elif (body.count('"') == 2 and body[-1] == '"'
@@ -295,17 +380,26 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, int]:
     else:
         m = _SAMPLE_LOOSE.fullmatch(line)
         if m is None:
-            return None, "", -1
-        name, body, value, ts = m.groups()
-        if ts:
-            value += " " + ts
+            rest = line.lstrip(_BLANKS)
+            return None, "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
+        name, braces, body, value, ts = m.groups()
+        head = m.end(1) if braces is None else m.end(2)
         labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
     if labels is None:
-        return None, "", -1
+        return None, "", None, -1
     key = name + "{" + labels + "} " if labels else name + " "
     name = sys.intern(name)  # one copy per metric name, not one per cached series
-    hit = (name, key, _numeric(labels, "le"), _numeric(labels, "quantile"))
-    return hit, value, m.start(3) - 1 if line[m.start(3) - 1] == " " else -1
+    # A tagged source's own labels lead every line alike: only the backend's need sorting.
+    ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
+    if ident == key:
+        ident = key  # one string, not two equal ones
+    hit = (name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))
+    return hit, value, ts, head
+
+
+def _is_go_float(text: str) -> bool:
+    """True if Go's parser reads `text` as a float64 (syntax and range)."""
+    return bool(_FLOAT_ONLY.fullmatch(text)) and _in_range(text)
 
 
 def _numeric(labels: str, label: str) -> bool:
@@ -313,66 +407,134 @@ def _numeric(labels: str, label: str) -> bool:
     if label + '="' not in labels:
         return True
     for n, v in _PAIR.findall(labels):
-        if n == label and not _FLOAT_ONLY.fullmatch(v[1:-1]):
+        if n == label and not _is_go_float(v[1:-1]):
             return False
     return True
 
 
 def _in_range(value: str) -> bool:
     """Go's ParseFloat fails on overflow (1e400), so such a value would break the output."""
-    number = value.split(" ", 1)[0]
-    return not math.isinf(float(number)) or "inf" in number.lower()
+    return not math.isinf(float(value)) or "inf" in value.lower()
 
 
-def _implicit(name: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],
-              pending_help: Dict[str, str], rw: Rewriter) -> Optional[Family]:
-    """A sample without a TYPE line forms an untyped family of its own name."""
+def _timestamp(ts: str) -> Optional[str]:
+    """A timestamp in canonical form, or None.
+
+    Go's ParseInt takes a sign and the whole int64 range; Prometheus' scrape parser takes
+    digits only. So `+5` and `007` are written as `5` and `7`, and a negative timestamp,
+    which the scrape parser would fail on, is refused.
+    """
+    if len(ts) < 19 and ts.isdigit() and (ts[0] != "0" or len(ts) == 1):
+        return ts
+    n = int(ts)
+    return str(n) if 0 <= n <= _INT64_MAX else None
+
+
+def _resolve(name: str, fams: Dict[str, Family]) -> Optional[Family]:
+    """The family a name belongs to, as Go's parser finds it: the family of that exact name,
+    else a summary named without `_count`/`_sum`, else a histogram named without
+    `_count`/`_sum`/`_bucket`."""
     fam = fams.get(name)
+    if fam is not None:
+        return fam
+    for suffixes, mtype in ((("_count", "_sum"), "summary"),
+                            (("_count", "_sum", "_bucket"), "histogram")):
+        for suffix in suffixes:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                base = fams.get(name[:-len(suffix)])
+                if base is not None and base.type == mtype:
+                    return base
+                break
+    return None
+
+
+def _set_type(fam: Family, mtype: str, typed: bool, parsed: Parsed) -> None:
+    """Gives a family its type; from then on a wanted one is part of the result."""
+    fam.type, fam.typed = mtype, typed
+    if fam.wanted:
+        parsed.families.setdefault(fam.name, fam)
+
+
+def _sample_family(name: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],
+                   rw: Rewriter, parsed: Parsed) -> Optional[Family]:
+    """The family of a sample name; a sample without a TYPE line makes an untyped one."""
+    fam = _resolve(name, fams)
     if fam is None:
-        if not rw.wanted(name):
-            owner[name] = None
-            return None
-        fam = Family(name, "untyped", False)
-        fam.help = pending_help.pop(name, None)
-        fams[name] = fam
-    owner[name] = fam
-    return fam
+        fam = fams[name] = Family(name, None, False, rw.wanted(name))
+    if fam.type is None:
+        _set_type(fam, "untyped", False, parsed)
+    owner[name] = fam if fam.wanted else None
+    return owner[name]
+
+
+def _type_keyword(text: str) -> Optional[str]:
+    """Go: MetricType_value[strings.ToUpper(text)]; the whole rest of the line counts."""
+    upper = text.replace("\u0131", "I").replace("\u017f", "S")
+    return _TYPE_KEYWORDS.get(upper.upper()) if upper.isascii() else None
 
 
 def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],
-             pending_help: Dict[str, str], rw: Rewriter, parsed: Parsed) -> None:
-    m = _COMMENT.fullmatch(line)
-    if m is None:
-        return  # plain comments carry nothing
-    kind, name, rest = m.groups()
-    rest = rest or ""
+             rw: Rewriter, parsed: Parsed) -> None:
+    """A line starting with '#': HELP and TYPE lines as Go's parser reads them (`#TYPE`
+    without a blank is a TYPE line too); any other comment carries nothing."""
+    m = _COMMENT_FAST.fullmatch(line)
+    if m is not None:
+        kind, name, rest = m.groups()
+    else:
+        parts = _comment_parts(line, parsed)
+        if parts is None:
+            return
+        kind, name, rest = parts
+    fam = _resolve(name, fams)
     if kind == "HELP":
-        fam = fams.get(name)
-        if fam is not None:
-            if fam.help is None:
-                fam.help = unescape_help(rest)
-        else:
-            pending_help[name] = unescape_help(rest)
+        text = unescape_help(rest) if rest else ""
+        if fam is not None and fam.help is not None and rest or text is None:
+            parsed.drop("invalid_line")  # a second HELP, or a bad escape
+            return
+        if fam is None:
+            fam = fams[name] = Family(name, None, False, rw.wanted(name))
+        if rest:
+            fam.help = text
         return
-    if rest not in TYPES:
+    mtype = _type_keyword(rest) if rest else None
+    if rest and (fam is not None and fam.type is not None):
+        parsed.drop("type_conflict")  # a second TYPE, or a TYPE after the samples
+        return
+    if rest and mtype is None:
         parsed.drop("invalid_type")
         return
-    fam = fams.get(name)
-    if fam is not None:
-        if fam.type != rest:
-            parsed.drop("type_conflict")
-        return
-    if not rw.wanted(name):
-        for suffix in _MEMBER_SUFFIXES.get(rest, ("",)):
-            owner.setdefault(name + suffix, None)
-        return
-    fam = Family(name, rest, True)
-    fam.help = pending_help.pop(name, None)
-    fams[name] = fam
-    for suffix in _MEMBER_SUFFIXES.get(rest, ("",)):
-        # An exact-name family declared earlier keeps its samples (as Go's parser does).
-        if owner.get(name + suffix) is None or suffix == "":
-            owner[name + suffix] = fam
+    if fam is None:
+        fam = fams[name] = Family(name, None, False, rw.wanted(name))
+    if mtype is not None:
+        _set_type(fam, mtype, True, parsed)
+
+
+def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
+    """(HELP or TYPE, metric name, text) of a comment line in any spacing Go accepts; None
+    for a plain comment, for a line that ends after the name, and for an invalid line
+    (counted). The text is "" when only blanks follow the name (Go then still creates the
+    family)."""
+    rest = line[1:].lstrip(_BLANKS)
+    blank = rest.find(" ")
+    tab = rest.find("\t")
+    cut = tab if blank < 0 or 0 <= tab < blank else blank
+    if cut < 0 or rest[:cut] not in ("HELP", "TYPE"):
+        return None
+    kind = rest[:cut]
+    rest = rest[cut:].lstrip(_BLANKS)
+    m = _NAME_AT.match(rest)
+    if m is None:
+        if rest:
+            parsed.drop("invalid_line")  # not a metric name
+        return None
+    name = m.group()
+    rest = rest[m.end():]
+    if not rest:
+        return None
+    if rest[0] not in _BLANKS:
+        parsed.drop("invalid_line")  # a metric name runs into something else
+        return None
+    return kind, name, rest.lstrip(_BLANKS)
 
 
 def render(families: Iterable[Family]) -> str:
@@ -392,6 +554,7 @@ def render(families: Iterable[Family]) -> str:
         out.append("\n")
         pending += len(fam.lines)
         fam.lines = []
+        fam.ids = []
         if pending > 2000:
             time.sleep(0)  # see _slices
             pending = 0

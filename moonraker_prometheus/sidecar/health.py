@@ -18,6 +18,8 @@ FAMILIES: Sequence[Tuple[str, str, str]] = (
      "Unix time of the last successful scrape of this source."),
     (P + "errors_total", "counter", "Failed scrapes of this source, by reason."),
     (P + "file_mtime_seconds", "gauge", "Modification time of each file read by this source."),
+    (P + "file_error", "gauge",
+     "1 for each file matching this source that could not be read at the last scrape."),
     (P + "cache_age_seconds", "gauge",
      "Age of the cached output served by a periodic exec source."),
     ("klipper_exporter_merge_dropped_total", "counter",
@@ -27,7 +29,7 @@ FAMILIES: Sequence[Tuple[str, str, str]] = (
 
 class SourceHealth:
     __slots__ = ("up", "duration", "samples", "last_success", "errors", "dropped", "files",
-                 "cache_age")
+                 "file_errors", "cache_age")
 
     def __init__(self) -> None:
         self.up = 0
@@ -37,6 +39,7 @@ class SourceHealth:
         self.errors: Dict[str, int] = {}
         self.dropped: Dict[str, int] = {}
         self.files: Dict[str, float] = {}
+        self.file_errors: Dict[str, str] = {}  # path -> reason
         self.cache_age: Optional[float] = None
 
 
@@ -73,6 +76,9 @@ class Health:
             for path in sorted(h.files):
                 rows[P + "file_mtime_seconds"].append(
                     '{%s,file="%s"} %.3f' % (src, escape_label_value(path), h.files[path]))
+            for path in sorted(h.file_errors):
+                rows[P + "file_error"].append('{%s,file="%s",reason="%s"} 1' % (
+                    src, escape_label_value(path), escape_label_value(h.file_errors[path])))
             if h.cache_age is not None:
                 rows[P + "cache_age_seconds"].append("{%s} %.3f" % (src, h.cache_age))
             for reason in sorted(h.dropped):

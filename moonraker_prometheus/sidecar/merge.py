@@ -1,8 +1,9 @@
 """Merging bodies into one valid exposition, and the Merger that scrapes a group of sources.
 
 Rules: one HELP/TYPE per family (first HELP wins); a family whose type conflicts with the
-earlier one is dropped from the later source; duplicate series are dropped (a histogram or
-summary series is dropped whole); a family named like a member of a histogram/summary
+earlier one is dropped from the later source; duplicate series (same name and label set, in
+any order, empty labels ignored) are dropped after the first (a histogram or summary series
+is dropped whole); a family named like a member of a histogram/summary
 (`x_sum`, `x_count`, `x_bucket`) is dropped because Go's parser would fold it into `x`;
 families are written in name order, samples in source order. Everything dropped is counted.
 """
@@ -17,7 +18,8 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .expfmt import Family, Rewriter, parse, render
+from .expfmt import Family, Rewriter, escape_label_value, full_identity, parse, render
+from .health import FAMILIES as HEALTH_FAMILIES
 from .health import Health
 from .sources import Fetched, FetchError, Source
 from .sources.base import Params
@@ -26,27 +28,32 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
 _MEMBERS = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
 _SIMPLE = ("counter", "gauge", "untyped")
-_SPECIAL_LABEL = re.compile(r'(?<=[{,])(?:le|quantile)="[^"]*",?')
+_SPECIAL_LABEL = {t: re.compile(r'(?<=[{,])%s="[^"]*",?' % label)
+                  for t, label in (("histogram", "le"), ("summary", "quantile"))}
+# The sidecar's own health families: a backend's series there never replace the sidecar's.
+_RESERVED = {f[0]: f[1] for f in HEALTH_FAMILIES}
 
 
-def _series_key(line: str) -> str:
-    """Name and labels of a rewritten sample line (values and timestamps hold no '}')."""
-    end = line.rfind("}")
-    return line[:end + 1] if end >= 0 else line[:line.index(" ")]
-
-
-def _group_key(fam: Family, line: str) -> str:
-    """One histogram/summary series: its labels without `le`/`quantile`, name without suffix."""
-    key = _series_key(line)
-    brace = key.find("{")
-    labels = _SPECIAL_LABEL.sub("", key[brace:]) if brace >= 0 else ""
-    return labels.replace(",}", "}")
+def _group_key(fam: Family, ident: str) -> str:
+    """One histogram/summary series: its identity without `le`/`quantile` and name suffix."""
+    brace = ident.find("{")
+    if brace < 0:
+        return ""
+    special = _SPECIAL_LABEL[fam.type]
+    return special.sub("", ident[brace:]).replace(",}", "}")
 
 
 class MergeState:
-    """Families merged so far, and what each source contributed or lost (by reason)."""
+    """Families merged so far, and what each source contributed or lost (by reason).
 
-    def __init__(self) -> None:
+    Series are compared by identity (name and label set; label order and empty labels do
+    not count), so the first of two equal series is kept. `sources` are the exporter names
+    the sidecar reports health for: in its health families, a backend's series carrying one
+    of these names is dropped (`duplicate_series`), so the sidecar's own always win.
+    """
+
+    def __init__(self, sources: Sequence[str] = ()) -> None:
+        self._health_tags = tuple('exporter_name="%s"' % escape_label_value(n) for n in sources)
         self.families: Dict[str, Family] = {}
         self.origin: Dict[str, str] = {}
         self.samples: Dict[str, int] = {}
@@ -54,6 +61,7 @@ class MergeState:
         self._keys: Dict[str, Set[str]] = {}  # series per family, built when first needed
         self._sources: Dict[str, Set[str]] = {}  # sources contributing to each family
         self._untagged: Set[str] = set()  # families with samples not tagged exporter_name
+        self._whole: Set[str] = set()  # families whose identities are all full_identity()
 
     def _drop(self, source: str, reason: str, n: int) -> None:
         if n:
@@ -72,6 +80,8 @@ class MergeState:
         rw.rotate()
 
     def _add_family(self, source: str, fam: Family, tagged: bool) -> None:
+        if fam.name in _RESERVED and source and not self._keep_reserved(source, fam):
+            return
         have = self.families.get(fam.name)
         if have is None:
             self.families[fam.name] = fam
@@ -96,32 +106,58 @@ class MergeState:
             contributors.add(source)
             self._keys.pop(fam.name, None)
             have.lines.extend(fam.lines)
+            have.ids.extend(fam.ids)
             self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
             return
         contributors.add(source)
         if not tagged:
             self._untagged.add(fam.name)
+        ids = fam.ids
+        if fam.name in self._untagged:
+            # A tagged source's identities keep its own labels in front (see parse); where an
+            # untagged source meets others, every identity is made whole.
+            if fam.name not in self._whole:
+                self._whole.add(fam.name)
+                have.ids = [full_identity(i) for i in have.ids]
+                self._keys.pop(fam.name, None)
+            ids = [full_identity(i) for i in ids]
         keys = self._keys.get(fam.name)
         if keys is None:
-            keys = self._keys[fam.name] = {_series_key(x) for x in have.lines}
-        lines = fam.lines
+            keys = self._keys[fam.name] = set(have.ids)
+        pairs = zip(fam.lines, ids)
         if have.type in _MEMBERS:
             # A series clashing anywhere is dropped whole, so no histogram is left half-merged.
-            clash = {_group_key(fam, x) for x in lines if _series_key(x) in keys}
+            clash = {_group_key(have, i) for i in ids if i in keys}
             if clash:
-                kept = [x for x in lines if _group_key(fam, x) not in clash]
-                self._drop(source, "duplicate_series", len(lines) - len(kept))
-                lines = kept
+                kept = [(x, i) for x, i in zip(fam.lines, ids)
+                        if _group_key(have, i) not in clash]
+                self._drop(source, "duplicate_series", len(fam.lines) - len(kept))
+                pairs = iter(kept)
         added = 0
-        for line in lines:
-            key = _series_key(line)
-            if key in keys:
+        for line, ident in pairs:
+            if ident in keys:
                 self._drop(source, "duplicate_series", 1)
                 continue
-            keys.add(key)
+            keys.add(ident)
             have.lines.append(line)
+            have.ids.append(ident)
             added += 1
         self.samples[source] = self.samples.get(source, 0) + added
+
+    def _keep_reserved(self, source: str, fam: Family) -> bool:
+        """Removes from a backend's health-named family the series the sidecar reports
+        itself; False if nothing is left. A family of another type is dropped whole."""
+        if fam.type != _RESERVED[fam.name] and (fam.typed or fam.type not in _SIMPLE):
+            self._drop(source, "type_conflict", len(fam.lines))
+            return False
+        tags = self._health_tags
+        kept = [(x, i) for x, i in zip(fam.lines, fam.ids)
+                if not any("{" + t + "," in i or "," + t + "," in i or "{" + t + "}" in i
+                           or "," + t + "}" in i for t in tags)]
+        self._drop(source, "duplicate_series", len(fam.lines) - len(kept))
+        fam.lines = [x for x, _ in kept]
+        fam.ids = [i for _, i in kept]
+        return bool(kept)
 
     def drop_member_clashes(self) -> None:
         """Drops families named like a member of a histogram/summary (`x_sum` next to `x`)."""
@@ -168,9 +204,10 @@ def _gc_deferred() -> Iterator[None]:
 
 
 def _merge_sources(local: Optional[Tuple[Rewriter, str]],
-                   parts: Sequence[Tuple[str, Rewriter, List[bytes]]]) -> MergeState:
+                   parts: Sequence[Tuple[str, Rewriter, List[bytes]]],
+                   sources: Sequence[str] = ()) -> MergeState:
     with _gc_deferred():
-        state = MergeState()
+        state = MergeState(sources)
         if local is not None:
             state.add("", local[0], [local[1]])
         for name, rw, bodies in parts:
@@ -181,6 +218,10 @@ def _merge_sources(local: Optional[Tuple[Rewriter, str]],
 
 def _finish(state: MergeState, rw: Rewriter, health_text: str) -> str:
     with _gc_deferred():
+        for name in _RESERVED:  # the sidecar's HELP, not a backend's
+            fam = state.families.get(name)
+            if fam is not None:
+                fam.help = None
         state.add("", rw, [health_text])
         return state.render()
 
@@ -239,7 +280,8 @@ class Merger:
         parts = [(s.name, self._rewriters[s.name], f.bodies)
                  for s, f in zip(self.sources, results) if f is not None]
         local = (self._local_rw, local_text) if local_text else None
-        state = await loop.run_in_executor(None, _merge_sources, local, parts)
+        state = await loop.run_in_executor(None, _merge_sources, local, parts,
+                                           list(self.health.sources))
         for s, f in zip(self.sources, results):
             self.health.sources[s.name].samples = state.samples.get(s.name, 0)
             self.health.dropped(s.name, state.dropped.get(s.name, {}))
@@ -264,9 +306,12 @@ class Merger:
             log.exception("exporter %s failed", source.name)
             self.health.error(source.name, "error")
         h.duration = time.monotonic() - started
-        h.up = 1 if fetched is not None else 0
-        if fetched is not None:
+        # A file source whose every matching file failed has served nothing: down.
+        h.up = 1 if fetched is not None and (fetched.bodies or not fetched.file_errors) else 0
+        h.file_errors = fetched.file_errors if fetched is not None else {}
+        if h.up:
             h.last_success = time.time()
+        if fetched is not None:
             h.files = fetched.files
             h.cache_age = fetched.cache_age
             for reason in fetched.errors:

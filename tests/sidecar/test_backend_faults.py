@@ -1,7 +1,10 @@
 """A dead, slow, oversize or garbage backend never fails the scrape: the rest is served in time."""
 from __future__ import annotations
 
+import asyncio
 import gzip
+import logging
+import os
 import time
 
 from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
@@ -98,3 +101,61 @@ def test_files_of_one_glob_merge_into_one_family_without_duplicates(tmp_path):
     assert 'dropped_total{exporter_name="tf",reason="duplicate_series"} 1' in out
     for name in ("a.prom", "b.prom"):
         assert 'file_mtime_seconds{exporter_name="tf",file="%s"}' % (tmp_path / name) in out
+
+
+def test_a_backends_own_health_series_never_replace_the_sidecars(tmp_path):
+    (tmp_path / "fake.prom").write_text(
+        '# HELP klipper_exporter_source_up Fake.\n# TYPE klipper_exporter_source_up gauge\n'
+        'klipper_exporter_source_up{exporter_name="tf"} 0\n'
+        'klipper_exporter_source_up{exporter_name="inner"} 1\n'
+        '# TYPE klipper_exporter_source_samples counter\n'
+        'klipper_exporter_source_samples{exporter_name="other"} 5\n')
+    out = collect(merger_for(make_spec("tf", "file", path=str(tmp_path / "*.prom"),
+                                       no_rewrite=True)))
+    promtool_check(out)
+    assert 'klipper_exporter_source_up{exporter_name="tf"} 1' in out
+    assert 'klipper_exporter_source_up{exporter_name="inner"} 1' in out
+    assert "# HELP klipper_exporter_source_up 1 if" in out
+    assert "# TYPE klipper_exporter_source_samples gauge" in out
+    assert 'dropped_total{exporter_name="tf",reason="duplicate_series"} 1' in out
+    assert 'dropped_total{exporter_name="tf",reason="type_conflict"} 1' in out
+
+
+def test_unreadable_files_cost_only_themselves_and_are_reported_once(tmp_path, caplog):
+    (tmp_path / "good.prom").write_text("# TYPE jobs gauge\njobs 1\n")
+    os.symlink(str(tmp_path / "gone.txt"), str(tmp_path / "dangling.prom"))
+    os.symlink("/proc/self/mem", str(tmp_path / "eio.prom"))  # open works, read fails: EIO
+    (tmp_path / "big.prom").write_text("x 1\n" * 100)
+    merger = merger_for(make_spec("tf", "file", path=str(tmp_path / "*.prom"), max_bytes=200))
+
+    async def two_scrapes():
+        try:
+            return [await merger.collect(None, timeout=5) for _ in range(2)]
+        finally:
+            await merger.close()
+
+    with caplog.at_level(logging.INFO, logger="moonraker_prometheus.sidecar"):
+        out = asyncio.run(two_scrapes())[1]
+    promtool_check(out)
+    assert 'jobs{exporter_name="tf"} 1' in out
+    assert value(out, "klipper_exporter_source_up", exporter_name="tf") == 1
+    err = "klipper_exporter_source_file_error"
+    assert value(out, err, file=str(tmp_path / "dangling.prom"), reason="missing") == 1
+    assert value(out, err, file=str(tmp_path / "eio.prom"), reason="error") == 1
+    assert value(out, err, file=str(tmp_path / "big.prom"), reason="oversize") == 1
+    assert str(tmp_path / "good.prom") not in "".join(
+        x for x in out.splitlines() if x.startswith(err))
+    errors = "klipper_exporter_source_errors_total"
+    assert value(out, errors, exporter_name="tf", reason="missing") == 2  # one per scrape
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings  # once per file and cause, not per scrape
+    assert any("dangling.prom" in w and "dangling symlink" in w for w in warnings)
+    assert any("eio.prom" in w and "Input/output error" in w for w in warnings)
+
+
+def test_a_file_source_that_can_read_none_of_its_files_is_down(tmp_path):
+    os.symlink(str(tmp_path / "gone.txt"), str(tmp_path / "only.prom"))
+    out = collect(merger_for(make_spec("tf", "file", path=str(tmp_path / "only.prom"))))
+    promtool_check(out)
+    assert value(out, "klipper_exporter_source_up", exporter_name="tf") == 0
+    assert value(out, "klipper_exporter_source_file_error", reason="missing") == 1

@@ -75,9 +75,10 @@ def test_invalid_lines_are_dropped_and_counted_never_passed_through():
     assert all_lines(p) == ['good{exporter_name="node",site="lab"} 1']
 
 
-def test_special_values_and_crlf_are_accepted():
-    p = lines_of("a +Inf\r\nb -Inf\nc NaN\nd .5\ne 1.\n")
-    assert [x.split(" ")[1] for x in all_lines(p)] == ["+Inf", "-Inf", "NaN", ".5", "1."]
+def test_special_values_are_accepted_and_crlf_lines_refused_as_prometheus_does():
+    p = lines_of("a +Inf\nb -Inf\nc NaN\nd .5\ne 1.\nf +5\ng 1\r\n")
+    assert [x.split(" ")[1] for x in all_lines(p)] == ["+Inf", "-Inf", "NaN", ".5", "1.", "+5"]
+    assert p.dropped == {"invalid_line": 1}  # Go reads the value "1\r" and fails
 
 
 def test_histogram_le_and_summary_quantile_must_be_numbers():

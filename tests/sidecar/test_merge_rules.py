@@ -108,3 +108,52 @@ def test_hostile_input_still_yields_output_promtool_accepts():
         out = state.render()
         promtool_check(out)
         assert_no_duplicates(series_ids(out))
+
+
+def test_series_equal_up_to_label_order_or_empty_labels_are_one_series_within_a_source():
+    text = ('m{a="1",b="2"} 1\nm{b="2",a="1"} 2\nm{a=""} 3\nm 4\nm{b="2",a="1",c=""} 5\n'
+            'm{a="1",b="3"} 6\n')
+    state = merged(("a", text, True))
+    out = state.render()
+    assert [x for x in out.splitlines() if not x.startswith("#")] == [
+        'm{exporter_name="a",a="1",b="2"} 1', 'm{exporter_name="a",a=""} 3',
+        'm{exporter_name="a",a="1",b="3"} 6']
+    assert state.dropped["a"] == {"duplicate_series": 3}
+    promtool_check(out)
+
+
+def test_series_equal_up_to_label_order_or_empty_labels_are_one_series_across_sources():
+    state = merged(("a", 'm{a="1",b="2"} 1\nn{x=""} 1\n', False),
+                   ("b", 'm{b="2",a="1"} 2\nn 2\nm{a="2"} 2\n', False))
+    out = state.render()
+    assert "m{b=" not in out and "n 2" not in out and 'm{a="2"} 2' in out
+    assert state.dropped["b"] == {"duplicate_series": 2}
+    assert state.samples == {"a": 2, "b": 1}
+
+
+def test_files_of_one_source_share_series_identity():
+    state = MergeState()
+    r = rw("tf")
+    state.add("tf", r, [b'm{a="1",b="2"} 1\n', b'm{b="2",a="1",c=""} 2\nm{a="3"} 3\n'])
+    assert state.dropped["tf"] == {"duplicate_series": 1}
+    assert state.samples == {"tf": 2}
+
+
+def test_histogram_clashing_in_another_label_order_is_dropped_whole():
+    h1 = '# TYPE h histogram\nh_bucket{a="1",b="2",le="+Inf"} 1\nh_sum{a="1",b="2"} 1\n'
+    h2 = ('# TYPE h histogram\nh_bucket{le="1",b="2",a="1"} 0\nh_bucket{b="2",le="+Inf",a="1"} 9\n'
+          'h_sum{b="2",a="1"} 9\nh_count{b="2",a="1",c=""} 9\n')
+    state = merged(("a", h1, False), ("b", h2, False))
+    out = state.render()
+    assert "} 9" not in out and "} 0" not in out  # b's series went whole
+    assert state.dropped["b"] == {"duplicate_series": 4}
+    promtool_check(out)
+
+
+def test_an_untouched_source_repeating_a_tagged_sources_series_is_dropped():
+    state = merged(("a", 'm{cpu="0"} 1\nm{cpu="1"} 1\n', True),
+                   ("b", 'm{cpu="0",exporter_name="a"} 2\nm{exporter_name="a",cpu="2"} 2\n',
+                    False))
+    assert state.dropped["b"] == {"duplicate_series": 1}
+    assert state.samples == {"a": 2, "b": 1}
+    promtool_check(state.render())

@@ -17,14 +17,20 @@ class FetchError(Exception):
 
 
 class Fetched:
-    """Raw bodies (one per file for globs), plus facts the health metrics report."""
+    """Raw bodies (one per file for globs), plus facts the health metrics report.
 
-    __slots__ = ("bodies", "files", "cache_age", "errors")
+    `files`: mtime of each file read; `file_errors`: reason for each matching file that
+    could not be read (the bodies hold the others).
+    """
+
+    __slots__ = ("bodies", "files", "cache_age", "errors", "file_errors")
 
     def __init__(self, bodies: List[bytes], files: Optional[Dict[str, float]] = None,
-                 cache_age: Optional[float] = None, errors: Sequence[str] = ()) -> None:
+                 cache_age: Optional[float] = None, errors: Sequence[str] = (),
+                 file_errors: Optional[Dict[str, str]] = None) -> None:
         self.bodies = bodies
         self.files = files or {}
+        self.file_errors = file_errors or {}
         self.cache_age = cache_age
         self.errors = list(errors)  # reasons of failures that still left data to serve
 

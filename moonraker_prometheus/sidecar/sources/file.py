@@ -1,45 +1,85 @@
 """Textfiles (a path or a glob), re-read at every scrape in a worker thread.
 
-Each file is its own body (two files may both declare a family) and reports its mtime.
+Each file is its own body (two files may both declare a family) and reports its mtime. A
+file that matches but cannot be read (a dangling symlink, no permission, above `max_bytes`,
+an I/O error) costs only itself: the others are served, the failure is reported per file
+(`klipper_exporter_source_file_error`), counted (`errors_total`) and logged once per file and
+reason, not at every scrape, as node_exporter's textfile collector reports its files.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
+import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
 from .base import Fetched, FetchError, Params, Source
 
+log = logging.getLogger(__name__)
 
-def _read_all(pattern: str, max_bytes: int) -> Tuple[List[bytes], Dict[str, float], List[str]]:
+Failure = Tuple[str, str]  # reason label value, detail for the log
+
+
+def _failure(path: str, error: OSError) -> Failure:
+    if isinstance(error, FileNotFoundError) and os.path.islink(path):
+        return "missing", "dangling symlink to %s" % os.readlink(path)
+    if isinstance(error, FileNotFoundError):
+        return "missing", "vanished while reading"
+    if isinstance(error, PermissionError):
+        return "permission", error.strerror or "permission denied"
+    name = errno.errorcode.get(error.errno or 0, "")
+    return "error", ("%s (%s)" % (error.strerror, name)) if name else str(error)
+
+
+def _read_all(pattern: str, max_bytes: int
+              ) -> Tuple[List[bytes], Dict[str, float], Dict[str, Failure]]:
+    """Bodies and mtimes of the readable files, and why each other matching file failed."""
     bodies: List[bytes] = []
     mtimes: Dict[str, float] = {}
-    oversize: List[str] = []
+    failed: Dict[str, Failure] = {}
     for path in sorted(glob.glob(pattern)):
         try:
             with open(path, "rb") as f:
                 mtime = os.fstat(f.fileno()).st_mtime
                 data = f.read(max_bytes + 1)
-        except (IsADirectoryError, FileNotFoundError, PermissionError):
+        except IsADirectoryError:
+            continue  # a directory the glob happens to match is no textfile
+        except OSError as e:
+            failed[path] = _failure(path, e)
             continue
         if len(data) > max_bytes:
-            oversize.append(path)
+            failed[path] = ("oversize", "above %d bytes" % max_bytes)
             continue
         bodies.append(data)
         mtimes[path] = mtime
-    return bodies, mtimes, oversize
+    return bodies, mtimes, failed
 
 
 class FileSource(Source):
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self._failing: Dict[str, str] = {}  # path -> reason already logged
+
     async def fetch(self, params: Optional[Params] = None) -> Fetched:
         # Scrape params never reach the path: the pattern is configuration only.
         loop = asyncio.get_running_loop()
-        bodies, mtimes, oversize = await loop.run_in_executor(
+        bodies, mtimes, failed = await loop.run_in_executor(
             None, _read_all, self.spec.path, self.spec.max_bytes)
-        if oversize:
-            raise FetchError("oversize", "above %d bytes: %s"
-                             % (self.spec.max_bytes, ", ".join(oversize)))
-        if not mtimes:
-            raise FetchError("missing", "no readable file matches %s" % self.spec.path)
-        return Fetched(bodies, files=mtimes)
+        self._log_changes(failed)
+        if not mtimes and not failed:
+            raise FetchError("missing", "no file matches %s" % self.spec.path)
+        return Fetched(bodies, files=mtimes, errors=[r for r, _ in failed.values()],
+                       file_errors={p: r for p, (r, _) in failed.items()})
+
+    def _log_changes(self, failed: Dict[str, Failure]) -> None:
+        """A warning when a file starts failing (or fails otherwise), a note when it reads
+        again: once per file and reason, not at every scrape."""
+        for path, (reason, detail) in sorted(failed.items()):
+            if self._failing.get(path) != reason:
+                log.warning("exporter %s: cannot read %s (%s): %s; serving the other files",
+                            self.name, path, reason, detail)
+        for path in sorted(set(self._failing) - set(failed)):
+            log.info("exporter %s: %s is no longer failing", self.name, path)
+        self._failing = {p: r for p, (r, _) in failed.items()}
