@@ -14,6 +14,8 @@ from moonraker_prometheus.catalogue.printer import BINDINGS as PRINTER_BINDINGS
 from moonraker_prometheus.catalogue.spec import COUNTER, INFO, Metric
 from moonraker_prometheus.collectors import COLLECTORS
 
+pytestmark = pytest.mark.unit
+
 BINDINGS = PRINTER_BINDINGS + mmu.BINDINGS + cfs.BINDINGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -8,6 +8,8 @@ import pytest
 from moonraker_prometheus.catalogue import printer_readers as r
 from moonraker_prometheus.catalogue.spec import ObjectKind, state
 
+pytestmark = pytest.mark.unit
+
 
 def samples(reader, value):
     return list(reader(value))
