@@ -129,7 +129,7 @@ def profile_render(klippy: Klippy, repeat: int) -> str:
     def full() -> None:
         for _ in range(repeat):
             state.texts = [None] * len(plan.entries)
-            state.body = None
+            state.body.invalidate()
             state.render()
     start = time.perf_counter()
     full()

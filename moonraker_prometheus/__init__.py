@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 
 def load_component(config: "ConfigHelper") -> "PrometheusComponent":
-    from .component import load_component as load
+    # Imported here, not at the top: the sidecar runs standalone without Moonraker, and
+    # component.py (which imports Moonraker's modules) never imports this package's
+    # __init__ back: the version is passed down.
+    from .component import PrometheusComponent
 
-    return load(config)
+    return PrometheusComponent(config, __version__)

@@ -6,7 +6,6 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from . import __version__
 from .catalogue import exporter as self_metrics
 from .collectors import COLLECTORS, EXPORTERS, module_names, resolve_modules
 from .collectors.base import Collector
@@ -24,10 +23,12 @@ ALWAYS_SERVED = ("klippy",)
 
 
 class PrometheusComponent:
-    def __init__(self, config: "ConfigHelper") -> None:
+    def __init__(self, config: "ConfigHelper", version: str) -> None:
+        """`version`: moonraker-prometheus's version (the package's `__version__`)."""
         from moonraker.common import RequestType, TransportType
 
         self.server = config.get_server()
+        self.version = version
         self.options = Options.load(config)
         for warning in self.options.warnings:
             self.server.add_warning(warning)
@@ -36,7 +37,7 @@ class PrometheusComponent:
         }
         self._last_error: Dict[str, str] = {}
         self.mergers = self._load_exporters(config)
-        logging.info(f"prometheus: moonraker-prometheus {__version__} loaded from "
+        logging.info(f"prometheus: moonraker-prometheus {version} loaded from "
                      f"{os.path.dirname(os.path.realpath(__file__))}")
         paths = [f"{METRICS_PATH}/{group}" if group else METRICS_PATH for group in self.mergers]
         for group, path in zip(self.mergers, paths):
@@ -125,7 +126,7 @@ class PrometheusComponent:
             success.add(ok, name)
             duration.add(time.perf_counter() - start, name)
         build = Family(self_metrics.BUILD_INFO)
-        build.add(1.0, __version__)
+        build.add(1.0, self.version)
         parts.extend((build.render(), success.render(), duration.render()))
         return "".join(parts)
 
@@ -201,7 +202,3 @@ def _metrics_handler(base: type) -> type:
 def _forwardable(args: Dict[str, Any]) -> Dict[str, List[str]]:
     """Query arguments a source with forward_url_params may pass on (never ours)."""
     return {k: [str(v)] for k, v in args.items() if k != "modules"}
-
-
-def load_component(config: "ConfigHelper") -> PrometheusComponent:
-    return PrometheusComponent(config)

@@ -36,6 +36,25 @@ except ImportError:  # pragma: no cover - module not there yet
     pass
 
 
+# tests/sidecar modules that start processes (real exporters, the standalone sidecar, exec
+# sources). Every other sidecar test runs in-process (threaded HTTP stubs at most), so it is
+# marked `unit` here; the other test folders mark their unit modules with
+# `pytestmark = pytest.mark.unit`.
+SIDECAR_PROCESS_MODULES = {"test_cli.py", "test_standalone.py", "test_real_exporters.py",
+                           "test_exec_sources.py"}
+PROCESS_FIXTURES = {"start_exporter", "klippy", "shared_klippy", "moonraker",
+                    "shared_moonraker", "make_klippy", "make_moonraker"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.path
+        if path.parent.name == "sidecar" and path.name not in SIDECAR_PROCESS_MODULES \
+                and not PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.unit)
+
+
 def pytest_addoption(parser):
     parser.addoption("--klippy-flavour", default="klipper",
                      help="klipper, kalico or all: flavours for the klippy fixtures")

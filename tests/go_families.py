@@ -1,6 +1,7 @@
-"""prometheus-klipper-exporter (v0.16.0) printer families and their label keys.
+"""prometheus-klipper-exporter (v0.16.0) families and their label keys: the one list.
 
-Shared by tests/test_catalogue.py (declared) and tests/test_go_compat.py (scraped).
+Shared by tests/test_catalogue.py and tests/test_moonraker_unit.py (declared) and
+tests/test_go_compat.py (scraped).
 `SIMULATOR_ABSENT` lists the families the project's simulated printer cannot produce
 (objects it does not have, or values Klipper does not report in batch mode).
 """
@@ -114,4 +115,69 @@ GO_CFS_FAMILIES: Dict[str, Tuple[str, ...]] = {
     "klipper_cfs_slot_remaining": ("unit", "slot"),
     "klipper_cfs_rack_loaded_info": ("material", "color"),
     "klipper_cfs_rack_velocity": _NONE,
+}
+
+# Moonraker-side families (go-exporter-metrics.md, sections "Moonraker process and host" and
+# "Server, job queue, disk, history, power, Spoolman"): name -> (label keys, Go module).
+GO_MOONRAKER_FAMILIES: Dict[str, Tuple[Tuple[str, ...], str]] = {
+    "klipper_klippy_connected": ((), "server_info"),
+    "klipper_klippy_state_info": (("state",), "server_info"),
+    "klipper_moonraker_memory_kb": ((), "process_stats"),
+    "klipper_moonraker_cpu_usage": ((), "process_stats"),
+    "klipper_moonraker_websocket_connections": ((), "process_stats"),
+    "klipper_system_cpu_temp": ((), "process_stats"),
+    "klipper_system_cpu": ((), "process_stats"),
+    "klipper_system_memory_total": ((), "process_stats"),
+    "klipper_system_memory_available": ((), "process_stats"),
+    "klipper_system_memory_used": ((), "process_stats"),
+    "klipper_system_uptime": ((), "process_stats"),
+    "klipper_system_throttled_bits": ((), "process_stats"),
+    "klipper_system_throttled_flag_info": (("flag",), "process_stats"),
+    "klipper_network_bandwidth": (("interface",), "network_stats"),
+    "klipper_system_cpu_count": ((), "system_info"),
+    "klipper_service_available": (("service",), "system_info"),
+    "klipper_service_state_info": (("service", "state"), "system_info"),
+    "klipper_service_sub_state_info": (("service", "sub_state"), "system_info"),
+    "klipper_component_info": (("component",), "server_info"),
+    "klipper_component_failed_info": (("failed_component",), "server_info"),
+    "klipper_moonraker_version_info": (("version",), "server_info"),
+    "klipper_api_version_info": (("version",), "server_info"),
+    "klipper_job_queue_length": ((), "job_queue"),
+    "klipper_job_queue_state_info": (("state",), "job_queue"),
+    "klipper_disk_usage_total": ((), "directory_info"),
+    "klipper_disk_usage_used": ((), "directory_info"),
+    "klipper_disk_usage_available": ((), "directory_info"),
+    "klipper_power_device_info": (("device", "type"), "device_power"),
+    "klipper_power_device_status": (("device",), "device_power"),
+    "klipper_power_device_state_info": (("device", "state"), "device_power"),
+    "klipper_spoolman_connected": ((), "spoolman"),
+    "klipper_spoolman_active_spool_id": ((), "spoolman"),
+    "klipper_spoolman_pending_reports": ((), "spoolman"),
+    "klipper_spoolman_spool_info": (
+        ("spool_id", "filament_name", "material", "color", "vendor"), "spoolman"),
+}
+for _d in ("rx", "tx"):
+    for _f in ("bytes", "packets", "errs", "drop"):
+        GO_MOONRAKER_FAMILIES[f"klipper_network_{_d}_{_f}"] = (("interface",), "network_stats")
+for _n in ("total_jobs", "total_time", "total_print_time", "total_filament_used",
+           "longest_job", "longest_print"):
+    GO_MOONRAKER_FAMILIES[f"klipper_{_n}"] = ((), "history")
+for _n in ("object_height", "first_layer_height", "layer_height", "total_duration"):
+    GO_MOONRAKER_FAMILIES[f"klipper_current_print_{_n}"] = ((), "history")
+for _n in ("remaining_weight", "used_weight", "remaining_length", "used_length"):
+    GO_MOONRAKER_FAMILIES[f"klipper_spoolman_{_n}"] = (("spool_id",), "spoolman")
+
+# Moonraker-side families any host serves (the others need a CPU sensor, a Raspberry Pi,
+# power devices, Spoolman, a job in progress, a failed component, ...).
+ANY_HOST = {
+    "klipper_klippy_connected", "klipper_klippy_state_info", "klipper_moonraker_memory_kb",
+    "klipper_moonraker_cpu_usage", "klipper_moonraker_websocket_connections",
+    "klipper_system_cpu", "klipper_system_memory_total", "klipper_system_memory_available",
+    "klipper_system_memory_used", "klipper_system_uptime", "klipper_system_cpu_count",
+    "klipper_network_rx_bytes", "klipper_network_tx_bytes", "klipper_network_bandwidth",
+    "klipper_component_info", "klipper_moonraker_version_info", "klipper_api_version_info",
+    "klipper_job_queue_length", "klipper_job_queue_state_info", "klipper_disk_usage_total",
+    "klipper_disk_usage_used", "klipper_disk_usage_available", "klipper_total_jobs",
+    "klipper_total_time", "klipper_total_print_time", "klipper_total_filament_used",
+    "klipper_longest_job", "klipper_longest_print",
 }

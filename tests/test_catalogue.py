@@ -8,10 +8,13 @@ from typing import Dict, List
 
 import pytest
 
-from moonraker_prometheus.catalogue import cfs, docs, exporter, mmu
+from moonraker_prometheus import docs
+from moonraker_prometheus.catalogue import cfs, exporter, mmu, units
 from moonraker_prometheus.catalogue.printer import BINDINGS as PRINTER_BINDINGS
 from moonraker_prometheus.catalogue.spec import COUNTER, INFO, Metric
 from moonraker_prometheus.collectors import COLLECTORS
+
+pytestmark = pytest.mark.unit
 
 BINDINGS = PRINTER_BINDINGS + mmu.BINDINGS + cfs.BINDINGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,26 +22,24 @@ NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 # How a HELP text may name each unit (compat names keep their unit-less names, so HELP must).
 UNIT_WORDS = {
-    "celsius": ("Celsius",),
-    "ratio": ("0 to 1", "ratio", "fraction"),
-    "seconds": ("second",),
-    "millimeters": ("mm", "millimet"),
-    "millimetres": ("mm", "millimet"),
-    "bytes per second": ("bytes per second", "bytes/s"),
-    "mm/s": ("mm/s",),
-    "mm/min": ("mm/min",),
-    "mm/s^2": ("mm/s^2",),
-    "bytes": ("bytes",),
-    "hertz": ("Hz", "hertz"),
-    "amperes": ("amperes",),
-    "rpm": ("revolutions per minute",),
-    "meters": ("meters", "metres"),
-    "kilobytes": ("kB", "kilobytes"),
-    "percent": ("percent", "%"),
-    "grams": ("grams", " g"),
-    "mm^3": ("mm^3", "mm³"),
+    units.CELSIUS: ("Celsius",),
+    units.RATIO: ("0 to 1", "ratio", "fraction"),
+    units.SECONDS: ("second",),
+    units.MILLIMETERS: ("mm", "millimet"),
+    units.BYTES_PER_SECOND: ("bytes per second", "bytes/s"),
+    units.MM_PER_SECOND: ("mm/s",),
+    units.MM_PER_MINUTE: ("mm/min",),
+    units.MM_PER_SECOND_SQUARED: ("mm/s^2",),
+    units.BYTES: ("bytes",),
+    units.HERTZ: ("Hz", "hertz"),
+    units.AMPERES: ("amperes",),
+    units.RPM: ("revolutions per minute",),
+    units.METERS: ("meters", "metres"),
+    units.KILOBYTES: ("kB", "kilobytes"),
+    units.PERCENT: ("percent", "%"),
+    units.GRAMS: ("grams", " g"),
+    units.CUBIC_MILLIMETERS: ("mm^3", "mm³"),
 }
-
 
 def all_metrics() -> List[Metric]:
     out: List[Metric] = []
@@ -53,7 +54,7 @@ def test_docs_match_declarations():
         current = f.read()
     assert current == docs.render(), (
         "docs/metrics.md is stale: run "
-        "`python -m moonraker_prometheus.catalogue.docs > docs/metrics.md`")
+        "`python -m moonraker_prometheus.docs > docs/metrics.md`")
 
 
 def test_names_valid_and_declared_once():
@@ -106,6 +107,12 @@ def test_naming_rules(metric: Metric):
         assert not metric.name.endswith("_total"), metric.name
     if metric.unit:
         assert _has_unit_suffix(metric), f"{metric.name}: new names end in their base unit"
+
+
+def test_units_are_the_declared_constants():
+    """One spelling per unit: every family's unit is one of catalogue/units.py's."""
+    for metric in all_metrics():
+        assert not metric.unit or metric.unit in units.UNITS, (metric.name, metric.unit)
 
 
 def _has_unit_suffix(metric: Metric) -> bool:

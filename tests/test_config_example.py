@@ -11,9 +11,13 @@ import os
 import re
 from typing import Any, Dict, Set
 
+import pytest
+
 from moonraker_prometheus.options import Options
 from moonraker_prometheus.sidecar.moonraker_config import spec_from_section
 from moonraker_prometheus.sidecar.spec import COMMON, KIND_OPTIONS, KINDS, SpecError
+
+pytestmark = pytest.mark.unit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPTION = re.compile(r"^#?([a-z_]+):")

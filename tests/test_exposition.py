@@ -7,11 +7,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from moonraker_prometheus.catalogue.printer import BINDINGS
-from moonraker_prometheus.catalogue.spec import GAUGE, INFO, Metric
+from moonraker_prometheus.catalogue.build import F, bind
+from moonraker_prometheus.catalogue.spec import GAUGE, INFO, Metric, ObjectKind
 from moonraker_prometheus.collectors.printer import Plan, PrinterState
 from moonraker_prometheus.exposition import (Family, escape_label_value, format_labels,
                                              format_value, header)
 from tests.promtool import assert_promtool_clean
+
+pytestmark = pytest.mark.unit
 
 ODD_NAMES = [
     "Électronique bay 2",
@@ -101,3 +104,21 @@ def test_printer_render_with_odd_object_names_parses_and_lints():
     assert {s.labels["extruder"] for s in families["klipper_extruder_target"].samples} == {
         "extruder", "extruder1"}
     assert_promtool_clean(body)
+
+
+def test_wrong_number_of_label_values_raises_instead_of_dropping_labels():
+    metric = Metric("klipper_test_value", GAUGE, "Test.", ("sensor", "kind"))
+    with pytest.raises(ValueError, match="label"):
+        Family(metric).add(1.0, "only one")
+    with pytest.raises(ValueError, match="label"):
+        Family(metric).add(1.0, "a", "b", "c")
+
+
+def test_a_reader_yielding_the_wrong_label_count_fails_the_render():
+    """A printer reader yielding more label values than its family declares must fail
+    (the collector reports success 0 and logs it), not drop the extra value."""
+    kind = ObjectKind("thing", r"thing .+", label="thing")
+    binding = bind(kind, F("", "klipper_thing_value", "Test.", labels=("axis",),
+                           read=lambda status: [(("x", "extra"), 1.0)]))
+    with pytest.raises(ValueError, match="label"):
+        PrinterState(Plan(["thing a"], (binding,)), {"thing a": {"v": 1}}).render()

@@ -7,6 +7,7 @@ label keys are declared as compat, and the background cache behaves.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ import pytest
 
 from moonraker_prometheus.catalogue import moonraker as catalogue
 from moonraker_prometheus.collectors import COLLECTORS, GO_MODULE_ALIASES, resolve_modules
-from moonraker_prometheus.collectors.base import PeriodicRefresh
+from moonraker_prometheus.collectors.base import Collector, PeriodicRefresh, RenderCache
 from moonraker_prometheus.collectors.disk import DiskCollector
 from moonraker_prometheus.collectors.history import HistoryCollector
 from moonraker_prometheus.collectors.jobs import JobQueueCollector
@@ -28,59 +29,16 @@ from moonraker_prometheus.collectors.server import ServerCollector
 from moonraker_prometheus.collectors.spoolman import SpoolmanCollector
 from moonraker_prometheus.collectors.system import SystemCollector
 from moonraker_prometheus.collectors.updates import UpdatesCollector, update_available
+from tests.fakes import FakeApis, FakeServer, printer_components
+from tests.go_families import GO_MOONRAKER_FAMILIES
 from tests.promtool import promtool_check  # noqa: F401  (fixture)
+from tests.render_guard import assert_renders_from_memory
+
+pytestmark = pytest.mark.unit
 
 MOONRAKER_COLLECTORS = (ServerCollector, ProcessCollector, SystemCollector, NetworkCollector,
                         JobQueueCollector, HistoryCollector, DiskCollector, PowerCollector,
                         SensorsCollector, SpoolmanCollector, UpdatesCollector)
-
-# go-exporter-metrics.md, sections "Moonraker process and host" and "Server, job queue, disk,
-# history, power, Spoolman": name -> (label keys, Go module).
-GO_FAMILIES: Dict[str, Any] = {
-    "klipper_moonraker_memory_kb": ((), "process_stats"),
-    "klipper_moonraker_cpu_usage": ((), "process_stats"),
-    "klipper_moonraker_websocket_connections": ((), "process_stats"),
-    "klipper_system_cpu_temp": ((), "process_stats"),
-    "klipper_system_cpu": ((), "process_stats"),
-    "klipper_system_memory_total": ((), "process_stats"),
-    "klipper_system_memory_available": ((), "process_stats"),
-    "klipper_system_memory_used": ((), "process_stats"),
-    "klipper_system_uptime": ((), "process_stats"),
-    "klipper_system_throttled_bits": ((), "process_stats"),
-    "klipper_system_throttled_flag_info": (("flag",), "process_stats"),
-    "klipper_network_bandwidth": (("interface",), "network_stats"),
-    "klipper_system_cpu_count": ((), "system_info"),
-    "klipper_service_available": (("service",), "system_info"),
-    "klipper_service_state_info": (("service", "state"), "system_info"),
-    "klipper_service_sub_state_info": (("service", "sub_state"), "system_info"),
-    "klipper_component_info": (("component",), "server_info"),
-    "klipper_component_failed_info": (("failed_component",), "server_info"),
-    "klipper_moonraker_version_info": (("version",), "server_info"),
-    "klipper_api_version_info": (("version",), "server_info"),
-    "klipper_job_queue_length": ((), "job_queue"),
-    "klipper_job_queue_state_info": (("state",), "job_queue"),
-    "klipper_disk_usage_total": ((), "directory_info"),
-    "klipper_disk_usage_used": ((), "directory_info"),
-    "klipper_disk_usage_available": ((), "directory_info"),
-    "klipper_power_device_info": (("device", "type"), "device_power"),
-    "klipper_power_device_status": (("device",), "device_power"),
-    "klipper_power_device_state_info": (("device", "state"), "device_power"),
-    "klipper_spoolman_connected": ((), "spoolman"),
-    "klipper_spoolman_active_spool_id": ((), "spoolman"),
-    "klipper_spoolman_pending_reports": ((), "spoolman"),
-    "klipper_spoolman_spool_info": (
-        ("spool_id", "filament_name", "material", "color", "vendor"), "spoolman"),
-}
-for _d in ("rx", "tx"):
-    for _f in ("bytes", "packets", "errs", "drop"):
-        GO_FAMILIES[f"klipper_network_{_d}_{_f}"] = (("interface",), "network_stats")
-for _n in ("total_jobs", "total_time", "total_print_time", "total_filament_used",
-           "longest_job", "longest_print"):
-    GO_FAMILIES[f"klipper_{_n}"] = ((), "history")
-for _n in ("object_height", "first_layer_height", "layer_height", "total_duration"):
-    GO_FAMILIES[f"klipper_current_print_{_n}"] = ((), "history")
-for _n in ("remaining_weight", "used_weight", "remaining_length", "used_length"):
-    GO_FAMILIES[f"klipper_spoolman_{_n}"] = (("spool_id",), "spoolman")
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 
@@ -95,40 +53,7 @@ def parse(text: str) -> List[Any]:
     return out
 
 
-# ----- stand-in Moonraker -----
-
-class FakeLoop:
-    def create_task(self, coro: Any) -> "asyncio.Task[Any]":
-        return asyncio.get_event_loop().create_task(coro)
-
-    async def run_in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
-        return func(*args)
-
-
-class FakeServer:
-    def __init__(self, components: Dict[str, Any], warnings: Optional[Dict[str, str]] = None,
-                 failed: Optional[List[str]] = None, version: Optional[str] = "v0.11.0") -> None:
-        self.components = dict(components)
-        self.failed_components = failed or []
-        self.warnings = warnings if warnings is not None else {}
-        self.handlers: Dict[str, List[Callable[..., Any]]] = {}
-        self.version = version
-
-    def lookup_component(self, name: str, default: Any = None) -> Any:
-        return self.components.get(name, default)
-
-    def register_event_handler(self, event: str, callback: Callable[..., Any]) -> None:
-        self.handlers.setdefault(event, []).append(callback)
-
-    def get_event_loop(self) -> FakeLoop:
-        return FakeLoop()
-
-    def get_app_args(self) -> Dict[str, Any]:
-        return {"software_version": self.version}
-
-    def get_api_version(self) -> Any:
-        return (1, 5, 0)
-
+# ----- stand-in Moonraker components (the server is tests/fakes.py's) -----
 
 class FakeCursor:
     def __init__(self, rows: List[Any]) -> None:
@@ -289,13 +214,14 @@ def test_go_families_declared_with_same_names_labels_and_module():
         for metric in cls.metrics:
             by_name[metric.name] = metric
             module_of[metric.name] = cls.name
-    for name, (labels, go_module) in GO_FAMILIES.items():
+    for name, (labels, go_module) in GO_MOONRAKER_FAMILIES.items():
         assert name in by_name, f"{name} is not declared"
         metric = by_name[name]
         assert metric.labels[:len(labels)] == labels, name
         assert metric.compat, f"{name} must be marked compat"
         known, unknown = resolve_modules([go_module])
-        assert not unknown and module_of[name] in known, (name, go_module)
+        # the klippy module is served whatever the selection (component.ALWAYS_SERVED)
+        assert not unknown and module_of[name] in known + ["klippy"], (name, go_module)
 
 
 def test_go_module_names_map_to_these_collectors():
@@ -484,10 +410,109 @@ def test_disk_usage_is_measured_in_the_background(tmp_path):
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("cls", MOONRAKER_COLLECTORS)
+PRINTER_OBJECTS = {
+    "webhooks": {"state": "ready"}, "heater_bed": {"temperature": 60.0, "target": 60.0},
+    "extruder": {"temperature": 200.0, "target": 210.0, "power": 0.5},
+    "mcu": {"last_stats": {"mcu_task_avg": 0.00002, "mcu_task_stddev": 0.00001}},
+    "mmu": {"enabled": True, "num_gates": 2, "gate_status": [1, 2]},
+    "box": {"state": "connect", "T1": {"state": "connect", "material_type": ["PLA"]}},
+}
+
+
+def every_collector(tmp_path: Any) -> Callable[[type], Callable[[], str]]:
+    """make(cls) -> a fresh collector's render, on a server with every component known
+    and Klippy ready with PRINTER_OBJECTS (a fresh collector has nothing cached)."""
+    components = known_components(tmp_path)
+
+    def make(cls: type) -> Callable[[], str]:
+        apis = FakeApis(list(PRINTER_OBJECTS), PRINTER_OBJECTS)
+        server = FakeServer({**components, **printer_components(apis)})
+        server.components["klippy_connection"].state = SimpleNamespace(name="READY",
+                                                                       message="")
+        server.components["klippy_connection"].is_connected = lambda: True
+        collector = cls(server)
+        if "server:klippy_ready" in server.handlers:
+            asyncio.run(collector._on_klippy_ready())
+        return collector.render
+    return make
+
+
+@pytest.mark.parametrize("cls", COLLECTORS, ids=lambda c: c.name)
 def test_render_reads_memory_only(cls, tmp_path):
-    """render() is synchronous: it never returns a coroutine and never awaits."""
+    """render() does no I/O (no file, socket or process) and never stalls the loop."""
+    text = assert_renders_from_memory(lambda: every_collector(tmp_path)(cls))
+    # each produced families, so the check saw work (disk: its background refresh, which
+    # render() never waits for, is not started here)
+    assert cls.name == "disk" or text
+
+
+class ReadsAFile(ServerCollector):
+    def render(self) -> str:
+        with open(__file__, encoding="utf-8") as f:
+            f.read(10)
+        return super().render()
+
+
+class Sleeps(ServerCollector):
+    def render(self) -> str:
+        time.sleep(0.05)
+        return super().render()
+
+
+class RunsACommand(ServerCollector):
+    def render(self) -> str:
+        import subprocess
+        subprocess.run(["true"], check=False)
+        return super().render()
+
+
+@pytest.mark.parametrize("cls", (ReadsAFile, Sleeps, RunsACommand), ids=lambda c: c.__name__)
+def test_memory_only_check_fails_on_io_or_a_stall(cls, tmp_path):
+    """The check above can fail: a file read, a 50 ms sleep or a command during render."""
+    with pytest.raises(AssertionError):
+        assert_renders_from_memory(lambda: every_collector(tmp_path)(cls))
+
+
+def test_collectors_follow_one_contract():
+    """render() is every collector's one method: no collect() stub, nothing that raises."""
+    for cls in COLLECTORS:
+        assert not getattr(cls.render, "__isabstractmethod__", False), cls
+        assert not hasattr(cls, "collect"), f"{cls.__name__} still has collect()"
+        assert not asyncio.iscoroutinefunction(cls.render), cls
+    with pytest.raises(TypeError):
+        Collector(FakeServer({}))  # type: ignore[abstract]
+
+
+def test_a_failing_updater_is_logged_once_and_the_others_served(tmp_path, caplog):
     server = FakeServer(known_components(tmp_path))
-    collector = cls(server)  # type: ignore[arg-type]
-    assert isinstance(collector.render(), str)
-    assert not asyncio.iscoroutinefunction(cls.render)
+    broken = FakeUpdater({}, time.time())
+    broken.get_update_status = lambda: {}["missing"]  # type: ignore[method-assign]
+    server.components["update_manager"].updaters["broken"] = broken
+    collector = UpdatesCollector(server)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        text = collector.render()
+        collector._cache.invalidate()
+        collector.render()
+    assert 'component="klipper"' in text and 'component="broken"' not in text
+    logged = [r for r in caplog.records if "broken" in r.getMessage()]
+    assert len(logged) == 1 and "KeyError" in logged[0].getMessage()
+
+
+def test_render_cache_follows_its_source_invalidation_and_age():
+    renders: List[str] = []
+
+    def render() -> str:
+        renders.append("x")
+        return f"text {len(renders)}"
+
+    cache = RenderCache()
+    source = {"a": 1}
+    assert cache.text(source, render) == "text 1"
+    assert cache.text(source, render) == "text 1"  # same object: cached
+    assert cache.text({"a": 1}, render) == "text 2"  # an equal but new object: re-rendered
+    cache.invalidate()
+    assert cache.text(None, render) == "text 3"
+    aged = RenderCache(max_age=0.0)
+    assert aged.text(None, render) == "text 4"
+    time.sleep(0.001)
+    assert aged.text(None, render) == "text 5"

@@ -18,6 +18,8 @@ from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import Plan, PrinterState
 from tests.scrape import parse, value
 
+pytestmark = pytest.mark.unit
+
 ZERO4 = [0.0, 0.0, 0.0, 0.0]
 
 # Klippy right after start: (object, initial status, real status, families the initial

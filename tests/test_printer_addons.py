@@ -1,11 +1,15 @@
 """The `mmu` (Happy Hare) and `cfs` (Creality) modules on realistic object status."""
 from __future__ import annotations
 
+import pytest
+
 from moonraker_prometheus.catalogue import cfs, mmu
 from moonraker_prometheus.collectors.printer import Plan, PrinterState
 from tests.go_families import GO_CFS_FAMILIES, GO_MMU_FAMILIES
 from tests.promtool import assert_promtool_clean
 from tests.scrape import label_keys, parse, value
+
+pytestmark = pytest.mark.unit
 
 MMU_STATUS = {
     "mmu": {
@@ -134,3 +138,23 @@ def test_cfs_families_with_go_label_keys():
 def test_no_objects_no_subscription():
     plan = Plan(["webhooks", "extruder"], mmu.BINDINGS + cfs.BINDINGS)
     assert plan.subscription == {} and plan.entries == []
+
+
+def test_cfs_reads_every_unit_and_slot_klipper_reports():
+    """Units are box's T<n> fields and slots follow the per-slot lists: a fifth unit and a
+    fifth slot appear (the layout was fixed to T1-T4 and A-D)."""
+    t1 = CFS_STATUS["box"]["T1"]
+    fifth = dict(t1, filament="E", material_type=t1["material_type"] + ["104001"],
+                 color_value=t1["color_value"] + ["0000000"], vender=t1["vender"] + ["X"],
+                 remain_len=t1["remain_len"] + ["80"])
+    status = {"box": dict(CFS_STATUS["box"], T5=fifth)}
+    plan = Plan(list(status), cfs.BINDINGS)
+    assert plan.subscription["box"] is None  # the unit fields are whatever Klippy has
+    series = parse(PrinterState(plan, status).render())
+    assert value(series, "klipper_cfs_unit_temperature_celsius", unit="T5") == 31.0
+    assert value(series, "klipper_cfs_active_slot", unit="T5") == 4.0
+    assert value(series, "klipper_cfs_slot_remaining", unit="T5", slot="E") == 80.0
+    assert value(series, "klipper_cfs_active_slot_info", unit="T5", slot="E",
+                 material="104001", color="0000000") == 1.0
+    units = [dict(k[1]).get("unit") for k in series if k[0] == "klipper_cfs_unit_state_info"]
+    assert units == ["T1", "T5"]  # unit number order; T2-T4 are disconnected

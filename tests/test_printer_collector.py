@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List
+from typing import Any, Dict
+
+import pytest
 
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState
+from tests.fakes import FakeApis, FakeServer, printer_components
+
+pytestmark = pytest.mark.unit
 
 OBJECTS = ["webhooks", "extruder", "extruder1", "heater_bed", "toolhead", "bed_mesh",
            "configfile", "temperature_sensor chamber", "gcode_macro FOO", "heaters"]
@@ -74,53 +79,13 @@ def test_absent_object_and_none_values_produce_nothing():
     assert "# HELP klipper_extruder_target" in body
 
 
-class FakeConnection:
-    def __init__(self) -> None:
-        self.ready = True
-        self.cache: Dict[str, Dict[str, Any]] = {}
-
-    def is_ready(self) -> bool:
-        return self.ready
-
-    def get_subscription_cache(self) -> Dict[str, Dict[str, Any]]:
-        return self.cache
-
-
-class FakeApis:
-    def __init__(self, objects: List[str], status: Dict[str, Any]) -> None:
-        self.objects, self.status = objects, status
-        self.callbacks: List[Any] = []
-        self.subscriptions: List[Dict[str, Any]] = []
-
-    async def get_object_list(self, default=None):
-        return list(self.objects)
-
-    async def subscribe_objects(self, objects, callback=None, default=None):
-        self.subscriptions.append(dict(objects))
-        if callback is not None:
-            self.callbacks.append(callback)
-        return {k: dict(v) for k, v in self.status.items()}
-
-
-class FakeServer:
-    def __init__(self, apis: FakeApis) -> None:
-        self.handlers: Dict[str, Any] = {}
-        self.components = {"klippy_apis": apis, "klippy_connection": FakeConnection()}
-
-    def register_event_handler(self, event: str, handler) -> None:
-        self.handlers[event] = handler
-
-    def lookup_component(self, name: str, default=None):
-        return self.components.get(name, default)
-
-
 def test_lifecycle_discovers_objects_at_every_ready_and_drops_series_when_down():
     apis = FakeApis(["webhooks", "heater_bed"],
                     {"webhooks": {"state": "ready"}, "heater_bed": {"target": 0.0}})
-    server = FakeServer(apis)
+    server = FakeServer(printer_components(apis))
     collector = PrinterCollector(server)  # type: ignore[arg-type]
     assert collector.render() == ""
-    asyncio.run(server.handlers["server:klippy_ready"]())
+    asyncio.run(*server.fire("server:klippy_ready"))
     assert "klipper_heater_bed_target 0.0" in collector.render()
     apis.callbacks[0]({"heater_bed": {"target": 70.0}}, 1.0)
     assert "klipper_heater_bed_target 70.0" in collector.render()
@@ -128,12 +93,12 @@ def test_lifecycle_discovers_objects_at_every_ready_and_drops_series_when_down()
     server.components["klippy_connection"].ready = False
     assert collector.render() == ""
     # disconnect, then a restart that added a sensor
-    server.handlers["server:klippy_disconnect"]()
+    server.fire("server:klippy_disconnect")
     server.components["klippy_connection"].ready = True
     assert collector.render() == ""
     apis.objects.append("temperature_sensor new one")
     apis.status["temperature_sensor new one"] = {"temperature": 30.0}
-    asyncio.run(server.handlers["server:klippy_ready"]())
+    asyncio.run(*server.fire("server:klippy_ready"))
     assert len(apis.callbacks) == 2  # re-registered after the disconnect dropped it
     assert 'klipper_temperature_sensor_temperature{sensor="new one"} 30.0' in collector.render()
     assert "temperature_sensor new one" in apis.subscriptions[-1]

@@ -6,7 +6,9 @@ import math
 import pytest
 
 from moonraker_prometheus.catalogue import printer_readers as r
-from moonraker_prometheus.catalogue.spec import ObjectKind
+from moonraker_prometheus.catalogue.spec import ObjectKind, state
+
+pytestmark = pytest.mark.unit
 
 
 def samples(reader, value):
@@ -92,7 +94,11 @@ def test_truthy_mapping_and_axes():
         (("x",), 0.0), (("y",), 1.0)]
     assert samples(r.axes("x", "y", factor=0.001), [100.0, None]) == [(("x",), 0.1)]
     assert samples(r.count, ["a", "b"]) == [((), 2.0)]
-    assert samples(r.present_text, "") == [] and samples(r.present_text, None) == []
+
+
+def test_state_is_absent_for_empty_or_missing_text():
+    assert samples(state, "ready") == [(("ready",), 1.0)]
+    assert samples(state, "") == [] and samples(state, None) == []
 
 
 @pytest.mark.parametrize("obj,expected", [

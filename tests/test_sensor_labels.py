@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import (Plan, PrinterCollector, PrinterState,
                                                      sensor_owners)
+from tests.fakes import FakeApis, FakeServer, printer_components
 from tests.scrape import parse, value
-from tests.test_printer_collector import FakeApis, FakeServer
+
+pytestmark = pytest.mark.unit
 
 # configfile.config as Klippy reports it: section names as written, raw option text
 CONFIG = {
@@ -79,7 +83,7 @@ class ConfigApis(FakeApis):
 
 def test_collector_reads_the_config_once_per_ready_for_sensor_drivers():
     apis = ConfigApis(OBJECTS, STATUS, CONFIG)
-    collector = PrinterCollector(FakeServer(apis))
+    collector = PrinterCollector(FakeServer(printer_components(apis)))
     asyncio.run(collector._on_klippy_ready())
     series = parse(collector.render())
     assert labels_of(series, "klipper_temperature_host_temperature_celsius", "sensor") == [

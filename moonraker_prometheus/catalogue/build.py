@@ -1,7 +1,7 @@
 """Small constructors that keep the declaration tables readable."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from .spec import COUNTER, GAUGE, INFO, Field, Metric, ObjectBinding, ObjectKind, Reader, number
 
@@ -33,6 +33,11 @@ class F:
         self.requires, self.context = requires, context
 
 
+def compat(path: str, name: str, help: str, **kw: Any) -> F:
+    """A field whose name and label keys are prometheus-klipper-exporter's (`compat=True`)."""
+    return F(path, name, help, compat=True, **kw)
+
+
 def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
     """Bind fields to a kind: each family gets the kind's instance label first."""
     instance = (kind.label,) if kind.label else ()
@@ -51,4 +56,29 @@ def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
     return ObjectBinding(kind, tuple(built), doc)
 
 
-__all__ = ["gauge", "counter", "info", "F", "bind", "ObjectKind", "COUNTER", "GAUGE", "INFO"]
+def family_metrics(bindings: Sequence[ObjectBinding]) -> Tuple[Metric, ...]:
+    """One Metric per family name, in declaration order.
+
+    A family fed by several object kinds (e.g. output_pin and pwm_tool) is declared
+    identically by each; its `source` lists every kind.
+    """
+    merged: Dict[str, Metric] = {}
+    sources: Dict[str, List[str]] = {}
+    for binding in bindings:
+        for metric in binding.metrics():
+            merged.setdefault(metric.name, metric)
+            srcs = sources.setdefault(metric.name, [])
+            if metric.source not in srcs:
+                srcs.append(metric.source)
+    out = []
+    for name, metric in merged.items():
+        m = metric
+        if len(sources[name]) > 1:
+            m = Metric(m.name, m.type, m.help, m.labels, m.unit, ", ".join(sources[name]),
+                       m.compat)
+        out.append(m)
+    return tuple(out)
+
+
+__all__ = ["gauge", "counter", "info", "F", "compat", "bind", "family_metrics", "ObjectKind",
+           "COUNTER", "GAUGE", "INFO"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .build import gauge, info
+from .units import SECONDS
 
 COLLECTOR_SUCCESS = gauge(
     "klipper_exporter_collector_success",
@@ -10,7 +11,7 @@ COLLECTOR_SUCCESS = gauge(
 COLLECTOR_DURATION = gauge(
     "klipper_exporter_collector_duration_seconds",
     "Time the collector took in this scrape.",
-    labels=("collector",), unit="seconds", source="component")
+    labels=("collector",), unit=SECONDS, source="component")
 BUILD_INFO = info(
     "klipper_exporter_build_info",
     "moonraker-prometheus version serving these metrics.",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .build import F, INFO, ObjectKind, bind
-from .printer import family_metrics
-from .printer_readers import present_text, reading
-from .spec import Sample, equals, number
+from .build import INFO, ObjectKind, bind, compat, family_metrics
+from .printer_readers import item_text, reading
+from .spec import Sample, equals, number, state
+from .units import CELSIUS, CUBIC_MILLIMETERS, MILLIMETERS, PERCENT, RATIO
 
 MMU = ObjectKind("mmu", r"mmu")
 MMU_MACHINE = ObjectKind("mmu_machine", r"mmu_machine")
@@ -46,12 +46,6 @@ def per_index(value: Any) -> Iterator[Sample]:
                 yield (str(i),), v
 
 
-def _text(items: Any, i: int) -> str:
-    if isinstance(items, (list, tuple)) and i < len(items) and items[i] is not None:
-        return str(items[i])
-    return ""
-
-
 def gate_info(status: Any) -> Iterator[Sample]:
     if not isinstance(status, dict):
         return
@@ -59,8 +53,9 @@ def gate_info(status: Any) -> Iterator[Sample]:
     if not isinstance(gates, int) or isinstance(gates, bool):
         return
     for i in range(gates):
-        yield (str(i), _text(status.get("gate_material"), i), _text(status.get("gate_color"), i),
-               _text(status.get("gate_filament_name"), i)), 1.0
+        yield (str(i), item_text(status.get("gate_material"), i),
+               item_text(status.get("gate_color"), i),
+               item_text(status.get("gate_filament_name"), i)), 1.0
 
 
 def _active(status: Any) -> dict:
@@ -96,130 +91,126 @@ def machine_info(status: Any) -> Iterator[Sample]:
                    key[len("unit_"):]), 1.0
 
 
-def _g(path: str, name: str, help: str, **kw: Any) -> F:
-    return F(path, name, help, compat=True, **kw)
-
-
 _ENC = "Happy Hare encoder"
 
 BINDINGS = (
     bind(
         MMU,
-        _g("enabled", "klipper_mmu_enabled", "1 when the MMU is enabled, else 0."),
-        _g("is_homed", "klipper_mmu_homed", "1 when the MMU selector is homed, else 0."),
-        _g("num_gates", "klipper_mmu_num_gates", "Number of MMU gates."),
-        _g("has_bypass", "klipper_mmu_has_bypass", "1 when the MMU has a bypass gate."),
-        _g("unit", "klipper_mmu_current_unit", "Current MMU unit (absent when unknown).",
+        compat("enabled", "klipper_mmu_enabled", "1 when the MMU is enabled, else 0."),
+        compat("is_homed", "klipper_mmu_homed", "1 when the MMU selector is homed, else 0."),
+        compat("num_gates", "klipper_mmu_num_gates", "Number of MMU gates."),
+        compat("has_bypass", "klipper_mmu_has_bypass", "1 when the MMU has a bypass gate."),
+        compat("unit", "klipper_mmu_current_unit", "Current MMU unit (absent when unknown).",
            read=known),
-        _g("tool", "klipper_mmu_current_tool",
+        compat("tool", "klipper_mmu_current_tool",
            "Current tool (-2 bypass; absent when unknown).", read=known),
-        _g("gate", "klipper_mmu_current_gate",
+        compat("gate", "klipper_mmu_current_gate",
            "Current gate (-2 bypass; absent when unknown).", read=known),
-        _g("print_state", "klipper_mmu_print_state_info", "MMU print state.", type=INFO,
-           labels=("state",), read=present_text),
-        _g("action", "klipper_mmu_action_info", "MMU current action.", type=INFO,
-           labels=("action",), read=present_text),
-        _g("operation", "klipper_mmu_operation_info", "MMU current operation.", type=INFO,
-           labels=("operation",), read=present_text),
-        _g("filament", "klipper_mmu_filament_loaded",
+        compat("print_state", "klipper_mmu_print_state_info", "MMU print state.", type=INFO,
+           labels=("state",), read=state),
+        compat("action", "klipper_mmu_action_info", "MMU current action.", type=INFO,
+           labels=("action",), read=state),
+        compat("operation", "klipper_mmu_operation_info", "MMU current operation.", type=INFO,
+           labels=("operation",), read=state),
+        compat("filament", "klipper_mmu_filament_loaded",
            "1 when Happy Hare reports the filament Loaded, else 0.", read=equals("Loaded")),
-        _g("filament_position", "klipper_mmu_filament_position_mm",
-           "Filament position in mm.", unit="millimeters"),
-        _g("filament_pos", "klipper_mmu_filament_pos_state",
+        compat("filament_position", "klipper_mmu_filament_position_mm",
+           "Filament position in mm.", unit=MILLIMETERS),
+        compat("filament_pos", "klipper_mmu_filament_pos_state",
            "Filament position state machine value (Happy Hare FILAMENT_POS_*; absent when "
            "unknown).", read=known),
-        _g("filament_direction", "klipper_mmu_filament_direction",
+        compat("filament_direction", "klipper_mmu_filament_direction",
            "Filament direction (1 load, -1 unload; absent when unknown).", read=reading),
-        _g("num_toolchanges", "klipper_mmu_toolchanges_total",
+        compat("num_toolchanges", "klipper_mmu_toolchanges_total",
            "Toolchanges in the current print. Resets at every print: a gauge despite its "
            "name (kept from the Go exporter)."),
-        _g("last_tool", "klipper_mmu_last_tool", "Last tool used (absent when unknown).",
+        compat("last_tool", "klipper_mmu_last_tool", "Last tool used (absent when unknown).",
            read=known),
-        _g("next_tool", "klipper_mmu_next_tool",
+        compat("next_tool", "klipper_mmu_next_tool",
            "Next tool during a toolchange (absent outside one).", read=known),
-        _g("toolchange_purge_volume", "klipper_mmu_toolchange_purge_volume_mm3",
-           "Suggested purge volume of the toolchange in mm^3.", unit="mm^3"),
-        _g("runout", "klipper_mmu_runout", "1 while a runout is being handled, else 0."),
-        _g("clog_detection_enabled", "klipper_mmu_clog_detection_mode",
+        compat("toolchange_purge_volume", "klipper_mmu_toolchange_purge_volume_mm3",
+           "Suggested purge volume of the toolchange in mm^3.", unit=CUBIC_MILLIMETERS),
+        compat("runout", "klipper_mmu_runout", "1 while a runout is being handled, else 0."),
+        compat("clog_detection_enabled", "klipper_mmu_clog_detection_mode",
            "Clog detection mode (0 off, 1 manual, 2 auto)."),
-        _g("endless_spool_enabled", "klipper_mmu_endless_spool_enabled",
+        compat("endless_spool_enabled", "klipper_mmu_endless_spool_enabled",
            "Endless spool (0 off, 1 enabled, 2 pre-gate)."),
-        _g("sync_drive", "klipper_mmu_sync_drive_enabled",
+        compat("sync_drive", "klipper_mmu_sync_drive_enabled",
            "1 when the gear stepper is synced to the extruder, else 0."),
-        _g("sync_feedback_state", "klipper_mmu_sync_feedback_state_info",
-           "Sync feedback state.", type=INFO, labels=("state",), read=present_text),
-        _g("servo", "klipper_mmu_servo_position_info", "Servo position.", type=INFO,
-           labels=("position",), read=present_text),
-        _g("bowden_progress", "klipper_mmu_bowden_progress_percent",
+        compat("sync_feedback_state", "klipper_mmu_sync_feedback_state_info",
+           "Sync feedback state.", type=INFO, labels=("state",), read=state),
+        compat("servo", "klipper_mmu_servo_position_info", "Servo position.", type=INFO,
+           labels=("position",), read=state),
+        compat("bowden_progress", "klipper_mmu_bowden_progress_percent",
            "Bowden move progress in percent (absent when no bowden move is active).",
-           unit="percent", read=known),
-        _g("encoder.encoder_pos", "klipper_mmu_encoder_position_mm",
-           f"{_ENC} position in mm.", unit="millimeters"),
-        _g("encoder.detection_length", "klipper_mmu_encoder_detection_length_mm",
-           "Clog detection length in mm.", unit="millimeters"),
-        _g("encoder.headroom", "klipper_mmu_encoder_headroom_mm",
-           "Current clog detection headroom in mm.", unit="millimeters"),
-        _g("encoder.min_headroom", "klipper_mmu_encoder_min_headroom_mm",
-           "Minimum clog detection headroom recorded, in mm.", unit="millimeters"),
-        _g("encoder.desired_headroom", "klipper_mmu_encoder_desired_headroom_mm",
-           "Desired clog detection headroom in mm.", unit="millimeters"),
-        _g("encoder.flow_rate", "klipper_mmu_encoder_flow_rate_percent",
-           f"{_ENC} measured flow rate in percent.", unit="percent"),
-        _g("encoder.enabled", "klipper_mmu_encoder_enabled",
+           unit=PERCENT, read=known),
+        compat("encoder.encoder_pos", "klipper_mmu_encoder_position_mm",
+           f"{_ENC} position in mm.", unit=MILLIMETERS),
+        compat("encoder.detection_length", "klipper_mmu_encoder_detection_length_mm",
+           "Clog detection length in mm.", unit=MILLIMETERS),
+        compat("encoder.headroom", "klipper_mmu_encoder_headroom_mm",
+           "Current clog detection headroom in mm.", unit=MILLIMETERS),
+        compat("encoder.min_headroom", "klipper_mmu_encoder_min_headroom_mm",
+           "Minimum clog detection headroom recorded, in mm.", unit=MILLIMETERS),
+        compat("encoder.desired_headroom", "klipper_mmu_encoder_desired_headroom_mm",
+           "Desired clog detection headroom in mm.", unit=MILLIMETERS),
+        compat("encoder.flow_rate", "klipper_mmu_encoder_flow_rate_percent",
+           f"{_ENC} measured flow rate in percent.", unit=PERCENT),
+        compat("encoder.enabled", "klipper_mmu_encoder_enabled",
            f"1 when the {_ENC} is enabled for clog detection, else 0."),
-        _g("gate_status", "klipper_mmu_gate_status",
+        compat("gate_status", "klipper_mmu_gate_status",
            "Gate status (0 empty, 1 available, 2 buffered; absent when unknown).",
            labels=("gate",), read=known_per_index),
-        _g("gate_temperature", "klipper_mmu_gate_temperature",
+        compat("gate_temperature", "klipper_mmu_gate_temperature",
            "Filament temperature configured for the gate, in degrees Celsius.",
-           labels=("gate",), unit="celsius", read=per_index),
-        _g("gate_speed_override", "klipper_mmu_gate_speed_override_percent",
-           "Gate speed override in percent.", labels=("gate",), unit="percent",
+           labels=("gate",), unit=CELSIUS, read=per_index),
+        compat("gate_speed_override", "klipper_mmu_gate_speed_override_percent",
+           "Gate speed override in percent.", labels=("gate",), unit=PERCENT,
            read=per_index),
-        _g("ttg_map", "klipper_mmu_gate_ttg_map",
+        compat("ttg_map", "klipper_mmu_gate_ttg_map",
            "Tool-to-gate map: the gate mapped to tool N (label gate holds N, as the Go "
            "exporter).", labels=("gate",), read=per_index),
-        _g("endless_spool_groups", "klipper_mmu_gate_endless_spool_group",
+        compat("endless_spool_groups", "klipper_mmu_gate_endless_spool_group",
            "Endless spool group of the gate.", labels=("gate",), read=per_index),
-        _g("gate_spool_id", "klipper_mmu_gate_spool_id",
+        compat("gate_spool_id", "klipper_mmu_gate_spool_id",
            "Spoolman spool ID of the gate (absent when not set).", labels=("gate",),
            read=known_per_index),
-        _g("", "klipper_mmu_gate_info", "Material, color and filament name of each gate.",
+        compat("", "klipper_mmu_gate_info", "Material, color and filament name of each gate.",
            type=INFO, labels=("gate", "material", "color", "filament_name"), read=gate_info,
            requires=("num_gates", "gate_material", "gate_color", "gate_filament_name")),
-        _g("tool_extrusion_multipliers", "klipper_mmu_tool_extrusion_multiplier",
-           "Tool extrusion multiplier (M221) as a ratio.", labels=("tool",), unit="ratio",
+        compat("tool_extrusion_multipliers", "klipper_mmu_tool_extrusion_multiplier",
+           "Tool extrusion multiplier (M221) as a ratio.", labels=("tool",), unit=RATIO,
            read=per_index),
-        _g("tool_speed_multipliers", "klipper_mmu_tool_speed_multiplier",
-           "Tool speed multiplier (M220) as a ratio.", labels=("tool",), unit="ratio",
+        compat("tool_speed_multipliers", "klipper_mmu_tool_speed_multiplier",
+           "Tool speed multiplier (M220) as a ratio.", labels=("tool",), unit=RATIO,
            read=per_index),
-        _g("slicer_tool_map.total_toolchanges", "klipper_mmu_slicer_total_toolchanges",
+        compat("slicer_tool_map.total_toolchanges", "klipper_mmu_slicer_total_toolchanges",
            "Toolchanges the slicer planned for the print."),
-        _g("slicer_tool_map.initial_tool", "klipper_mmu_slicer_initial_tool",
+        compat("slicer_tool_map.initial_tool", "klipper_mmu_slicer_initial_tool",
            "Initial tool according to the slicer."),
-        _g("active_filament", "klipper_mmu_active_filament_info",
+        compat("active_filament", "klipper_mmu_active_filament_info",
            "Name, material and color of the active filament (when it has a name).",
            type=INFO, labels=("name", "material", "color"), read=active_filament_info),
-        _g("active_filament", "klipper_mmu_active_filament_temperature",
-           "Temperature of the active filament in degrees Celsius.", unit="celsius",
+        compat("active_filament", "klipper_mmu_active_filament_temperature",
+           "Temperature of the active filament in degrees Celsius.", unit=CELSIUS,
            read=active_filament_field("temperature")),
-        _g("active_filament", "klipper_mmu_active_filament_spool_id",
+        compat("active_filament", "klipper_mmu_active_filament_spool_id",
            "Spoolman spool ID of the active filament.",
            read=active_filament_field("spool_id")),
     ),
     bind(
         MMU_MACHINE,
-        _g("num_units", "klipper_mmu_num_units", "Number of MMU units."),
-        _g("", "klipper_mmu_machine_info",
+        compat("num_units", "klipper_mmu_num_units", "Number of MMU units."),
+        compat("", "klipper_mmu_machine_info",
            "MMU unit identity: name, vendor, version, selector type (one series per unit).",
            type=INFO, labels=("name", "vendor", "version", "selector_type", "unit"),
            read=machine_info),
     ),
     bind(
         PRE_GATE,
-        _g("filament_detected", "klipper_mmu_pre_gate_sensor_detected",
+        compat("filament_detected", "klipper_mmu_pre_gate_sensor_detected",
            "1 when the gate's pre-gate sensor detects filament, else 0."),
-        _g("enabled", "klipper_mmu_pre_gate_sensor_enabled",
+        compat("enabled", "klipper_mmu_pre_gate_sensor_enabled",
            "1 when the gate's pre-gate sensor is enabled, else 0."),
     ),
 )

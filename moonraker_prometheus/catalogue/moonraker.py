@@ -9,17 +9,19 @@ name, label keys and unit, even where the name breaks today's naming rules.
 from __future__ import annotations
 
 from .build import counter, gauge, info
+from .units import (BYTES, BYTES_PER_SECOND, CELSIUS, GRAMS, KILOBYTES, METERS,
+                    MILLIMETERS, PERCENT, RATIO, SECONDS)
 
 # ----- module `process`: the Moonraker process and host load (Go `process_stats`) -----
 
 MOONRAKER_MEMORY_KB = gauge(
     "klipper_moonraker_memory_kb",
     "Moonraker's resident memory (RSS) in kB, from its newest process sample.",
-    unit="kilobytes", source="proc_stats.proc_stat_queue[-1].memory", compat=True)
+    unit=KILOBYTES, source="proc_stats.proc_stat_queue[-1].memory", compat=True)
 MOONRAKER_CPU_USAGE = gauge(
     "klipper_moonraker_cpu_usage",
     "Moonraker's CPU usage in percent of one core over the last second.",
-    unit="percent", source="proc_stats.proc_stat_queue[-1].cpu_usage", compat=True)
+    unit=PERCENT, source="proc_stats.proc_stat_queue[-1].cpu_usage", compat=True)
 MOONRAKER_WEBSOCKETS = gauge(
     "klipper_moonraker_websocket_connections",
     "Clients connected to Moonraker's websocket (the Go exporter always reported 0 here).",
@@ -32,31 +34,31 @@ EVENT_LOOP_BLOCKED = counter(
 SYSTEM_CPU_TEMP = gauge(
     "klipper_system_cpu_temp",
     "Host CPU temperature in degrees Celsius; absent when the host has no CPU sensor.",
-    unit="celsius", source="event proc_stats:proc_stat_update .cpu_temp", compat=True)
+    unit=CELSIUS, source="event proc_stats:proc_stat_update .cpu_temp", compat=True)
 SYSTEM_CPU = gauge(
     "klipper_system_cpu",
     "Host CPU usage over all cores in percent over the last second.",
-    unit="percent", source='proc_stats.cpu_usage["cpu"]', compat=True)
+    unit=PERCENT, source='proc_stats.cpu_usage["cpu"]', compat=True)
 SYSTEM_CPU_CORE = gauge(
     "klipper_system_cpu_core_usage_ratio",
     "Usage of one host CPU core (0 to 1) over the last second.",
-    labels=("cpu",), unit="ratio", source='proc_stats.cpu_usage["cpuN"]')
+    labels=("cpu",), unit=RATIO, source='proc_stats.cpu_usage["cpuN"]')
 SYSTEM_MEMORY_TOTAL = gauge(
     "klipper_system_memory_total",
     "Host memory in kB (MemTotal).",
-    unit="kilobytes", source='proc_stats.memory_usage["total"]', compat=True)
+    unit=KILOBYTES, source='proc_stats.memory_usage["total"]', compat=True)
 SYSTEM_MEMORY_AVAILABLE = gauge(
     "klipper_system_memory_available",
     "Host memory available to new processes in kB (MemAvailable).",
-    unit="kilobytes", source='proc_stats.memory_usage["available"]', compat=True)
+    unit=KILOBYTES, source='proc_stats.memory_usage["available"]', compat=True)
 SYSTEM_MEMORY_USED = gauge(
     "klipper_system_memory_used",
     "Host memory in use in kB (MemTotal - MemAvailable).",
-    unit="kilobytes", source='proc_stats.memory_usage["used"]', compat=True)
+    unit=KILOBYTES, source='proc_stats.memory_usage["used"]', compat=True)
 SYSTEM_UPTIME = counter(
     "klipper_system_uptime",
     "Seconds since the host booted (CLOCK_BOOTTIME).",
-    unit="seconds", source="time.clock_gettime(CLOCK_BOOTTIME)", compat=True)
+    unit=SECONDS, source="time.clock_gettime(CLOCK_BOOTTIME)", compat=True)
 SYSTEM_THROTTLED_BITS = gauge(
     "klipper_system_throttled_bits",
     "Raspberry Pi firmware throttled state bits (get_throttled); absent on other hosts.",
@@ -93,7 +95,7 @@ NETWORK_TX_DROP = _net("tx_drop", "Packets to send dropped")
 NETWORK_BANDWIDTH = gauge(
     "klipper_network_bandwidth",
     "Bytes per second received plus sent by the interface over the last second.",
-    labels=("interface",), unit="bytes per second",
+    labels=("interface",), unit=BYTES_PER_SECOND,
     source="proc_stats.last_net_stats[interface].bandwidth", compat=True)
 
 NETWORK = (NETWORK_RX_BYTES, NETWORK_TX_BYTES, NETWORK_RX_PACKETS, NETWORK_TX_PACKETS,
@@ -176,7 +178,7 @@ JOB_QUEUE_JOB = info(
 JOB_QUEUE_JOB_ADDED = gauge(
     "klipper_job_queue_job_added_timestamp_seconds",
     "When the queued job was added (Unix time).",
-    labels=("job_id",), unit="seconds", source="job_queue.queued_jobs[].time_added")
+    labels=("job_id",), unit=SECONDS, source="job_queue.queued_jobs[].time_added")
 
 JOBS = (JOB_QUEUE_LENGTH, JOB_QUEUE_STATE, JOB_QUEUE_JOB, JOB_QUEUE_JOB_ADDED)
 
@@ -185,21 +187,21 @@ JOBS = (JOB_QUEUE_LENGTH, JOB_QUEUE_STATE, JOB_QUEUE_JOB, JOB_QUEUE_JOB_ADDED)
 DISK_TOTAL = gauge(
     "klipper_disk_usage_total",
     "Size in bytes of the file system holding the gcodes folder.",
-    unit="bytes", source='shutil.disk_usage(file_manager.get_directory("gcodes")), in a thread',
+    unit=BYTES, source='shutil.disk_usage(file_manager.get_directory("gcodes")), in a thread',
     compat=True)
 DISK_USED = gauge(
     "klipper_disk_usage_used",
     "Bytes used on the file system holding the gcodes folder.",
-    unit="bytes", source="same, .used", compat=True)
+    unit=BYTES, source="same, .used", compat=True)
 DISK_AVAILABLE = gauge(
     "klipper_disk_usage_available",
     "Bytes free on the file system holding the gcodes folder.",
-    unit="bytes", source="same, .free", compat=True)
+    unit=BYTES, source="same, .free", compat=True)
 DISK_AGE = gauge(
     "klipper_disk_usage_age_seconds",
     "Age of the disk usage figures (refreshed every 30 s and on file changes, off the "
     "event loop).",
-    unit="seconds", source="background refresh")
+    unit=SECONDS, source="background refresh")
 
 DISK = (DISK_TOTAL, DISK_USED, DISK_AVAILABLE, DISK_AGE)
 
@@ -212,24 +214,24 @@ TOTAL_JOBS = gauge(
 TOTAL_TIME = gauge(
     "klipper_total_time",
     "Seconds of all recorded jobs, pauses included.",
-    unit="seconds", source='history.job_totals["total_time"]', compat=True)
+    unit=SECONDS, source='history.job_totals["total_time"]', compat=True)
 TOTAL_PRINT_TIME = gauge(
     "klipper_total_print_time",
     "Seconds spent printing in all recorded jobs.",
-    unit="seconds", source='history.job_totals["total_print_time"]', compat=True)
+    unit=SECONDS, source='history.job_totals["total_print_time"]', compat=True)
 TOTAL_FILAMENT = gauge(
     "klipper_total_filament_used",
     "Filament extruded by all recorded jobs, in millimetres (mm; the Go exporter's HELP said "
     "meters).",
-    unit="millimetres", source='history.job_totals["total_filament_used"]', compat=True)
+    unit=MILLIMETERS, source='history.job_totals["total_filament_used"]', compat=True)
 LONGEST_JOB = gauge(
     "klipper_longest_job",
     "Seconds of the longest recorded job, pauses included.",
-    unit="seconds", source='history.job_totals["longest_job"]', compat=True)
+    unit=SECONDS, source='history.job_totals["longest_job"]', compat=True)
 LONGEST_PRINT = gauge(
     "klipper_longest_print",
     "Seconds of printing in the longest recorded print.",
-    unit="seconds", source='history.job_totals["longest_print"]', compat=True)
+    unit=SECONDS, source='history.job_totals["longest_print"]', compat=True)
 HISTORY_JOBS = counter(
     "klipper_history_jobs_total",
     "Finished jobs in Moonraker's history by outcome (completed, cancelled, error, "
@@ -239,24 +241,24 @@ HISTORY_JOBS = counter(
 HISTORY_AGE = gauge(
     "klipper_history_jobs_age_seconds",
     "Age of the job outcome counts (refreshed when a job finishes and every 5 minutes).",
-    unit="seconds", source="background refresh")
+    unit=SECONDS, source="background refresh")
 CURRENT_OBJECT_HEIGHT = gauge(
     "klipper_current_print_object_height",
     "Height of the current job's object in mm (slicer metadata); absent without a job.",
-    unit="millimetres", source="history.current_job.metadata.object_height", compat=True)
+    unit=MILLIMETERS, source="history.current_job.metadata.object_height", compat=True)
 CURRENT_FIRST_LAYER_HEIGHT = gauge(
     "klipper_current_print_first_layer_height",
     "First layer height of the current job in mm (slicer metadata).",
-    unit="millimetres", source="history.current_job.metadata.first_layer_height",
+    unit=MILLIMETERS, source="history.current_job.metadata.first_layer_height",
     compat=True)
 CURRENT_LAYER_HEIGHT = gauge(
     "klipper_current_print_layer_height",
     "Layer height of the current job in mm (slicer metadata).",
-    unit="millimetres", source="history.current_job.metadata.layer_height", compat=True)
+    unit=MILLIMETERS, source="history.current_job.metadata.layer_height", compat=True)
 CURRENT_TOTAL_DURATION = gauge(
     "klipper_current_print_total_duration",
     "Seconds since the current job started, pauses included.",
-    unit="seconds", source="job_state print_stats.total_duration (live)", compat=True)
+    unit=SECONDS, source="job_state print_stats.total_duration (live)", compat=True)
 CURRENT_JOB = info(
     "klipper_current_job_info",
     "The job in progress (printing or paused): its file and history job id.",
@@ -264,23 +266,23 @@ CURRENT_JOB = info(
 CURRENT_JOB_START = gauge(
     "klipper_current_job_start_timestamp_seconds",
     "When the current job started (Unix time).",
-    unit="seconds", source="history.current_job.start_time")
+    unit=SECONDS, source="history.current_job.start_time")
 CURRENT_ESTIMATE = gauge(
     "klipper_current_job_estimated_duration_seconds",
     "The slicer's estimate of the current job's printing time.",
-    unit="seconds", source="history.current_job.metadata.estimated_time")
+    unit=SECONDS, source="history.current_job.metadata.estimated_time")
 CURRENT_REMAINING = gauge(
     "klipper_current_job_remaining_seconds",
     "Slicer estimate minus printing time so far (never below 0); absent without an estimate.",
-    unit="seconds", source="metadata.estimated_time - print_stats.print_duration")
+    unit=SECONDS, source="metadata.estimated_time - print_stats.print_duration")
 CURRENT_FILAMENT_TOTAL = gauge(
     "klipper_current_job_filament_total_meters",
     "Filament length the slicer says the current job needs.",
-    unit="meters", source="history.current_job.metadata.filament_total (mm) / 1000")
+    unit=METERS, source="history.current_job.metadata.filament_total (mm) / 1000")
 CURRENT_FILAMENT_WEIGHT = gauge(
     "klipper_current_job_filament_weight_grams",
     "Filament weight the slicer says the current job needs.",
-    unit="grams", source="history.current_job.metadata.filament_weight_total")
+    unit=GRAMS, source="history.current_job.metadata.filament_weight_total")
 
 HISTORY = (TOTAL_JOBS, TOTAL_TIME, TOTAL_PRINT_TIME, TOTAL_FILAMENT, LONGEST_JOB,
            LONGEST_PRINT, HISTORY_JOBS, HISTORY_AGE, CURRENT_OBJECT_HEIGHT,
@@ -326,7 +328,7 @@ SPOOLMAN_PENDING = gauge(
 SPOOLMAN_PENDING_LENGTH = gauge(
     "klipper_spoolman_pending_filament_meters",
     "Filament used from the spool but not yet reported to Spoolman.",
-    labels=("spool_id",), unit="meters", source="spoolman.pending_reports[spool_id] (mm) / 1000")
+    labels=("spool_id",), unit=METERS, source="spoolman.pending_reports[spool_id] (mm) / 1000")
 SPOOLMAN_SPOOL = info(
     "klipper_spoolman_spool_info",
     "One series per spool in Spoolman's spool list (cached, fetched in the background).",
@@ -335,19 +337,19 @@ SPOOLMAN_SPOOL = info(
 SPOOLMAN_REMAINING_WEIGHT = gauge(
     "klipper_spoolman_remaining_weight",
     "Filament weight left on the spool in grams; absent when Spoolman does not know it.",
-    labels=("spool_id",), unit="grams", source="spool.remaining_weight", compat=True)
+    labels=("spool_id",), unit=GRAMS, source="spool.remaining_weight", compat=True)
 SPOOLMAN_USED_WEIGHT = gauge(
     "klipper_spoolman_used_weight",
     "Filament weight used from the spool in grams.",
-    labels=("spool_id",), unit="grams", source="spool.used_weight", compat=True)
+    labels=("spool_id",), unit=GRAMS, source="spool.used_weight", compat=True)
 SPOOLMAN_REMAINING_LENGTH = gauge(
     "klipper_spoolman_remaining_length",
     "Filament length left on the spool in mm; absent when Spoolman does not know it.",
-    labels=("spool_id",), unit="millimetres", source="spool.remaining_length", compat=True)
+    labels=("spool_id",), unit=MILLIMETERS, source="spool.remaining_length", compat=True)
 SPOOLMAN_USED_LENGTH = gauge(
     "klipper_spoolman_used_length",
     "Filament length used from the spool in mm.",
-    labels=("spool_id",), unit="millimetres", source="spool.used_length", compat=True)
+    labels=("spool_id",), unit=MILLIMETERS, source="spool.used_length", compat=True)
 SPOOLMAN_LIST_SUCCESS = gauge(
     "klipper_spoolman_spool_list_fetch_success",
     "1 when the last background fetch of Spoolman's spool list succeeded, else 0.",
@@ -356,7 +358,7 @@ SPOOLMAN_LIST_AGE = gauge(
     "klipper_spoolman_spool_list_age_seconds",
     "Seconds since the spool list was last fetched successfully (spool series are dropped "
     "after 10 minutes without success).",
-    unit="seconds", source="background refresh")
+    unit=SECONDS, source="background refresh")
 
 SPOOLMAN = (SPOOLMAN_CONNECTED, SPOOLMAN_ACTIVE, SPOOLMAN_PENDING, SPOOLMAN_PENDING_LENGTH,
             SPOOLMAN_SPOOL, SPOOLMAN_REMAINING_WEIGHT, SPOOLMAN_USED_WEIGHT,
@@ -413,7 +415,7 @@ UPDATE_VALID = gauge(
 UPDATE_REFRESHED = gauge(
     "klipper_update_manager_last_refresh_timestamp_seconds",
     "When the update manager last refreshed this component (Unix time).",
-    labels=("component",), unit="seconds", source="updater.last_refresh_time")
+    labels=("component",), unit=SECONDS, source="updater.last_refresh_time")
 
 UPDATES = (UPDATE_INFO, UPDATE_AVAILABLE, UPDATE_COMMITS_BEHIND, UPDATE_PACKAGES, UPDATE_VALID,
            UPDATE_REFRESHED)

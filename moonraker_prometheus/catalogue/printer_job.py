@@ -4,6 +4,7 @@ from __future__ import annotations
 from .build import F, INFO, ObjectKind, bind
 from .printer_readers import count
 from .spec import equals, state
+from .units import BYTES, MILLIMETERS, RATIO, SECONDS
 
 WEBHOOKS = ObjectKind("webhooks", r"webhooks")
 PRINT_STATS = ObjectKind("print_stats", r"print_stats")
@@ -17,23 +18,25 @@ EXCLUDE_OBJECT = ObjectKind("exclude_object", r"exclude_object")
 # print, so they are gauges here (same names).
 PER_PRINT = " Resets at every print: a gauge (the Go exporter typed it counter)."
 
+# Klippy's own state: first in the printer module's output.
+KLIPPY_STATE = bind(
+    WEBHOOKS,
+    F("state", "klipper_webhooks_state_info",
+      "Klippy's own state as its webhooks object reports it.", type=INFO,
+      labels=("state",), read=state, compat=True),
+)
+
 BINDINGS = (
-    bind(
-        WEBHOOKS,
-        F("state", "klipper_webhooks_state_info",
-          "Klippy's own state as its webhooks object reports it.", type=INFO,
-          labels=("state",), read=state, compat=True),
-    ),
     bind(
         PRINT_STATS,
         F("total_duration", "klipper_print_total_duration",
           "Time since the current print started, in seconds, pauses included." + PER_PRINT,
-          unit="seconds", compat=True),
+          unit=SECONDS, compat=True),
         F("print_duration", "klipper_print_print_duration",
           "Time spent printing the current print, in seconds (pauses and preparation "
-          "excluded)." + PER_PRINT, unit="seconds", compat=True),
+          "excluded)." + PER_PRINT, unit=SECONDS, compat=True),
         F("filament_used", "klipper_print_filament_used",
-          "Filament used by the current print, in mm." + PER_PRINT, unit="millimeters",
+          "Filament used by the current print, in mm." + PER_PRINT, unit=MILLIMETERS,
           compat=True),
         F("state", "klipper_print_state_info",
           "Print state (standby, printing, paused, complete, cancelled, error).", type=INFO,
@@ -49,26 +52,26 @@ BINDINGS = (
     bind(
         VIRTUAL_SDCARD,
         F("progress", "klipper_print_file_progress",
-          "Position in the printed file as a ratio, 0 to 1." + PER_PRINT, unit="ratio",
+          "Position in the printed file as a ratio, 0 to 1." + PER_PRINT, unit=RATIO,
           compat=True),
         F("file_position", "klipper_print_file_position",
-          "Position in the printed file in bytes." + PER_PRINT, unit="bytes", compat=True),
+          "Position in the printed file in bytes." + PER_PRINT, unit=BYTES, compat=True),
         F("is_active", "klipper_sdcard_active",
           "1 while the virtual SD card is printing a file, else 0.", compat=True),
         F("file_size", "klipper_print_file_size_bytes",
-          "Size of the file loaded on the virtual SD card (0 when none).", unit="bytes"),
+          "Size of the file loaded on the virtual SD card (0 when none).", unit=BYTES),
     ),
     bind(
         DISPLAY_STATUS,
         F("progress", "klipper_print_gcode_progress",
           "Print progress as a ratio, 0 to 1 (M73 or file position)." + PER_PRINT,
-          unit="ratio", compat=True),
+          unit=RATIO, compat=True),
     ),
     bind(
         IDLE_TIMEOUT,
         F("printing_time", "klipper_printing_time",
           "Seconds the printer has been busy (idle_timeout state Printing); 0 otherwise."
-          + PER_PRINT, unit="seconds", compat=True),
+          + PER_PRINT, unit=SECONDS, compat=True),
         F("state", "klipper_idle_timeout_state_info",
           "idle_timeout state (Idle, Ready, Printing).", type=INFO, labels=("state",),
           read=state, compat=True),

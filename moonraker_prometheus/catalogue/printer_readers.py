@@ -10,6 +10,7 @@ import math
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from .spec import Reader, Sample, number
+from .values import as_flag_or_number
 
 # Klipper's scripts/graphstats.py: load = (task_avg + 3 * task_stddev) / 0.0025 and the MCU
 # awake time is reported over a 5 second window.
@@ -17,17 +18,9 @@ MCU_LOAD_INTERVAL = 0.0025
 MCU_AWAKE_WINDOW = 5.0
 
 
-def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
-
-
 def _get(status: Any, key: str) -> Optional[float]:
     if isinstance(status, dict):
-        return _num(status.get(key))
+        return as_flag_or_number(status.get(key))
     return None
 
 
@@ -36,7 +29,7 @@ def first_of(*keys: str, factor: float = 1.0) -> Reader:
     def read(value: Any) -> Iterator[Sample]:
         if isinstance(value, dict):
             for key in keys:
-                v = _num(value.get(key))
+                v = as_flag_or_number(value.get(key))
                 if v is not None:
                     yield (), v * factor
                     return
@@ -97,10 +90,11 @@ def tmc_enabled(status: Any) -> Iterator[Sample]:
         yield (), 0.0 if status["drv_status"] is None else 1.0
 
 
-def present_text(value: Any) -> Iterator[Sample]:
-    """A non-empty text field as an info series labelled with the text."""
-    if isinstance(value, str) and value:
-        yield (value,), 1.0
+def item_text(items: Any, index: int) -> str:
+    """Element `index` of a list value as text; "" when the list has none (or None)."""
+    if isinstance(items, (list, tuple)) and index < len(items) and items[index] is not None:
+        return str(items[index])
+    return ""
 
 
 def count(value: Any) -> Iterator[Sample]:
@@ -115,7 +109,7 @@ def _flatten(matrix: Any) -> List[float]:
         for row in matrix:
             if isinstance(row, (list, tuple)):
                 for v in row:
-                    n = _num(v)
+                    n = as_flag_or_number(v)
                     if n is not None and math.isfinite(n):
                         values.append(n)
     return values
@@ -202,7 +196,7 @@ def axes(*keys: str, factor: float = 1.0) -> Reader:
     def read(value: Any) -> Iterator[Sample]:
         if isinstance(value, (list, tuple)):
             for key, item_value in zip(keys, value):
-                v = _num(item_value)
+                v = as_flag_or_number(item_value)
                 if v is not None:
                     yield (key,), v * factor
     return read
@@ -210,7 +204,7 @@ def axes(*keys: str, factor: float = 1.0) -> Reader:
 
 def positive(value: Any) -> Iterator[Sample]:
     """A value that is 0 only before Klipper first measured it (e.g. MemAvailable)."""
-    v = _num(value)
+    v = as_flag_or_number(value)
     if v is not None and v > 0:
         yield (), v
 
@@ -247,7 +241,7 @@ def reading(value: Any) -> Iterator[Sample]:
     bme280, htu21d, aht10, sht3x and z_thermal_adjust all start at 0.0, and Klipper's own
     temperature_sensor ignores a reading of 0.0 for its min/max. A true 0.00 is lost; a
     0 standing for "not read yet" is worse (a cold dip at every Klippy restart)."""
-    v = _num(value)
+    v = as_flag_or_number(value)
     if v is not None and v != 0.0:
         yield (), v
 
@@ -293,7 +287,7 @@ def homed_axes_position(*keys: str, factor: float = 1.0, homed_path: str = "home
         if not isinstance(homed, str) or not isinstance(position, (list, tuple)):
             return
         for key, value in zip(keys, position):
-            v = _num(value)
+            v = as_flag_or_number(value)
             if v is not None and (key not in "xyz" or key in homed):
                 yield (key,), v * factor
     return read
@@ -308,7 +302,7 @@ def homed_axis_item(index: int, axis: str, homed_path: str, position_path: str) 
         position = status.get(position_path)
         if isinstance(homed, str) and axis in homed \
                 and isinstance(position, (list, tuple)) and len(position) > index:
-            v = _num(position[index])
+            v = as_flag_or_number(position[index])
             if v is not None:
                 yield (), v
     return read

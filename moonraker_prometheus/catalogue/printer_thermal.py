@@ -4,6 +4,7 @@ from __future__ import annotations
 from .build import F, ObjectKind, bind
 from .printer_readers import measured, positive, reading, scaled_positive, scaled_reading
 from .spec import scaled
+from .units import CELSIUS, METERS, MILLIMETERS, OHMS, PASCALS, RATIO, RPM, SECONDS
 
 EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
 HEATER_BED = ObjectKind("heater_bed", r"heater_bed")
@@ -31,7 +32,6 @@ FAN_GENERIC = ObjectKind("fan_generic", r"fan_generic .+", label="fan")
 CONTROLLER_FAN = ObjectKind("controller_fan", r"controller_fan .+", label="fan")
 HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
 
-C = "celsius"
 # Klipper reports 0.0 until a sensor's first reading and after a failed one.
 _UNREAD = " (absent until the first reading and while Klipper reports 0.0)."
 _MEASURED = ("measured_min_temp", "measured_max_temp")
@@ -40,12 +40,13 @@ _MEASURED = ("measured_min_temp", "measured_max_temp")
 def _heater(prefix: str, what: str) -> tuple:
     return (
         F("temperature", f"{prefix}_temperature",
-          f"{what} temperature in degrees Celsius{_UNREAD}", unit=C, compat=True,
+          f"{what} temperature in degrees Celsius{_UNREAD}", unit=CELSIUS, compat=True,
           read=reading),
         F("target", f"{prefix}_target",
-          f"{what} target temperature in degrees Celsius (0 when off).", unit=C, compat=True),
+          f"{what} target temperature in degrees Celsius (0 when off).", unit=CELSIUS,
+          compat=True),
         F("power", f"{prefix}_power", f"{what} heater PWM duty cycle, 0 to 1.",
-          unit="ratio", compat=True),
+          unit=RATIO, compat=True),
     )
 
 
@@ -53,11 +54,11 @@ def _minmax(prefix: str, what: str) -> tuple:
     return (
         F("", f"{prefix}_measured_min_temp",
           f"Lowest {what} temperature measured since Klippy started, in degrees Celsius "
-          "(absent until the first reading).", unit=C, compat=True, read=measured("min"),
+          "(absent until the first reading).", unit=CELSIUS, compat=True, read=measured("min"),
           requires=_MEASURED),
         F("", f"{prefix}_measured_max_temp",
           f"Highest {what} temperature measured since Klippy started, in degrees Celsius "
-          "(absent until the first reading).", unit=C, compat=True, read=measured("max"),
+          "(absent until the first reading).", unit=CELSIUS, compat=True, read=measured("max"),
           requires=_MEASURED),
     )
 
@@ -65,17 +66,17 @@ def _minmax(prefix: str, what: str) -> tuple:
 def _fan(prefix: str, what: str) -> tuple:
     return (
         F("speed", f"{prefix}_speed", f"{what} speed as a fraction of full speed, 0 to 1.",
-          unit="ratio", compat=True),
+          unit=RATIO, compat=True),
         F("rpm", f"{prefix}_rpm",
           f"{what} tachometer speed in revolutions per minute (only with a tachometer_pin).",
-          unit="rpm", compat=True),
+          unit=RPM, compat=True),
     )
 
 
 _HUMIDITY = F("humidity", "klipper_sensor_relative_humidity_ratio",
               "Relative humidity measured by an environmental sensor, 0 to 1 (absent until "
               "the first reading and while Klipper reports 0).",
-              unit="ratio", read=scaled_reading(0.01))
+              unit=RATIO, read=scaled_reading(0.01))
 
 BINDINGS = (
     bind(
@@ -83,9 +84,9 @@ BINDINGS = (
         *_heater("klipper_extruder", "Extruder"),
         F("pressure_advance", "klipper_extruder_pressure_advance",
           "Extruder pressure advance in seconds (mm of filament per mm/s of extrusion "
-          "speed).", unit="seconds", compat=True),
+          "speed).", unit=SECONDS, compat=True),
         F("smooth_time", "klipper_extruder_smooth_time",
-          "Extruder pressure advance smooth time in seconds.", unit="seconds", compat=True),
+          "Extruder pressure advance smooth time in seconds.", unit=SECONDS, compat=True),
         F("can_extrude", "klipper_extruder_can_extrude",
           "1 when the extruder is hot enough to extrude (min_extrude_temp), else 0."),
     ),
@@ -94,50 +95,50 @@ BINDINGS = (
     bind(
         TEMPERATURE_SENSOR,
         F("temperature", "klipper_temperature_sensor_temperature",
-          "Temperature sensor reading in degrees Celsius" + _UNREAD, unit=C, compat=True,
+          "Temperature sensor reading in degrees Celsius" + _UNREAD, unit=CELSIUS, compat=True,
           read=reading),
         *_minmax("klipper_temperature_sensor", "sensor"),
     ),
     bind(
         TEMPERATURE_PROBE,
         F("temperature", "klipper_temperature_probe_temperature",
-          "Temperature probe reading in degrees Celsius" + _UNREAD, unit=C, compat=True,
+          "Temperature probe reading in degrees Celsius" + _UNREAD, unit=CELSIUS, compat=True,
           read=reading),
         *_minmax("klipper_temperature_probe", "probe"),
         F("estimated_expansion", "klipper_temperature_probe_estimated_expansion",
-          "Probe drift estimated from its temperature, in mm.", unit="millimeters",
+          "Probe drift estimated from its temperature, in mm.", unit=MILLIMETERS,
           compat=True),
     ),
     bind(
         TEMPERATURE_FAN,
         *_fan("klipper_temperature_fan", "Temperature fan"),
         F("temperature", "klipper_temperature_fan_temperature",
-          "Temperature fan sensor reading in degrees Celsius" + _UNREAD, unit=C,
+          "Temperature fan sensor reading in degrees Celsius" + _UNREAD, unit=CELSIUS,
           compat=True, read=reading),
         F("target", "klipper_temperature_fan_target",
-          "Temperature fan target temperature in degrees Celsius.", unit=C, compat=True),
+          "Temperature fan target temperature in degrees Celsius.", unit=CELSIUS, compat=True),
     ),
     bind(
         TEMPERATURE_HOST,
         F("temperature", "klipper_temperature_host_temperature_celsius",
           "Host (single board computer) temperature read by Klipper's temperature_host"
-          + _UNREAD, unit=C, read=reading),
+          + _UNREAD, unit=CELSIUS, read=reading),
     ),
     bind(
         TEMPERATURE_COMBINED,
         F("temperature", "klipper_temperature_combined_temperature_celsius",
           "Combined temperature (min, max or mean of its sensor_list) of a "
-          "temperature_combined sensor" + _UNREAD, unit=C, read=reading),
+          "temperature_combined sensor" + _UNREAD, unit=CELSIUS, read=reading),
     ),
     bind(
         BME280,
         _HUMIDITY,
         F("pressure", "klipper_sensor_pressure_pascals",
           "Barometric pressure measured by a BMP/BME sensor (absent until measured).",
-          unit="pascals", read=scaled_positive(100.0)),
+          unit=PASCALS, read=scaled_positive(100.0)),
         F("gas", "klipper_sensor_gas_resistance_ohms",
           "Gas sensor resistance measured by a BME680 (air quality indicator; absent until "
-          "measured).", unit="ohms", read=positive),
+          "measured).", unit=OHMS, read=positive),
     ),
     bind(HTU21D, _HUMIDITY),
     bind(SHT3X, _HUMIDITY),
@@ -145,26 +146,26 @@ BINDINGS = (
     bind(
         LM75,
         F("temperature", "klipper_lm75_temperature_celsius",
-          "Temperature read by an LM75 chip" + _UNREAD, unit=C, read=reading),
+          "Temperature read by an LM75 chip" + _UNREAD, unit=CELSIUS, read=reading),
     ),
     bind(
         Z_THERMAL_ADJUST,
         F("temperature", "klipper_z_thermal_adjust_temperature_celsius",
-          "Frame temperature used for Z thermal compensation" + _UNREAD, unit=C,
+          "Frame temperature used for Z thermal compensation" + _UNREAD, unit=CELSIUS,
           read=reading),
         F("measured_min_temp", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
           "Lowest frame temperature measured since Klippy started. Klipper starts it at 0, "
-          "so it is real (and present) only once a reading went below 0.", unit=C,
+          "so it is real (and present) only once a reading went below 0.", unit=CELSIUS,
           read=reading),
         F("measured_max_temp", "klipper_z_thermal_adjust_measured_max_temperature_celsius",
           "Highest frame temperature measured since Klippy started (Klipper starts it at 0: "
-          "absent until a reading went above 0).", unit=C, read=reading),
+          "absent until a reading went above 0).", unit=CELSIUS, read=reading),
         F("current_z_adjust", "klipper_z_thermal_adjust_offset_meters",
-          "Z offset currently applied by thermal compensation.", unit="meters",
+          "Z offset currently applied by thermal compensation.", unit=METERS,
           read=scaled(0.001)),
         F("z_adjust_ref_temperature", "klipper_z_thermal_adjust_reference_temperature_celsius",
           "Reference temperature of Z thermal compensation, set at Z homing or by "
-          "SET_Z_THERMAL_ADJUST REF_TEMP (absent before: Klipper reports 0).", unit=C,
+          "SET_Z_THERMAL_ADJUST REF_TEMP (absent before: Klipper reports 0).", unit=CELSIUS,
           read=reading),
         F("enabled", "klipper_z_thermal_adjust_enabled",
           "1 when Z thermal compensation is enabled, else 0."),

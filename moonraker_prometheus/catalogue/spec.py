@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
+from .values import as_flag_or_number
+
 GAUGE = "gauge"
 COUNTER = "counter"
 INFO = "info"  # a gauge of value 1 whose information lives in its labels
@@ -48,15 +50,15 @@ class Metric:
 
 def number(value: Any) -> Iterator[Sample]:
     """A numeric or boolean field; anything else (None, text) is absent, never 0."""
-    if isinstance(value, bool):
-        yield (), 1.0 if value else 0.0
-    elif isinstance(value, (int, float)):
-        yield (), float(value)
+    v = as_flag_or_number(value)
+    if v is not None:
+        yield (), v
 
 
 def state(value: Any) -> Iterator[Sample]:
-    """A text field exported as an info series labelled with the text."""
-    if isinstance(value, str):
+    """A non-empty text field exported as an info series labelled with the text (an empty
+    text says nothing: no series)."""
+    if isinstance(value, str) and value:
         yield (value,), 1.0
 
 

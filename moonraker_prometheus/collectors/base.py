@@ -1,24 +1,30 @@
 """The collector contract: one collector per source, selected by its module name."""
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Sequence
 
 from ..catalogue.spec import Metric
-from ..exposition import Family, render_families
+from ..catalogue.values import as_number
+from ..exposition import Family
 
 if TYPE_CHECKING:
     from moonraker.server import Server
 
 
-class Collector:
-    """Produces the families of one source from in-memory state.
+class Collector(abc.ABC):
+    """Produces the families of one source, `metrics`, selected by its module `name`.
 
-    `render()` runs on Moonraker's event loop during a scrape, so it must never await,
-    block or do I/O: a collector whose data needs I/O refreshes it in the background
-    (`start()`) and renders the cached result.
+    The contract is `render()`: the collector's families in the text format (written
+    with `exposition.Family`), from in-memory state only. It runs on Moonraker's event
+    loop during a scrape, so it must never await, block or do I/O: a collector whose data
+    needs I/O refreshes it in the background (`PeriodicRefresh`, started by `start()`)
+    and renders the cached result; one whose text changes less often than it is scraped
+    keeps it in a `RenderCache`. An exception costs only this collector's families (the
+    component reports it as `klipper_exporter_collector_success` 0 and logs it).
     """
 
     name: str = ""
@@ -27,11 +33,10 @@ class Collector:
     def __init__(self, server: "Server") -> None:
         self.server = server
 
-    def collect(self) -> Iterable[Family]:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def render(self) -> str:
-        return render_families(self.collect())
+        """The collector's families in the text exposition format ("" when none)."""
+
 
     async def start(self) -> None:
         """Start background work; called once Moonraker's components are initialised."""
@@ -62,7 +67,6 @@ class PeriodicRefresh:
         self.value: Any = None
         self.updated: Optional[float] = None  # time.monotonic() of the last good fetch
         self.ok: Optional[bool] = None  # outcome of the last fetch (None: none finished yet)
-        self.fetches = 0
         self._wake: Optional[asyncio.Event] = None
         self._task: Optional[asyncio.Task] = None
         self._last_error = ""
@@ -96,8 +100,6 @@ class PeriodicRefresh:
             self.updated = time.monotonic()
             self.ok = True
             self._last_error = ""
-        finally:
-            self.fetches += 1
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -133,23 +135,49 @@ class PeriodicRefresh:
                 pass
 
 
+_NOTHING = object()
+
+
+class RenderCache:
+    """Text rendered once and served until its source changes: the one caching scheme of
+    the collectors.
+
+    `text(source, render)` calls `render()` (which returns text) only when `source` is not
+    the object the cached text was rendered from (compared by identity: Moonraker replaces
+    the dicts and lists it refreshes), when `invalidate()` was called since, or when the
+    text is older than `max_age` seconds (None: no age limit). The source object is held,
+    so its identity cannot be reused.
+    """
+
+    __slots__ = ("max_age", "_source", "_text", "_rendered_at")
+
+    def __init__(self, max_age: Optional[float] = None) -> None:
+        self.max_age = max_age
+        self._source: Any = _NOTHING
+        self._text = ""
+        self._rendered_at = 0.0
+
+    def text(self, source: Any, render: Callable[[], str]) -> str:
+        if source is self._source and (
+                self.max_age is None or time.monotonic() - self._rendered_at <= self.max_age):
+            return self._text
+        self._text = render()
+        self._source = source
+        if self.max_age is not None:
+            self._rendered_at = time.monotonic()
+        return self._text
+
+    def invalidate(self) -> None:
+        self._source = _NOTHING
+
+
 def lookup(server: "Server", name: str) -> Any:
     """A Moonraker component, or None when it is not loaded (optional components)."""
-    try:
-        return server.lookup_component(name, None)
-    except Exception:
-        return None
-
-
-def number(value: Any) -> Optional[float]:
-    """A number as float; None for anything else (bool, None, text): absent, never 0."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
+    return server.lookup_component(name, None)
 
 
 def add(family: Family, value: Any, *labels: str) -> None:
-    """Add a sample only when Moonraker knows the value."""
-    v = number(value)
+    """Add a sample only when the value is a number (see catalogue.values.as_number)."""
+    v = as_number(value)
     if v is not None:
         family.add(v, *labels)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, PeriodicRefresh, lookup
 
 if TYPE_CHECKING:
@@ -48,11 +48,11 @@ class DiskCollector(Collector):
     async def close(self) -> None:
         await self.refresher.close()
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         usage = self.refresher.current()
         if usage is None:
-            return ()
+            return ""
         families: List[Family] = []
         for metric, value in zip((c.DISK_TOTAL, c.DISK_USED, c.DISK_AVAILABLE), usage):
             f = Family(metric)
@@ -63,4 +63,4 @@ class DiskCollector(Collector):
             f = Family(c.DISK_AGE)
             f.add(age)
             families.append(f)
-        return families
+        return render_families(families)

@@ -1,11 +1,12 @@
 """Moonraker's job history: totals, outcome counts and the job in progress (Go `history`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
-from .base import Collector, PeriodicRefresh, add, lookup, number
+from ..catalogue.values import as_number
+from ..exposition import Family, render_families
+from .base import Collector, PeriodicRefresh, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -73,11 +74,11 @@ class HistoryCollector(Collector):
     async def close(self) -> None:
         await self.outcomes.close()
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         history = lookup(self.server, "history")
         if history is None:
-            return ()
+            return ""
         families: List[Family] = []
         totals: Dict[str, Any] = getattr(history, "job_totals", None) or {}
         for key, metric in TOTALS:
@@ -96,7 +97,7 @@ class HistoryCollector(Collector):
                 f.add(age)
                 families.append(f)
         families.extend(self._current_job(history))
-        return families
+        return render_families(families)
 
     def _current_job(self, history: Any) -> List[Family]:
         c = catalogue
@@ -125,13 +126,13 @@ class HistoryCollector(Collector):
         families.append(f)
         metadata: Dict[str, Any] = getattr(job, "metadata", None) or {}
         for key, metric, factor in CURRENT_METADATA:
-            value = number(metadata.get(key))
+            value = as_number(metadata.get(key))
             f = Family(metric)
             if value is not None:
                 f.add(value * factor)
             families.append(f)
-        estimate = number(metadata.get("estimated_time"))
-        printed = number(stats.get("print_duration"))
+        estimate = as_number(metadata.get("estimated_time"))
+        printed = as_number(stats.get("print_duration"))
         if estimate is not None and printed is not None:
             f = Family(c.CURRENT_REMAINING)
             f.add(max(estimate - printed, 0.0))

@@ -1,10 +1,10 @@
 """Moonraker's job queue (Go module `job_queue`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, List
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, add, lookup
 
 
@@ -14,11 +14,11 @@ class JobQueueCollector(Collector):
     name = "jobs"
     metrics = catalogue.JOBS
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         queue = lookup(self.server, "job_queue")
         if queue is None:
-            return ()
+            return ""
         jobs: Dict[str, Any] = getattr(queue, "queued_jobs", None) or {}
         families: List[Family] = []
         f = Family(c.JOB_QUEUE_LENGTH)
@@ -35,4 +35,4 @@ class JobQueueCollector(Collector):
             contents.add(1.0, str(position), str(job_id), str(getattr(job, "filename", "")))
             add(added, getattr(job, "time_added", None), str(job_id))
         families += [contents, added]
-        return families
+        return render_families(families)

@@ -1,10 +1,8 @@
 """Moonraker's connection to Klippy: always answers, even when Klippy is gone."""
 from __future__ import annotations
 
-from typing import Iterable
-
 from ..catalogue import klippy as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector
 
 
@@ -14,7 +12,7 @@ class KlippyCollector(Collector):
     name = "klippy"
     metrics = catalogue.METRICS
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         connection = self.server.lookup_component("klippy_connection")
         state = connection.state
         connected = Family(catalogue.CONNECTED)
@@ -27,4 +25,4 @@ class KlippyCollector(Collector):
             message_info = Family(catalogue.STATE_MESSAGE)
             message_info.add(1.0, message)
             families.append(message_info)
-        return families
+        return render_families(families)

@@ -1,11 +1,11 @@
 """Host network interfaces, from proc_stats (Go module `network_stats`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, add, lookup
+from .base import Collector, RenderCache, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -28,22 +28,17 @@ class NetworkCollector(Collector):
     def __init__(self, server: "Server") -> None:
         super().__init__(server)
         # proc_stats replaces last_net_stats with a new dict every second: render once per dict
-        self._cache: Tuple[Optional[Dict[str, Any]], str] = (None, "")
+        self._cache = RenderCache()
 
     def render(self) -> str:
         pstats = lookup(self.server, "proc_stats")
         net = getattr(pstats, "last_net_stats", None)
         if not isinstance(net, dict):
             return ""
-        cached_for, text = self._cache
-        if cached_for is not net:
-            text = render_families(self.collect())
-            self._cache = (net, text)
-        return text
+        return self._cache.text(net, lambda: self._render(net))
 
-    def collect(self) -> Iterable[Family]:
-        pstats = lookup(self.server, "proc_stats")
-        net: Dict[str, Dict[str, Any]] = getattr(pstats, "last_net_stats", None) or {}
+    @staticmethod
+    def _render(net: Dict[str, Any]) -> str:
         families: List[Family] = []
         for key, metric in FIELDS:
             f = Family(metric)
@@ -51,4 +46,4 @@ class NetworkCollector(Collector):
                 if isinstance(stats, dict):
                     add(f, stats.get(key), iface)
             families.append(f)
-        return families
+        return render_families(families)

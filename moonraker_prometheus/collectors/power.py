@@ -1,10 +1,10 @@
 """Moonraker [power] devices (Go module `device_power`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, List
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, lookup
 
 
@@ -14,11 +14,11 @@ class PowerCollector(Collector):
     name = "power"
     metrics = catalogue.POWER
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         power = lookup(self.server, "power")
         if power is None:
-            return ()
+            return ""
         devices: Dict[str, Any] = getattr(power, "devices", None) or {}
         info = Family(c.POWER_DEVICE)
         status = Family(c.POWER_STATUS)
@@ -36,4 +36,4 @@ class PowerCollector(Collector):
             if isinstance(lwp, bool):
                 locked.add(1.0 if lwp else 0.0, name)
         families: List[Family] = [info, status, state, locked]
-        return families
+        return render_families(families)

@@ -15,10 +15,11 @@ import logging
 from typing import (TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set,
                     Tuple)
 
-from ..catalogue.printer import BINDINGS, family_metrics
+from ..catalogue.build import family_metrics
+from ..catalogue.printer import BINDINGS
 from ..catalogue.spec import Field, Metric, ObjectBinding
-from ..exposition import escape_label_value, format_value, header
-from .base import Collector
+from ..exposition import Family, header
+from .base import Collector, RenderCache
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -27,40 +28,31 @@ Subscription = Dict[str, Optional[List[str]]]
 
 
 class Entry:
-    """One (object, family) pair: renders the samples the object gives the family."""
+    """One (object, family) pair: the samples the object gives the family."""
 
-    __slots__ = ("obj", "prefix", "extra_keys", "field", "needs")
+    __slots__ = ("obj", "metric", "instance", "field", "needs")
 
-    def __init__(self, obj: str, metric: Metric, instance: str, fld: Field) -> None:
+    def __init__(self, obj: str, metric: Metric, instance: Tuple[str, ...], fld: Field
+                 ) -> None:
         self.obj = obj
+        self.metric = metric
+        self.instance = instance  # the instance label value, or () for unlabelled kinds
         self.field = fld
-        # `name{instance="x"` (without the closing brace) or `name`
-        self.prefix = metric.name + ("{" + instance if instance else "")
-        self.extra_keys = metric.labels[1:] if instance else metric.labels
         levels = fld.top_levels
         # fields whose change re-renders the entry (its own and its context objects')
         self.needs: Optional[FrozenSet[str]] = None if levels is None else frozenset(
             (*levels, *(name for _, name in fld.context)))
 
     def render(self, status: Optional[Dict[str, Any]]) -> str:
+        """The entry's sample lines (no header); ValueError when the reader yields a
+        different number of label values than the family declares."""
         if status is None:
             return ""
-        lines = []
-        has_instance = self.prefix.endswith('"')
+        family = Family(self.metric)
+        instance = self.instance
         for extra, value in self.field.samples(status):
-            if extra:
-                pairs = ",".join(
-                    f'{k}="{escape_label_value(str(v))}"'
-                    for k, v in zip(self.extra_keys, extra))
-                if has_instance:
-                    lines.append(f"{self.prefix},{pairs}}} {format_value(value)}\n")
-                else:
-                    lines.append(f"{self.prefix}{{{pairs}}} {format_value(value)}\n")
-            elif has_instance:
-                lines.append(f"{self.prefix}}} {format_value(value)}\n")
-            else:
-                lines.append(f"{self.prefix} {format_value(value)}\n")
-        return "".join(lines)
+            family.add(value, *instance, *extra)
+        return family.render_samples()
 
 
 def sensor_owners(object_names: Sequence[str], config: Any,
@@ -121,10 +113,9 @@ class Plan:
             for obj in object_names:
                 if not kind.matches(obj):
                     continue
-                instance = ""
+                instance: Tuple[str, ...] = ()
                 if kind.label:
-                    label = (instances or {}).get(obj) or kind.instance(obj)
-                    instance = f'{kind.label}="{escape_label_value(label)}"'
+                    instance = ((instances or {}).get(obj) or kind.instance(obj),)
                 for fld in binding.fields:
                     name = fld.metric.name
                     if name not in family_index:
@@ -164,7 +155,7 @@ class PrinterState:
             self.status[obj] = {}
             self._merge(obj, status.get(obj))
         self.texts: List[Optional[str]] = [None] * len(plan.entries)
-        self.body: Optional[str] = None
+        self.body = RenderCache()
         # Moonraker's cached status dict per object, as last merged (held, so compared by
         # identity without any risk of id reuse)
         self.seen: Dict[str, Any] = {}
@@ -200,7 +191,7 @@ class PrinterState:
                     self.texts[index] = None
                     dirty = True
         if dirty:
-            self.body = None
+            self.body.invalidate()
         return dirty
 
     def sync(self, cache: Dict[str, Dict[str, Any]]) -> None:
@@ -233,12 +224,13 @@ class PrinterState:
         return merged
 
     def render(self) -> str:
-        if self.body is not None:
-            return self.body
+        """The plan's families; only entries whose fields changed are re-rendered."""
+        return self.body.text(None, self._render)
+
+    def _render(self) -> str:
         out: List[str] = []
         texts = self.texts
         entries = self.plan.entries
-        status = self.status
         for head, indexes in self.plan.families:
             parts = []
             for i in indexes:
@@ -251,8 +243,7 @@ class PrinterState:
             if parts:
                 out.append(head)
                 out.extend(parts)
-        self.body = "".join(out)
-        return self.body
+        return "".join(out)
 
 
 class PrinterCollector(Collector):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
-from .base import Collector, add, lookup, number
+from ..catalogue.values import as_number
+from ..exposition import Family, render_families
+from .base import Collector, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -45,9 +46,9 @@ class ProcessCollector(Collector):
 
     def _on_stat_update(self, stats: Dict[str, Any], *_: Any) -> None:
         if isinstance(stats, dict):
-            self.cpu_temp = number(stats.get("cpu_temp"))
+            self.cpu_temp = as_number(stats.get("cpu_temp"))
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         families: List[Family] = []
         pstats = lookup(self.server, "proc_stats")
@@ -68,7 +69,7 @@ class ProcessCollector(Collector):
             add(f, wsm.get_count())
             families.append(f)
         if pstats is None:
-            return families
+            return render_families(families)
         watchdog = getattr(pstats, "watchdog", None)
         if watchdog is not None:
             f = Family(c.EVENT_LOOP_BLOCKED)
@@ -83,7 +84,7 @@ class ProcessCollector(Collector):
         for cpu, usage in cpu_usage.items():
             if cpu == "cpu":
                 add(total, usage)
-            elif number(usage) is not None:
+            elif as_number(usage) is not None:
                 cores.add(usage / 100.0, cpu)
         families += [total, cores]
         memory: Dict[str, Any] = getattr(pstats, "memory_usage", None) or {}
@@ -106,4 +107,4 @@ class ProcessCollector(Collector):
                     if bits & bit:
                         flags.add(1.0, flag)
                 families += [f, flags]
-        return families
+        return render_families(families)

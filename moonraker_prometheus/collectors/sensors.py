@@ -1,10 +1,10 @@
 """Moonraker's own [sensor NAME] sections (the sensor component)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, List
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, add, lookup
 
 
@@ -14,11 +14,11 @@ class SensorsCollector(Collector):
     name = "sensors"
     metrics = catalogue.SENSORS
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         component = lookup(self.server, "sensor")
         if component is None:
-            return ()
+            return ""
         sensors: Dict[str, Any] = getattr(component, "sensors", None) or {}
         info = Family(c.SENSOR)
         values = Family(c.SENSOR_VALUE)
@@ -38,4 +38,4 @@ class SensorsCollector(Collector):
             if isinstance(error, str) and error:
                 errors.add(1.0, sid, error)
         families: List[Family] = [info, values, params, errors]
-        return families
+        return render_families(families)

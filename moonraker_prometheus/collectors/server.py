@@ -1,10 +1,10 @@
 """Moonraker itself: components, versions, warnings (Go module `server_info`)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, List
+from typing import Any, List
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector
 
 
@@ -14,7 +14,7 @@ class ServerCollector(Collector):
     name = "server"
     metrics = catalogue.SERVER
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         server: Any = self.server
         families: List[Family] = []
@@ -43,4 +43,4 @@ class ServerCollector(Collector):
             f = Family(c.MOONRAKER_WARNINGS)
             f.add(float(len(warnings)))
             families.append(f)
-        return families
+        return render_families(families)

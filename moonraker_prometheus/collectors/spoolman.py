@@ -1,11 +1,12 @@
 """Moonraker's Spoolman integration, and Spoolman's spool list fetched in the background."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
+from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, add, lookup, number
+from .base import Collector, PeriodicRefresh, RenderCache, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -36,7 +37,7 @@ def render_spools(spools: List[Dict[str, Any]]) -> str:
         ("remaining_length", c.SPOOLMAN_REMAINING_LENGTH),
         ("used_length", c.SPOOLMAN_USED_LENGTH))]
     for spool in spools:
-        if not isinstance(spool, dict) or number(spool.get("id")) is None:
+        if not isinstance(spool, dict) or as_number(spool.get("id")) is None:
             continue
         labels = spool_labels(spool)
         info.add(1.0, *labels)
@@ -55,7 +56,7 @@ class SpoolmanCollector(Collector):
         super().__init__(server)
         self.spools = PeriodicRefresh(server, "Spoolman spool list", self._fetch_spools,
                                       REFRESH_INTERVAL, max_age=MAX_AGE)
-        self._rendered: Tuple[Any, str] = (None, "")
+        self._spool_text = RenderCache()  # the spool list's families, per fetched list
         server.register_event_handler(
             "spoolman:spoolman_status_changed", self._on_status_changed)
 
@@ -86,9 +87,6 @@ class SpoolmanCollector(Collector):
     async def close(self) -> None:
         await self.spools.close()
 
-    def collect(self) -> Iterable[Family]:
-        return ()
-
     def render(self) -> str:
         c = catalogue
         spoolman = lookup(self.server, "spoolman")
@@ -100,7 +98,7 @@ class SpoolmanCollector(Collector):
         families.append(f)
         spool_id = getattr(spoolman, "spool_id", None)
         f = Family(c.SPOOLMAN_ACTIVE)
-        f.add(float(spool_id) if number(spool_id) is not None else -1.0)
+        f.add(float(spool_id) if as_number(spool_id) is not None else -1.0)
         families.append(f)
         pending: Dict[Any, Any] = getattr(spoolman, "pending_reports", None) or {}
         f = Family(c.SPOOLMAN_PENDING)
@@ -108,18 +106,14 @@ class SpoolmanCollector(Collector):
         families.append(f)
         f = Family(c.SPOOLMAN_PENDING_LENGTH)
         for sid, used in list(pending.items()):
-            value = number(used)
+            value = as_number(used)
             if value is not None:
                 f.add(value / 1000.0, str(sid))
         families.append(f)
         out = render_families(families)
         spools = self.spools.current()
         if spools is not None:
-            key, text = self._rendered
-            if key is not spools:
-                text = render_spools(spools)
-                self._rendered = (spools, text)
-            out += text
+            out += self._spool_text.text(spools, lambda: render_spools(spools))
         tail: List[Family] = []
         if self.spools.ok is not None:
             f = Family(c.SPOOLMAN_LIST_SUCCESS)

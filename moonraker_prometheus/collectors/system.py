@@ -1,10 +1,10 @@
 """Host facts and system services, from the machine component (Go module `system_info`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, List
 
 from ..catalogue import moonraker as catalogue
-from ..exposition import Family
+from ..exposition import Family, render_families
 from .base import Collector, add, lookup
 
 
@@ -14,11 +14,11 @@ class SystemCollector(Collector):
     name = "system"
     metrics = catalogue.SYSTEM
 
-    def collect(self) -> Iterable[Family]:
+    def render(self) -> str:
         c = catalogue
         machine = lookup(self.server, "machine")
         if machine is None:
-            return ()
+            return ""
         info: Dict[str, Any] = machine.get_system_info() or {}
         families: List[Family] = []
         f = Family(c.SYSTEM_CPU_COUNT)
@@ -50,4 +50,4 @@ class SystemCollector(Collector):
             f = Family(c.SYSTEM_PYTHON)
             f.add(1.0, ".".join(str(v) for v in version[:3]))
             families.append(f)
-        return families
+        return render_families(families)

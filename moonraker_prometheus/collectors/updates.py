@@ -1,12 +1,13 @@
 """The update manager's cached state; a scrape never triggers a refresh."""
 from __future__ import annotations
 
-import time
+import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..catalogue import moonraker as catalogue
+from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, add, lookup, number
+from .base import Collector, RenderCache, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -18,9 +19,9 @@ UNKNOWN_VERSIONS = ("", "?", "unknown", None)
 def update_available(status: Dict[str, Any]) -> Optional[bool]:
     """Whether the updater's last refresh found an update; None when it cannot tell."""
     if "package_count" in status:
-        count = number(status.get("package_count"))
+        count = as_number(status.get("package_count"))
         return None if count is None else count > 0
-    behind = number(status.get("commits_behind_count"))
+    behind = as_number(status.get("commits_behind_count"))
     if behind is None and isinstance(status.get("commits_behind"), list):
         behind = float(len(status["commits_behind"]))
     if behind is not None and behind > 0:
@@ -39,19 +40,22 @@ class UpdatesCollector(Collector):
 
     def __init__(self, server: "Server") -> None:
         super().__init__(server)
-        self._cache = ""
-        self._cached_at: Optional[float] = None
+        self._cache = RenderCache(max_age=CACHE_SECONDS)
+        self._failures: Dict[str, str] = {}  # updater name -> last logged cause
         for event in ("update_manager:update_refreshed", "update_manager:update_response"):
             server.register_event_handler(event, self._invalidate)
 
     def _invalidate(self, *_: Any) -> None:
-        self._cached_at = None
+        self._cache.invalidate()
 
-    def collect(self) -> List[Family]:
+    def render(self) -> str:
+        return self._cache.text(None, self._render)
+
+    def _render(self) -> str:
         c = catalogue
         manager = lookup(self.server, "update_manager")
         if manager is None:
-            return []
+            return ""
         updaters: Dict[str, Any] = getattr(manager, "updaters", None) or {}
         info = Family(c.UPDATE_INFO)
         available = Family(c.UPDATE_AVAILABLE)
@@ -62,9 +66,11 @@ class UpdatesCollector(Collector):
         for name, updater in list(updaters.items()):
             try:
                 status: Dict[str, Any] = updater.get_update_status() or {}
-            except Exception:
+            except Exception as e:
+                self._log_failure(name, e)
                 continue
-            refresh_time = number(getattr(updater, "last_refresh_time", None))
+            self._failures.pop(name, None)
+            refresh_time = as_number(getattr(updater, "last_refresh_time", None))
             never_refreshed = not refresh_time
             kind = status.get("configured_type") or status.get("detected_type") or ""
             if "package_count" in status:
@@ -81,7 +87,7 @@ class UpdatesCollector(Collector):
                 found = update_available(status)
                 if found is not None:
                     available.add(1.0 if found else 0.0, name)
-                count = number(status.get("commits_behind_count"))
+                count = as_number(status.get("commits_behind_count"))
                 if count is None and isinstance(status.get("commits_behind"), list):
                     count = float(len(status["commits_behind"]))
                 if count is not None:
@@ -89,11 +95,12 @@ class UpdatesCollector(Collector):
                 refreshed.add(refresh_time, name)  # type: ignore[arg-type]
             if isinstance(status.get("is_valid"), bool):
                 valid.add(1.0 if status["is_valid"] else 0.0, name)
-        return [info, available, behind, packages, valid, refreshed]
+        return render_families([info, available, behind, packages, valid, refreshed])
 
-    def render(self) -> str:
-        now = time.monotonic()
-        if self._cached_at is None or now - self._cached_at > CACHE_SECONDS:
-            self._cache = render_families(self.collect())
-            self._cached_at = now
-        return self._cache
+    def _log_failure(self, name: str, error: Exception) -> None:
+        """Log an updater whose status cannot be read, once per distinct cause."""
+        cause = f"{type(error).__name__}: {error}"
+        if self._failures.get(name) != cause:
+            self._failures[name] = cause
+            logging.warning(f"prometheus: update manager component '{name}' left out: "
+                            f"its get_update_status() failed: {cause}")

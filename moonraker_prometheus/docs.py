@@ -1,17 +1,20 @@
-"""Generate docs/metrics.md from the declarations: `python -m moonraker_prometheus.catalogue.docs`."""
+"""Generate docs/metrics.md from the declarations: `python -m moonraker_prometheus.docs`.
+
+It reads the collector table (which module serves which families), so it sits above both
+`collectors/` and `catalogue/`."""
 from __future__ import annotations
 
 import sys
 from typing import List
 
-from ..collectors import COLLECTORS, GO_MODULE_ALIASES
-from . import exporter
-from .spec import Metric
+from .catalogue import exporter
+from .catalogue.spec import Metric
+from .collectors import COLLECTORS, GO_MODULE_ALIASES
 
 HEAD = """# Metric reference
 
 Generated from the declarations in `moonraker_prometheus/catalogue/` by
-`python -m moonraker_prometheus.catalogue.docs > docs/metrics.md`; a test fails when this file
+`python -m moonraker_prometheus.docs > docs/metrics.md`; a test fails when this file
 and the declarations drift apart. Do not edit by hand.
 
 Types: `gauge`, `counter`, `info` (a gauge of value 1 whose information is in its labels).

@@ -1,0 +1,71 @@
+"""The package's layers import downwards only (docs/architecture.md, "Import rules").
+
+From the bottom: catalogue/ (declarations) < exposition.py < collectors/ and sidecar/ <
+options.py < component.py and docs.py < __init__.py (Moonraker's entry point). A module may
+import its own folder's modules and any lower layer, never a higher one or its peer layer.
+"""
+from __future__ import annotations
+
+import ast
+import os
+from typing import Iterator, Tuple
+
+import pytest
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "moonraker_prometheus")
+LAYERS = {
+    "catalogue": 0, "exposition": 1, "collectors": 2, "sidecar": 2, "options": 3,
+    "component": 4, "docs": 4, "__init__": 5,
+}
+
+pytestmark = pytest.mark.unit
+
+
+def layer_of(parts: Tuple[str, ...]) -> str:
+    """The layer of a module given as its path inside the package, e.g. ('collectors', 'x')."""
+    return parts[0] if parts else "__init__"
+
+
+def modules() -> Iterator[Tuple[str, Tuple[str, ...]]]:
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, PACKAGE)[:-3].split(os.sep)
+                if rel[-1] == "__init__":
+                    rel = rel[:-1]
+                yield path, tuple(rel)
+
+
+def imported(path: str, parts: Tuple[str, ...]) -> Iterator[Tuple[str, ...]]:
+    """Package modules `path` imports, as paths inside the package (relative imports)."""
+    is_package = path.endswith("__init__.py")
+    here = parts if is_package else parts[:-1]
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+            target = base + tuple(node.module.split(".")) if node.module else base
+            if node.module:
+                yield target
+            else:
+                for alias in node.names:
+                    yield target + (alias.name,)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "moonraker_prometheus"):
+            yield tuple(node.module.split(".")[1:])
+
+
+@pytest.mark.parametrize("path,parts", [
+    pytest.param(path, parts, id="/".join(parts) or "__init__") for path, parts in sorted(modules())])
+def test_imports_go_downwards_only(path, parts):
+    mine = layer_of(parts)
+    for target in imported(path, parts):
+        theirs = layer_of(target)
+        if theirs == mine:
+            continue  # inside one folder (or the module itself)
+        assert LAYERS[theirs] < LAYERS[mine], (
+            f"{'/'.join(parts) or '__init__'} imports {'/'.join(target) or '__init__'}: "
+            f"{mine} (layer {LAYERS[mine]}) may not import {theirs} (layer {LAYERS[theirs]})")
