@@ -102,13 +102,16 @@ def scrape_config(targets: Sequence[str] = (), file_sd: Sequence[str] = (),
 
 
 def rules_with_short_for(src: str, dst: str, duration: str = "3s") -> str:
-    """Copy a rule file with every alert's `for:` set to `duration` (live tests cannot wait
-    30 minutes); returns dst."""
+    """Copy a rule file with every alert's `for:` set to `duration` and every group's
+    `interval:` removed (evaluated at the global interval): live tests cannot wait 30
+    minutes for an alert or 5 minutes for a day total. Returns dst."""
     import re
     with open(src, encoding="utf-8") as f:
         text = f.read()
+    text = re.sub(r"(?m)^(\s+for: )\S+$", r"\g<1>" + duration, text)
+    text = re.sub(r"(?m)^\s+interval: \S+\n", "", text)
     with open(dst, "w", encoding="utf-8") as f:
-        f.write(re.sub(r"(?m)^(\s+for: )\S+$", r"\g<1>" + duration, text))
+        f.write(text)
     return dst
 
 

@@ -10,7 +10,8 @@ The printers (each a real Klippy in batch mode + real Moonraker with the compone
 
 Prometheus finds them through the file_sd file the discovery tool wrote from a host list,
 scrapes every second and evaluates the rules every second, with every alert's `for:`
-shortened to 3 s (tests/farm.rules_with_short_for).
+shortened to 3 s and the day totals evaluated every second too
+(tests/farm.rules_with_short_for).
 """
 from __future__ import annotations
 
@@ -61,10 +62,10 @@ def farm(tmp_path_factory):
                          "--timeout", "3", "-o", file_sd, cwd=str(tmp))
         assert first.returncode == 0, first.stderr
 
-        rules = rules_with_short_for(os.path.join(PROMETHEUS_DIR, "alerts.yml"),
-                                     str(tmp / "alerts.yml"))
+        rules = [rules_with_short_for(os.path.join(PROMETHEUS_DIR, name), str(tmp / name))
+                 for name in ("rules.yml", "alerts.yml")]
         prom = PrometheusServer(str(tmp / "prometheus"), scrape_config(file_sd=[file_sd]),
-                                rule_files=[os.path.join(PROMETHEUS_DIR, "rules.yml"), rules])
+                                rule_files=rules)
         prom.start()
         prom.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3',
                         lambda r: len(r) == len(NAMES), 40, "3 scrapes of every printer")
@@ -194,3 +195,55 @@ def test_farm_alerts(farm):
     assert not {a for a in got if a[1] in ("alpha", "delta")}, got
     failed = [s["metric"] for s in result if s["metric"]["alertname"] == "KlipperPrintFailed"]
     assert [m["status"] for m in failed] == ["cancelled"]
+
+
+# ------------------------------------------------------------------ farm dashboard
+# Which printers each farm panel shows here: the ones whose Klippy is ready (alpha, bravo,
+# charlie) have temperatures and progress; only bravo has a job in progress; delta (Klippy
+# shut down) has Klippy's message; every printer has a state.
+READY = {"alpha", "bravo", "charlie"}
+PER_PRINTER = {
+    ("Printers", "A"): set(NAMES), ("State of each printer", "A"): set(NAMES),
+    ("Printers", "B"): {"bravo"}, ("Printers", "C"): READY, ("Printers", "D"): {"bravo"},
+    ("Printers", "E"): READY, ("Printers", "F"): READY, ("Printers", "G"): READY,
+    ("Printers", "H"): READY, ("Printers", "I"): {"delta"}, ("Progress", "A"): READY,
+    ("Nozzle temperatures", "A"): READY, ("Nozzle temperatures", "B"): READY,
+    ("Bed temperatures", "A"): READY, ("Bed temperatures", "B"): READY,
+    ("Jobs per printer in the last day", "A"): READY | {"delta"},
+    ("Filament per printer in the last day", "A"): READY | {"delta"},
+    ("Failed or cancelled jobs (last 15 minutes)", "A"): {"charlie"},
+}
+
+
+def farm_queries():
+    from tests.test_dashboard import FARM_DASHBOARD, load_dashboard, panel_targets
+    return panel_targets(load_dashboard(FARM_DASHBOARD))
+
+
+def check_farm_queries(prom) -> None:
+    """Every farm panel query is valid and returns data, per printer where it has one."""
+    from tests.test_dashboard import substitute
+    errors = []
+    for title, ref, expr in farm_queries():
+        q = substitute(expr, ".*")
+        body = prom.api("query", query=q)
+        if body.get("status") != "success":
+            errors.append(f"{title}/{ref}: {body.get('error')}")
+            continue
+        result = body["data"]["result"]
+        if not result:
+            errors.append(f"{title}/{ref}: no data: {q}")
+        elif (title, ref) in PER_PRINTER:
+            shown = {s["metric"].get("printer") for s in result}
+            if shown != PER_PRINTER[(title, ref)]:
+                errors.append(f"{title}/{ref}: printers {sorted(shown)}, want "
+                              f"{sorted(PER_PRINTER[(title, ref)])}")
+    assert not errors, "\n".join(errors)
+
+
+def test_every_farm_dashboard_query_returns_data_per_printer(farm):
+    prom = farm["prom"]
+    prom.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
+    prom.wait_query("instance:klipper_printer_state:info", lambda r: len(r) == 5, 30)
+    check_farm_queries(prom)
+    assert {k for k in PER_PRINTER} <= {(t, r) for t, r, _ in farm_queries()}
