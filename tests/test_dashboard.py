@@ -88,7 +88,8 @@ def test_dashboard_json_is_what_build_renders(name):
         sys.path.pop(0)
     with open(os.path.join(REPO, "dashboards", f"{name}.json"), encoding="utf-8") as f:
         assert f.read() == build.render(name), \
-            f"dashboards/{name}.json is stale: python dashboards/build.py {name} > dashboards/{name}.json"
+            (f"dashboards/{name}.json is stale: "
+             f"python dashboards/build.py {name} > dashboards/{name}.json")
 
 
 @pytest.mark.parametrize("path", [DASHBOARD, FARM_DASHBOARD], ids=["klipper", "farm"])

@@ -247,3 +247,42 @@ def test_every_farm_dashboard_query_returns_data_per_printer(farm):
     prom.wait_query("instance:klipper_printer_state:info", lambda r: len(r) == 5, 30)
     check_farm_queries(prom)
     assert {k for k in PER_PRINTER} <= {(t, r) for t, r, _ in farm_queries()}
+
+
+# --------------------------------------------------------------------- agent mode
+def test_agent_remote_writes_to_a_central_prometheus_that_answers_the_farm_dashboard(farm):
+    """A site Prometheus in agent mode scrapes the farm (same file_sd) and remote-writes
+    everything to a central Prometheus with its remote-write receiver on; the central one
+    evaluates rules.yml and answers every farm dashboard query, per printer."""
+    tmp = farm["tmp"]
+    rules = str(tmp / "rules.yml")  # the copy the fixture made (day totals every second)
+    central = PrometheusServer(str(tmp / "central"), rule_files=[rules],
+                               flags=["--web.enable-remote-write-receiver"])
+    agent = None
+    try:
+        central.start()
+        agent = PrometheusServer(
+            str(tmp / "agent"), scrape_config(file_sd=[farm["file_sd"]]), agent=True,
+            extra_config=(f"remote_write:\n  - url: {central.base}/api/v1/write\n"
+                          "    queue_config:\n      batch_send_deadline: 1s\n"))
+        agent.start()
+        # an agent answers no queries: the data is only in the central one
+        assert agent.api("query", query="up").get("status") != "success"
+        central.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3',
+                           lambda r: len(r) == len(NAMES), 40, "remote-written scrapes")
+        central.wait_query("instance:klipper_printer_state:info",
+                           lambda r: len(r) == len(NAMES), 30)
+        central.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
+        # charlie's first cancelled print predates the central's data: cancel another one,
+        # seen through the agent
+        charlie = farm["printers"]["charlie"]
+        r = charlie.moonraker.post("/printer/print/start", params={"filename": "pause_print.gcode"})
+        assert r.status == 200, r.text
+        charlie.klippy.wait_status("print_stats", "state", "paused", timeout=20)
+        assert charlie.moonraker.post("/printer/print/cancel").status == 200
+        central.wait_query('instance_status:klipper_history_failed_jobs:recent15m > 0', bool, 30)
+        check_farm_queries(central)
+    finally:
+        if agent is not None:
+            agent.stop()
+        central.stop()
