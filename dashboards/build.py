@@ -19,9 +19,19 @@ from typing import Any, Dict, List, Optional
 DS = {"type": "prometheus", "uid": "${datasource}"}
 I = 'instance=~"$instance"'  # every selector is limited to the chosen printer(s)
 # Every printer dashboard query is joined with the printer's name (klipper_printer_info,
-# the [prometheus] printer_name option), so legends and tables say which printer.
-NAME_JOIN = ("* on (instance) group_left (printer) "
-             f"max by (instance, printer) (klipper_printer_info{{{I}}})")
+# the [prometheus] printer_name option), so legends and tables say which printer; a target
+# without one (prometheus-klipper-exporter, an older component) is named by its address.
+
+
+def printer_names(printer_info: str, unnamed: str) -> str:
+    """(instance, printer) pairs: names from `printer_info`, addresses for the targets of
+    `unnamed` that have none."""
+    return (f"max by (instance, printer) ({printer_info}) or on (instance) "
+            f'label_replace(max by (instance) ({unnamed}), "printer", "$1", "instance", "(.*)")')
+
+
+NAME_JOIN = ("* on (instance) group_left (printer) ("
+             + printer_names(f"klipper_printer_info{{{I}}}", f"up{{{I}}}") + " * 0 + 1)")
 # Farm queries join the recording rule that names every target (prometheus/rules.yml).
 FARM_NAME = 'instance:klipper_printer:info{printer=~"$printer"}'
 
@@ -316,22 +326,28 @@ def datasource_variable() -> Dict[str, Any]:
             "multi": False, "includeAll": False, "current": {}, "options": []}
 
 
-def query_variable(name: str, label: str, query: str, hide: int = 0) -> Dict[str, Any]:
+def query_variable(name: str, label: str, query: str, hide: int = 0,
+                   regex: str = "") -> Dict[str, Any]:
     return {"name": name, "label": label, "type": "query", "datasource": DS,
             "definition": query,
             "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-            "refresh": 2, "regex": "", "sort": 1, "multi": True, "includeAll": True,
+            "refresh": 2, "regex": regex, "sort": 1, "multi": True, "includeAll": True,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "options": [], "hide": hide}
 
 
-# Printers are chosen by name; the hidden `instance` variable follows the choice, so
-# queries also work for targets the operator did not label.
-PRINTER_VARIABLE = query_variable("printer", "Printer",
-                                  "label_values(klipper_printer_info, printer)")
+# Printers are chosen by name (or address, for a target without a name); the hidden
+# `instance` variable follows the choice, so queries also work for targets the operator did
+# not label.
+PRINTER_VARIABLE = query_variable(
+    "printer", "Printer",
+    "query_result(" + printer_names("klipper_printer_info", "klipper_klippy_connected") + ")",
+    regex='/printer="([^"]+)"/')
 INSTANCE_VARIABLE = query_variable(
-    "instance", "Instance", 'label_values(klipper_printer_info{printer=~"$printer"}, instance)',
-    hide=2)
+    "instance", "Instance",
+    "query_result(" + printer_names('klipper_printer_info{printer=~"$printer"}',
+                                    'klipper_klippy_connected{instance=~"$printer"}') + ")",
+    regex='/instance="([^"]+)"/', hide=2)
 FARM_PRINTER_VARIABLE = query_variable("printer", "Printer",
                                        "label_values(instance:klipper_printer:info, printer)")
 
