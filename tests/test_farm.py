@@ -157,6 +157,19 @@ def test_discovery_finds_printers_by_zeroconf(farm):
 
 
 # ------------------------------------------------------------------ names and rules
+def test_printer_name_defaults_to_the_host_name_and_an_empty_one_warns():
+    import socket
+    from tests.harness import Moonraker
+    with Moonraker(None, prometheus="require_auth: False\nprinter_name:   ") as moonraker:
+        warnings = "\n".join(moonraker.server_info()["warnings"])
+        assert "option 'printer_name' is empty" in warnings
+        body = moonraker.metrics(params={"modules": "klippy"}).text
+    host = socket.gethostname()
+    # Klippy never connected: its version is unknown, an empty label
+    assert (f'klipper_printer_info{{printer="{host}",host="{host}",klipper_version="",'
+            in body), body
+
+
 def test_every_printer_exports_its_name_and_versions(farm):
     result = farm["prom"].query("klipper_printer_info")
     named = by_label(result, "exported_printer")  # the target label `printer` wins
