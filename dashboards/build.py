@@ -7,7 +7,7 @@ A dashboard is plain data; this script only keeps ids, grid positions, the datas
 variable and the printer-name join consistent. tests/test_dashboard.py and tests/test_farm.py
 check that the committed JSON is what this script renders, then run every query against a
 real Prometheus. (grafanalib, the usual Python library for this, has had no release since
-January 2024 and predates several panel options used here; this file stays small instead.)
+January 2024; the helpers here are a few dozen lines of plain data, so they stay.)
 """
 from __future__ import annotations
 
