@@ -205,7 +205,10 @@ def stack(tmp_path_factory):
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: klipper\n    metrics_path: /server/metrics\n"
             "    scrape_interval: 1s\n    scrape_timeout: 1s\n"
-            f"    static_configs:\n      - targets: ['{instance}']\n")
+            f"    static_configs:\n      - targets: ['{instance}']\n"
+            # a target without klipper_printer_info (as prometheus-klipper-exporter data)
+            "  - job_name: unnamed\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
         prom_proc = spawn([prometheus, f"--config.file={config}",
                            f"--storage.tsdb.path={tmp / 'data'}",
                            f"--web.listen-address=127.0.0.1:{port}",
@@ -295,3 +298,14 @@ def test_every_panel_query_runs_against_prometheus(stack):
                for s in by[("Extruders: temperature vs target", "B")]}
     assert targets["extruder1"] == 200.0
     assert {s["metric"]["filename"] for s in by[("Current file", "A")]} == {"pause_print.gcode"}
+
+
+def test_a_target_without_a_name_is_shown_under_its_address(stack):
+    """Data without klipper_printer_info (prometheus-klipper-exporter, an older component)
+    still shows, its legend naming the target's address."""
+    prom, _ = stack
+    unnamed = prom.base.replace("http://", "")
+    d = load_dashboard()
+    expr = {(t, r): e for t, r, e in panel_targets(d)}[("Scrape", "A")]
+    result = prom.get("/api/v1/query", query=substitute(expr, unnamed))["data"]["result"]
+    assert [s["metric"]["printer"] for s in result] == [unnamed]
