@@ -26,6 +26,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -176,6 +177,7 @@ def main() -> int:
         if prom is not None:
             prom.stop()
         stop_printers(printers)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     n = len(printers)
     series = sum(samples) / n
