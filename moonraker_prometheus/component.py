@@ -127,8 +127,18 @@ class PrometheusComponent:
             duration.add(time.perf_counter() - start, name)
         build = Family(self_metrics.BUILD_INFO)
         build.add(1.0, self.version)
-        parts.extend((build.render(), success.render(), duration.render()))
+        parts.extend((build.render(), self._printer_info().render(), success.render(),
+                      duration.render()))
         return "".join(parts)
+
+    def _printer_info(self) -> Family:
+        """klipper_printer_info: the printer's name, host and software versions."""
+        klippy_version = self.server.get_klippy_info().get("software_version", "")
+        moonraker_version = self.server.get_app_args().get("software_version", "")
+        family = Family(self_metrics.PRINTER_INFO)
+        family.add(1.0, self.options.printer_name, str(self.server.get_host_info()["hostname"]),
+                   str(klippy_version or ""), str(moonraker_version or ""), self.version)
+        return family
 
     def _log_failure(self, name: str, error: Exception) -> None:
         """Log a collector failure once per distinct cause, not once per scrape."""

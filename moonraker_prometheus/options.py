@@ -5,6 +5,7 @@ the reason, and the option's default is used.
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 
@@ -19,6 +20,7 @@ class Options:
     require_auth: bool = True
     scrape_timeout: float = 8.0
     modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
+    printer_name: str = field(default_factory=socket.gethostname)
     warnings: List[str] = field(default_factory=list)
 
     @classmethod
@@ -29,6 +31,14 @@ class Options:
         opts.scrape_timeout = opts._read(
             config, "scrape_timeout",
             lambda: config.getfloat("scrape_timeout", 8.0, above=0.0, maxval=120.0), 8.0)
+        name = opts._read(config, "printer_name",
+                          lambda: config.get("printer_name", opts.printer_name),
+                          opts.printer_name).strip()
+        if name:
+            opts.printer_name = name
+        else:
+            opts.warnings.append(f"[{config.get_name()}]: option 'printer_name' is empty "
+                                 f"(using the host name: {opts.printer_name})")
         requested = opts._read(
             config, "modules", lambda: config.getlist("modules", None, separator=","), None)
         if requested is not None:

@@ -20,8 +20,10 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALERTS = os.path.join(REPO, "prometheus", "alerts.yml")
 ALERTS_TEST = os.path.join(REPO, "prometheus", "alerts.test.yml")
+RULES = os.path.join(REPO, "prometheus", "rules.yml")
+RULES_TEST = os.path.join(REPO, "prometheus", "rules.test.yml")
 PROMETHEUS_YML = os.path.join(REPO, "prometheus", "prometheus.yml")
-NAME_RE = re.compile(r"\bklipper_[a-z0-9_]+")
+NAME_RE = re.compile(r"(?<![\w:])klipper_[a-z0-9_]+")  # not inside a recording rule name
 SIDECAR_PREFIXES = ("klipper_exporter_source_", "klipper_exporter_merge_")
 
 
@@ -59,16 +61,48 @@ def run(argv, cwd=REPO) -> subprocess.CompletedProcess:
 
 
 def test_promtool_check_rules():
-    r = run([require_tool("promtool"), "check", "rules", ALERTS])
+    r = run([require_tool("promtool"), "check", "rules", RULES, ALERTS])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("SUCCESS") == 2, r.stdout
+
+
+@pytest.mark.parametrize("unit_tests", [ALERTS_TEST, RULES_TEST],
+                         ids=["alerts", "recording-rules"])
+def test_promtool_test_rules(unit_tests):
+    r = run([require_tool("promtool"), "test", "rules", unit_tests],
+            cwd=os.path.dirname(unit_tests))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout, r.stdout
 
 
-def test_promtool_test_rules():
-    r = run([require_tool("promtool"), "test", "rules", ALERTS_TEST],
-            cwd=os.path.dirname(ALERTS_TEST))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout, r.stdout
+def load_yaml(path: str):
+    import yaml
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def recording_rules():
+    return [r["record"] for g in load_yaml(RULES)["groups"] for r in g["rules"]]
+
+
+def test_every_recording_rule_is_unit_tested():
+    tested = {case["expr"].split()[0] for t in load_yaml(RULES_TEST)["tests"]
+              for case in t.get("promql_expr_test", [])}
+    assert recording_rules(), "no recording rules in rules.yml"
+    assert set(recording_rules()) - tested == set()
+
+
+def test_alerts_name_the_printer():
+    """Every per-printer alert carries the printer's name (label `printer`)."""
+    rules = load_yaml(ALERTS)
+    records = set(recording_rules())
+    for g in rules["groups"]:
+        for r in g["rules"]:
+            if "alert" not in r or r["alert"] == "KlipperMetricsAbsent":
+                continue
+            assert ("instance:klipper_printer:info" in r["expr"]
+                    or r["expr"].split()[0] in records), r["alert"]
+            assert "$labels.printer" in r["annotations"]["summary"], r["alert"]
 
 
 def test_every_alert_has_a_firing_and_a_quiet_test():
@@ -94,8 +128,10 @@ def test_every_alert_has_a_firing_and_a_quiet_test():
 
 
 def test_alert_metric_names_exist_in_catalogue():
-    with open(ALERTS, encoding="utf-8") as f:
-        used = names_in(f.read())
+    used = set()
+    for path in (ALERTS, RULES):
+        with open(path, encoding="utf-8") as f:
+            used |= names_in(f.read())
     assert used, "no klipper_* names found in alerts.yml"
     assert unknown_names(used) == set()
     for n in used:

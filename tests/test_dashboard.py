@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -27,6 +28,7 @@ from tests.test_alerts import names_in, require_tool, unknown_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DASHBOARD = os.path.join(REPO, "dashboards", "klipper.json")
+FARM_DASHBOARD = os.path.join(REPO, "dashboards", "farm.json")
 
 # (panel title, refId) -> why the simulated printer leaves it empty. Verified: the test
 # fails when one of these returns data (then it belongs in the checked panels).
@@ -59,8 +61,8 @@ object_name: output_pin power_relay
 """
 
 
-def load_dashboard() -> Dict[str, Any]:
-    with open(DASHBOARD, encoding="utf-8") as f:
+def load_dashboard(path: str = DASHBOARD) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -73,56 +75,100 @@ def panel_targets(dashboard: Dict[str, Any]) -> List[Tuple[str, str, str]]:
     return out
 
 
-def substitute(expr: str, instance: str) -> str:
+def substitute(expr: str, instance: str, printer: str = ".*") -> str:
     expr = expr.replace("${instance}", instance).replace("$instance", instance)
+    expr = expr.replace("${printer}", printer).replace("$printer", printer)
     expr = expr.replace("$__rate_interval", "1m").replace("${__rate_interval}", "1m")
     expr = expr.replace("$__interval", "15s").replace("$__range", "1h")
-    assert "$" not in expr, expr
+    assert not re.search(r"\$(?!\d)", expr), expr  # only label_replace's "$1" is left
     return expr
 
 
 # --------------------------------------------------------------------- static checks
-def test_dashboard_json_is_what_build_renders():
+@pytest.mark.parametrize("name", ["klipper", "farm"])
+def test_dashboard_json_is_what_build_renders(name):
     sys.path.insert(0, os.path.join(REPO, "dashboards"))
     try:
         import build  # dashboards/build.py
     finally:
         sys.path.pop(0)
-    with open(DASHBOARD, encoding="utf-8") as f:
-        assert f.read() == build.render(), \
-            "dashboards/klipper.json is stale: python dashboards/build.py > dashboards/klipper.json"
+    with open(os.path.join(REPO, "dashboards", f"{name}.json"), encoding="utf-8") as f:
+        assert f.read() == build.render(name), \
+            (f"dashboards/{name}.json is stale: "
+             f"python dashboards/build.py {name} > dashboards/{name}.json")
 
 
-def test_dashboard_shape():
-    d = load_dashboard()
-    assert [i["name"] for i in d["__inputs"]] == ["DS_PROMETHEUS"]
-    var = {v["name"]: v for v in d["templating"]["list"]}["instance"]
-    assert var["query"]["query"] == "label_values(klipper_klippy_connected, instance)"
+@pytest.mark.parametrize("path", [DASHBOARD, FARM_DASHBOARD], ids=["klipper", "farm"])
+def test_dashboard_datasource_is_a_variable_and_printers_are_chosen_by_name(path):
+    d = load_dashboard(path)
+    assert "__inputs" not in d  # file provisioning needs no import-time input
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert "printer)" in variables["printer"]["query"]["query"]
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
     for p in d["panels"]:
         if p["type"] == "row":
             continue
-        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
         assert p["targets"], p["title"]
         for t in p["targets"]:
-            # every query is limited to the chosen printer(s)
+            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+
+
+def test_dashboard_shape():
+    d = load_dashboard()
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert "klipper_printer_info" in variables["printer"]["query"]["query"]
+    assert variables["instance"]["hide"] == 2  # follows the printer choice
+    assert "$printer" in variables["instance"]["query"]["query"]
+    for p in d["panels"]:
+        if p["type"] == "row":
+            continue
+        for t in p["targets"]:
+            # every query is limited to the chosen printer(s) and names the printer
             assert 'instance=~"$instance"' in t["expr"], (p["title"], t["expr"])
+            assert "group_left (printer)" in t["expr"], (p["title"], t["expr"])
+            if t["format"] != "table":
+                assert t["legendFormat"].startswith("{{printer}}"), (p["title"], t)
     for key in EXPECTED_EMPTY:
         assert key in {(t, r) for t, r, _ in panel_targets(d)}, key
 
 
 def test_dashboard_metric_names_exist_in_catalogue():
-    d = load_dashboard()
     used = set()
-    for _, _, expr in panel_targets(d):
-        used |= names_in(expr)
-    used |= names_in(json.dumps(d["templating"]))
+    for path in (DASHBOARD, FARM_DASHBOARD):
+        d = load_dashboard(path)
+        for _, _, expr in panel_targets(d):
+            used |= names_in(expr)
+        used |= names_in(json.dumps(d["templating"]))
     assert len(used) > 40
     assert unknown_names(used) == set()
 
 
+def test_farm_dashboard_uses_only_recorded_rules_that_exist():
+    from tests.test_alerts import recording_rules
+    d = load_dashboard(FARM_DASHBOARD)
+    text = json.dumps([expr for *_, expr in panel_targets(d)] + [d["templating"]])
+    used = set(re.findall(r"\b[a-z_]+:[a-z_]+:[a-z0-9_]+", text))
+    assert len(used) >= 6
+    assert used - set(recording_rules()) == set()
+
+
 # ------------------------------------------------------------- against Prometheus
+def variable_values(prom: "Prom", variable: Dict[str, Any], printer: str = "") -> List[str]:
+    """A query_result() variable as Grafana evaluates it: the query, then the regex."""
+    q = variable["query"]["query"]
+    assert q.startswith("query_result(") and q.endswith(")"), q
+    expr = q[len("query_result("):-1].replace("$printer", printer)
+    result = prom.get("/api/v1/query", query=expr)["data"]["result"]
+    pattern = re.compile(variable["regex"].strip("/"))
+    lines = ["{" + ",".join(f'{k}="{v}"' for k, v in sorted(s["metric"].items())) + "}"
+             for s in result]
+    return sorted({m.group(1) for line in lines for m in [pattern.search(line)] if m})
+
+
 def http_json(url: str, timeout: float = 5.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -164,7 +210,10 @@ def stack(tmp_path_factory):
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: klipper\n    metrics_path: /server/metrics\n"
             "    scrape_interval: 1s\n    scrape_timeout: 1s\n"
-            f"    static_configs:\n      - targets: ['{instance}']\n")
+            f"    static_configs:\n      - targets: ['{instance}']\n"
+            # a target without klipper_printer_info (as prometheus-klipper-exporter data)
+            "  - job_name: unnamed\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
         prom_proc = spawn([prometheus, f"--config.file={config}",
                            f"--storage.tsdb.path={tmp / 'data'}",
                            f"--web.listen-address=127.0.0.1:{port}",
@@ -238,9 +287,14 @@ def test_every_panel_query_runs_against_prometheus(stack):
     now_full = sorted(k for k in EXPECTED_EMPTY if results.get(k))
     assert not now_full, "listed as expected empty but has data: %s" % now_full
     # the variable query Grafana runs for $instance
-    values = prom.get("/api/v1/label/instance/values",
-                      **{"match[]": "klipper_klippy_connected"})["data"]
-    assert instance in values
+    # the variables as Grafana computes them: printer names, then the instances they select
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    printers = variable_values(prom, variables["printer"])
+    names = {s["metric"]["printer"] for s in prom.get(
+        "/api/v1/query", query="klipper_printer_info")["data"]["result"]}
+    assert printers == sorted(names) and len(printers) == 1
+    assert variable_values(prom, variables["instance"], printer=printers[0]) == [instance]
+    assert variable_values(prom, variables["instance"], printer=".*") == [instance]
     # spot checks that the data is the simulated printer's
     by = {k: v for k, v in results.items()}
     assert {s["metric"]["state"] for s in by[("Print state", "A")]} == {"paused"}
@@ -249,3 +303,14 @@ def test_every_panel_query_runs_against_prometheus(stack):
                for s in by[("Extruders: temperature vs target", "B")]}
     assert targets["extruder1"] == 200.0
     assert {s["metric"]["filename"] for s in by[("Current file", "A")]} == {"pause_print.gcode"}
+
+
+def test_a_target_without_a_name_is_shown_under_its_address(stack):
+    """Data without klipper_printer_info (prometheus-klipper-exporter, an older component)
+    still shows, its legend naming the target's address."""
+    prom, _ = stack
+    unnamed = prom.base.replace("http://", "")
+    d = load_dashboard()
+    expr = {(t, r): e for t, r, e in panel_targets(d)}[("Scrape", "A")]
+    result = prom.get("/api/v1/query", query=substitute(expr, unnamed))["data"]["result"]
+    assert [s["metric"]["printer"] for s in result] == [unnamed]

@@ -17,4 +17,14 @@ BUILD_INFO = info(
     "moonraker-prometheus version serving these metrics.",
     labels=("version",), source="component")
 
-METRICS = (BUILD_INFO, COLLECTOR_SUCCESS, COLLECTOR_DURATION)
+PRINTER_INFO = info(
+    "klipper_printer_info",
+    "Who this printer is: its name (the [prometheus] printer_name option, default the host "
+    "name), the host name and the Klipper, Moonraker and moonraker-prometheus versions. "
+    "Dashboards and farm rules join on it to name printers; a version Moonraker does not "
+    "know yet (Klippy never connected) is an empty label.",
+    labels=("printer", "host", "klipper_version", "moonraker_version", "component_version"),
+    source='option printer_name, server.get_host_info()["hostname"], '
+           "klippy_connection.klippy_info.software_version, app_args.software_version")
+
+METRICS = (BUILD_INFO, PRINTER_INFO, COLLECTOR_SUCCESS, COLLECTOR_DURATION)

@@ -1,0 +1,301 @@
+"""A farm, live: five real simulated printers, the discovery tool, a real Prometheus with
+prometheus/rules.yml and alerts.yml, the farm dashboard's queries, and agent mode.
+
+The printers (each a real Klippy in batch mode + real Moonraker with the component):
+  alpha    idle, announces itself over zeroconf ([zeroconf] component)
+  bravo    a print paused (pause_print.gcode) and left paused
+  charlie  a print started and cancelled: a failed print in Moonraker's history
+  delta    switched off on purpose: power device "printer" off, then Klippy shut down (M112)
+  echo     stops answering: its Moonraker is stopped
+
+Prometheus finds them through the file_sd file the discovery tool wrote from a host list,
+scrapes every second and evaluates the rules every second, with every alert's `for:`
+shortened to 3 s and the day totals evaluated every second too
+(tests/farm.rules_with_short_for).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
+                        by_label, rules_with_short_for, scrape_config, start_printers,
+                        stop_printers)
+from tests.harness import free_port, wait_for
+from tests.test_alerts import require_tool
+
+NAMES = ("alpha", "bravo", "charlie", "delta", "echo")
+
+
+def discover(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "moonraker_prometheus.discovery", *args],
+                          capture_output=True, text=True, timeout=60, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(PROMETHEUS_DIR)})
+
+
+def read_targets(path: str):
+    with open(path, encoding="utf-8") as f:
+        return {g["targets"][0]: g["labels"] for g in json.load(f)}
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("farm")
+    specs = [PrinterSpec("alpha", extra_config="[zeroconf]\nmdns_hostname: alpha-mp\n"),
+             PrinterSpec("bravo"), PrinterSpec("charlie"),
+             PrinterSpec("delta", extra_config=POWER_DEVICE_CONF), PrinterSpec("echo")]
+    printers = start_printers(specs)
+    prom = None
+    try:
+        p = {pr.name: pr for pr in printers}
+        closed_port = free_port()
+        hosts = tmp / "printers.txt"
+        hosts.write_text("# the farm\n" + "".join(f"{pr.target}\n" for pr in printers)
+                         + f"127.0.0.1:{closed_port}   # nothing listens here\n")
+        file_sd = str(tmp / "klipper.json")
+        first = discover("--hosts-file", str(hosts), "--host", "not a host",
+                         "--timeout", "3", "-o", file_sd, cwd=str(tmp))
+        assert first.returncode == 0, first.stderr
+
+        rules = [rules_with_short_for(os.path.join(PROMETHEUS_DIR, name), str(tmp / name))
+                 for name in ("rules.yml", "alerts.yml")]
+        prom = PrometheusServer(str(tmp / "prometheus"), scrape_config(file_sd=[file_sd]),
+                                rule_files=rules)
+        prom.start()
+        prom.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3',
+                        lambda r: len(r) == len(NAMES), 40, "3 scrapes of every printer")
+
+        # bravo: paused; charlie: started and cancelled (after Prometheus has seen its
+        # counts, so the failure is an increase); delta: switched off, then Klippy stops
+        # for lack of its MCU (here: M112); echo: Moonraker gone.
+        for name in ("bravo", "charlie"):
+            r = p[name].moonraker.post("/printer/print/start",
+                                       params={"filename": "pause_print.gcode"})
+            assert r.status == 200, r.text
+        for name in ("bravo", "charlie"):
+            p[name].klippy.wait_status("print_stats", "state", "paused", timeout=20)
+        r = p["charlie"].moonraker.post("/printer/print/cancel")
+        assert r.status == 200, r.text
+        r = p["delta"].moonraker.post("/machine/device_power/device",
+                                      params={"device": "printer", "action": "off"})
+        assert r.status == 200, r.text
+        wait_for(lambda: 'klipper_power_device_status{device="printer"} 0' in
+                 p["delta"].moonraker.metrics().text, 10, 0.2, "delta's power device off")
+        prom.wait_query('klipper_power_device_status{printer="delta"} == 0', bool, 10)
+        r = p["delta"].moonraker.post("/printer/emergency_stop")
+        assert r.status == 200, r.text
+        p["echo"].moonraker.stop()
+        yield {"printers": p, "prom": prom, "file_sd": file_sd, "hosts": str(hosts),
+               "first": first, "closed_port": closed_port, "tmp": tmp}
+    finally:
+        if prom is not None:
+            prom.stop()
+        stop_printers(printers)
+
+
+# ---------------------------------------------------------------------- discovery
+def test_discovery_writes_each_verified_printer_with_its_name(farm):
+    targets = read_targets(farm["file_sd"])
+    assert {t: labels["printer"] for t, labels in targets.items()} == {
+        pr.target: pr.name for pr in farm["printers"].values()}
+
+
+def test_discovery_reports_bad_hosts_and_never_writes_them(farm):
+    report = farm["first"].stderr
+    closed = f"127.0.0.1:{farm['closed_port']}"
+    assert f"BAD     {closed}: unreachable" in report
+    assert "BAD     not a host: not a host[:port]" in report
+    assert closed not in read_targets(farm["file_sd"])
+    # a web server that is not Moonraker (Prometheus answers 404 on /server/metrics)
+    out = str(farm["tmp"] / "other.json")
+    r = discover("--host", farm["prom"].base, "-o", out, cwd=str(farm["tmp"]))
+    assert r.returncode == 1, r.stderr
+    assert "HTTP 404 from /server/metrics: not a Moonraker" in r.stderr
+    assert not os.path.exists(out)
+
+
+def test_discovery_keeps_a_known_printer_that_stopped_answering(farm):
+    """echo is down now: it stays a target (its up==0 alert must fire); the others are
+    verified again; --drop-unreachable drops it; the file is replaced, never edited."""
+    p = farm["printers"]
+    copy = str(farm["tmp"] / "again.json")
+    with open(farm["file_sd"], encoding="utf-8") as f:
+        original = f.read()
+    with open(copy, "w", encoding="utf-8") as f:
+        f.write(original)
+    r = discover("--hosts-file", farm["hosts"], "--timeout", "3", "-o", copy,
+                 cwd=str(farm["tmp"]))
+    assert r.returncode == 0, r.stderr
+    assert f"kept    {p['echo'].target}: unreachable" in r.stderr
+    for name in ("alpha", "bravo", "charlie", "delta"):
+        assert f"ok      {p[name].target} printer='{name}'" in r.stderr
+    assert read_targets(copy) == read_targets(farm["file_sd"])
+
+    inode = os.stat(copy).st_ino
+    r = discover("--hosts-file", farm["hosts"], "--timeout", "3", "--drop-unreachable",
+                 "-o", copy, cwd=str(farm["tmp"]))
+    assert r.returncode == 0, r.stderr
+    assert set(read_targets(copy)) == {p[n].target for n in ("alpha", "bravo", "charlie",
+                                                             "delta")}
+    assert os.stat(copy).st_ino != inode, "the file must be replaced by a rename"
+    assert not [n for n in os.listdir(farm["tmp"]) if n.startswith(".discovery-")]
+
+
+def test_discovery_finds_printers_by_zeroconf(farm):
+    """alpha's Moonraker announces _moonraker._tcp over mDNS ([zeroconf]); the tool finds
+    and verifies it (other Moonrakers on this machine may announce too)."""
+    out = str(farm["tmp"] / "zeroconf.json")
+    r = discover("--zeroconf", "--browse-seconds", "3", "-o", out, cwd=str(farm["tmp"]))
+    assert r.returncode == 0, r.stderr
+    alpha = farm["printers"]["alpha"]
+    assert read_targets(out).get(alpha.target) == {"printer": "alpha"}, r.stderr
+
+
+# ------------------------------------------------------------------ names and rules
+def test_printer_name_defaults_to_the_host_name_and_an_empty_one_warns():
+    import socket
+    from tests.harness import Moonraker
+    with Moonraker(None, prometheus="require_auth: False\nprinter_name:   ") as moonraker:
+        warnings = "\n".join(moonraker.server_info()["warnings"])
+        assert "option 'printer_name' is empty" in warnings
+        body = moonraker.metrics(params={"modules": "klippy"}).text
+    host = socket.gethostname()
+    # Klippy never connected: its version is unknown, an empty label
+    assert (f'klipper_printer_info{{printer="{host}",host="{host}",klipper_version="",'
+            in body), body
+
+
+def test_every_printer_exports_its_name_and_versions(farm):
+    result = farm["prom"].query("klipper_printer_info")
+    named = by_label(result, "exported_printer")  # the target label `printer` wins
+    assert set(named) >= {"alpha", "bravo", "charlie", "delta"}
+    for name, labels in named.items():
+        assert labels["printer"] == name  # discovery labelled the target with the same name
+        assert labels["host"] and labels["moonraker_version"] and labels["component_version"]
+    assert named["alpha"]["klipper_version"]
+
+
+def test_recorded_state_of_each_printer(farm):
+    want = {"alpha": "idle", "bravo": "paused", "charlie": "idle", "delta": "off",
+            "echo": "offline"}
+    prom = farm["prom"]
+    result = prom.wait_query(
+        "instance:klipper_printer_state:info",
+        lambda r: {s["metric"]["printer"]: s["metric"]["state"] for s in r} == want, 30)
+    assert len(result) == len(want)
+    counts = {s["metric"]["state"]: float(s["value"][1])
+              for s in prom.query("job_state:klipper_printers:count")}
+    assert counts == {"idle": 2, "paused": 1, "off": 1, "offline": 1}
+
+
+def test_farm_alerts(farm):
+    """bravo paused too long, charlie's cancelled print, echo stopped answering; nothing
+    for delta (off on purpose) and nothing about alpha."""
+    prom = farm["prom"]
+    expected = {("KlipperPrintPausedTooLong", "bravo"), ("KlipperPrintFailed", "charlie"),
+                ("KlipperTargetDown", "echo")}
+
+    def firing(result):
+        return {(s["metric"]["alertname"], s["metric"].get("printer")) for s in result}
+    result = prom.wait_query('ALERTS{alertstate="firing"}',
+                             lambda r: expected <= firing(r), 40)
+    got = firing(prom.query('ALERTS{alertstate=~"firing|pending"}'))
+    assert not {a for a in got if a[1] in ("alpha", "delta")}, got
+    failed = [s["metric"] for s in result if s["metric"]["alertname"] == "KlipperPrintFailed"]
+    assert [m["status"] for m in failed] == ["cancelled"]
+
+
+# ------------------------------------------------------------------ farm dashboard
+# Which printers each farm panel shows here: the ones whose Klippy is ready (alpha, bravo,
+# charlie) have temperatures and progress; only bravo has a job in progress; delta (Klippy
+# shut down) has Klippy's message; every printer has a state.
+READY = {"alpha", "bravo", "charlie"}
+PER_PRINTER = {
+    ("Printers", "A"): set(NAMES), ("State of each printer", "A"): set(NAMES),
+    ("Printers", "B"): {"bravo"}, ("Printers", "C"): READY, ("Printers", "D"): {"bravo"},
+    ("Printers", "E"): READY, ("Printers", "F"): READY, ("Printers", "G"): READY,
+    ("Printers", "H"): READY, ("Printers", "I"): {"delta"}, ("Progress", "A"): READY,
+    ("Nozzle temperatures", "A"): READY, ("Nozzle temperatures", "B"): READY,
+    ("Bed temperatures", "A"): READY, ("Bed temperatures", "B"): READY,
+    ("Jobs per printer in the last day", "A"): READY | {"delta"},
+    ("Filament per printer in the last day", "A"): READY | {"delta"},
+    ("Failed or cancelled jobs (last 15 minutes)", "A"): {"charlie"},
+}
+
+
+def farm_queries():
+    from tests.test_dashboard import FARM_DASHBOARD, load_dashboard, panel_targets
+    return panel_targets(load_dashboard(FARM_DASHBOARD))
+
+
+def check_farm_queries(prom) -> None:
+    """Every farm panel query is valid and returns data, per printer where it has one."""
+    from tests.test_dashboard import substitute
+    errors = []
+    for title, ref, expr in farm_queries():
+        q = substitute(expr, ".*")
+        body = prom.api("query", query=q)
+        if body.get("status") != "success":
+            errors.append(f"{title}/{ref}: {body.get('error')}")
+            continue
+        result = body["data"]["result"]
+        if not result:
+            errors.append(f"{title}/{ref}: no data: {q}")
+        elif (title, ref) in PER_PRINTER:
+            shown = {s["metric"].get("printer") for s in result}
+            if shown != PER_PRINTER[(title, ref)]:
+                errors.append(f"{title}/{ref}: printers {sorted(shown)}, want "
+                              f"{sorted(PER_PRINTER[(title, ref)])}")
+    assert not errors, "\n".join(errors)
+
+
+def test_every_farm_dashboard_query_returns_data_per_printer(farm):
+    prom = farm["prom"]
+    prom.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
+    prom.wait_query("instance:klipper_printer_state:info", lambda r: len(r) == 5, 30)
+    check_farm_queries(prom)
+    assert {k for k in PER_PRINTER} <= {(t, r) for t, r, _ in farm_queries()}
+
+
+# --------------------------------------------------------------------- agent mode
+def test_agent_remote_writes_to_a_central_prometheus_that_answers_the_farm_dashboard(farm):
+    """A site Prometheus in agent mode scrapes the farm (same file_sd) and remote-writes
+    everything to a central Prometheus with its remote-write receiver on; the central one
+    evaluates rules.yml and answers every farm dashboard query, per printer."""
+    tmp = farm["tmp"]
+    rules = str(tmp / "rules.yml")  # the copy the fixture made (day totals every second)
+    central = PrometheusServer(str(tmp / "central"), rule_files=[rules],
+                               flags=["--web.enable-remote-write-receiver"])
+    agent = None
+    try:
+        central.start()
+        agent = PrometheusServer(
+            str(tmp / "agent"), scrape_config(file_sd=[farm["file_sd"]]), agent=True,
+            extra_config=(f"remote_write:\n  - url: {central.base}/api/v1/write\n"
+                          "    queue_config:\n      batch_send_deadline: 1s\n"))
+        agent.start()
+        # an agent answers no queries: the data is only in the central one
+        assert agent.api("query", query="up").get("status") != "success"
+        central.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3',
+                           lambda r: len(r) == len(NAMES), 40, "remote-written scrapes")
+        central.wait_query("instance:klipper_printer_state:info",
+                           lambda r: len(r) == len(NAMES), 30)
+        central.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
+        # charlie's first cancelled print predates the central's data: cancel another one,
+        # seen through the agent
+        charlie = farm["printers"]["charlie"]
+        r = charlie.moonraker.post("/printer/print/start", params={"filename": "pause_print.gcode"})
+        assert r.status == 200, r.text
+        charlie.klippy.wait_status("print_stats", "state", "paused", timeout=20)
+        assert charlie.moonraker.post("/printer/print/cancel").status == 200
+        central.wait_query('instance_status:klipper_history_failed_jobs:recent15m > 0', bool, 30)
+        check_farm_queries(central)
+    finally:
+        if agent is not None:
+            agent.stop()
+        central.stop()
