@@ -1,8 +1,9 @@
 """Commands: run on scrape (concurrent scrapes share one run) or periodically (cached).
 
 The argv comes from configuration only (never from a scrape); a shell only if configured.
-Each run gets its own session, so a timeout kills the whole process group; the child is
-always awaited (reaped) and its pipes closed. stderr is logged, bounded.
+Each run gets its own session (process group). When a run ends, whatever the direct child
+did (exited, backgrounded a process, timed out), the whole group is killed, the child is
+awaited (reaped) and its pipes closed. stderr is logged, bounded.
 """
 from __future__ import annotations
 
@@ -79,8 +80,10 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
         await asyncio.wait({err_task}, timeout=0.05)  # let stderr reach EOF if it is about to
         return b"".join(stdout)
     finally:
-        if proc.returncode is None:
-            _kill_group(proc.pid)  # the whole group: grandchildren too
+        # Always, even if the direct child already exited: a process it left in the
+        # background (`sleep 600 &`) is still in the group. The group id cannot be reused
+        # while any member lives.
+        _kill_group(proc.pid)
         for task in (out_task, err_task):
             task.cancel()
         # Close our pipe ends first: a paused or still-held pipe would keep wait() pending.
