@@ -82,7 +82,8 @@ class MetricsHandler(RequestHandler):
             return
         params = {k: [v.decode("utf-8", "replace") for v in vs]
                   for k, vs in self.request.query_arguments.items()}
-        text = await self.merger.collect(self.own.render(), self._scrape_timeout(), params)
+        # Concurrent scrapes share one run (the process metrics are rendered once for it).
+        text = await self.merger.collect(self.own.render, self._scrape_timeout(), params)
         body = text.encode("utf-8")
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
             if len(body) > _GZIP_IN_THREAD:

@@ -196,3 +196,20 @@ def test_background_processes_of_a_successful_run_are_killed_on_exit(tmp_path):
     out = collect(merger_for(spec))
     assert 'ok{exporter_name="daemon"} 1' in out
     assert gone_soon(int(pidfile.read_text()))
+
+
+def test_a_failing_script_is_logged_once_per_cause_not_per_scrape(tmp_path, caplog):
+    script = write_script(str(tmp_path / "fail.sh"), "echo 'disk gone' >&2\nexit 2\n")
+    merger = merger_for(make_spec("fail", "exec", command=[script]))
+
+    async def run():
+        for _ in range(5):
+            await merger.collect(None, timeout=5)
+        await merger.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run())
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(messages) == 2, messages
+    assert any("disk gone" in m for m in messages)
+    assert any("exit_status" in m and "exporter fail" in m for m in messages)

@@ -14,7 +14,7 @@ import signal
 import time
 from typing import List, Optional
 
-from .base import Fetched, FetchError, Params, Source
+from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
 
 log = logging.getLogger(__name__)
 STDERR_LOG_BYTES = 4096
@@ -50,8 +50,12 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int) -> bytes:
-    """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn)."""
+async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int,
+                      causes: Optional[CauseLog] = None) -> bytes:
+    """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn).
+
+    stderr (its first 4 KiB) is logged through `causes`: once, until it changes.
+    """
     deadline = time.monotonic() + timeout
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -95,8 +99,8 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
             if pipe is not None:
                 pipe.close()
         await proc.wait()  # always reap
-        if stderr:
-            log.warning("exporter %s stderr: %s", name,
+        if causes is not None:
+            causes.note("exporter %s stderr" % name,
                         b"".join(stderr).decode("utf-8", "replace").rstrip())
 
 
@@ -106,11 +110,17 @@ class OnScrapeExec(Source):
     def __init__(self, spec) -> None:
         super().__init__(spec)
         self._running: Optional[asyncio.Future] = None
+        self._causes = CauseLog(log)
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
+        # The run is shared, so it keeps its own timeout; a scrape with less time left
+        # stops waiting (the merger's deadline) and the run goes on for the others.
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(run_command(
-                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes))
+                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes,
+                self._causes))
+            self._running.add_done_callback(consume_outcome)
         # shield: a scraper giving up must not kill the run the others wait for
         return Fetched([await asyncio.shield(self._running)])
 
@@ -137,6 +147,7 @@ class PeriodicExec(Source):
         self._last_time = 0.0
         self._last_error: Optional[FetchError] = None
         self._failed: List[str] = []
+        self._causes = CauseLog(log)
 
     def start(self) -> None:
         """Starts the periodic task (needs a running loop; the first fetch calls it)."""
@@ -151,17 +162,19 @@ class PeriodicExec(Source):
             started = time.monotonic()
             try:
                 self._last = await run_command(self.name, spec.argv(), spec.timeout,
-                                               spec.max_bytes)
+                                               spec.max_bytes, self._causes)
                 self._last_time = time.monotonic()
                 self._last_error = None
+                self._causes.note("exporter " + self.name, "", recovered="runs again")
             except FetchError as e:
                 self._last_error = e
                 self._failed.append(e.reason)
-                log.warning("exporter %s: %s", self.name, e)
+                self._causes.note("exporter " + self.name, "run failed: %s" % e)
             self._first.set()
             await asyncio.sleep(max(0.0, spec.interval - (time.monotonic() - started)))
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
         self.start()
         assert self._first is not None and self.spec.max_age is not None
         await self._first.wait()  # only the first scrape waits, for the first run

@@ -32,7 +32,8 @@ def _read_all(pattern: str, max_bytes: int) -> Tuple[List[bytes], Dict[str, floa
 
 
 class FileSource(Source):
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
         # Scrape params never reach the path: the pattern is configuration only.
         loop = asyncio.get_running_loop()
         bodies, mtimes, oversize = await loop.run_in_executor(
