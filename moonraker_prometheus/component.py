@@ -34,6 +34,9 @@ class PrometheusComponent:
         self.collectors: Dict[str, Collector] = {
             cls.name: cls(self.server) for cls in COLLECTORS
         }
+        # Klippy's state says "ready" only once the printer series are there too.
+        klippy, printer = self.collectors["klippy"], self.collectors["printer"]
+        klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
         self._last_error: Dict[str, str] = {}
         self.mergers = self._load_exporters(config)
         logging.info(f"prometheus: moonraker-prometheus {__version__} loaded from "

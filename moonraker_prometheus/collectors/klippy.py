@@ -1,7 +1,7 @@
 """Moonraker's connection to Klippy: always answers, even when Klippy is gone."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Optional
 
 from ..catalogue import klippy as catalogue
 from ..exposition import Family
@@ -13,6 +13,10 @@ class KlippyCollector(Collector):
 
     name = "klippy"
     metrics = catalogue.METRICS
+    # Set by the component: whether the printer objects' state is in hand. Moonraker says
+    # "ready" a moment (~0.5 s) before the printer collector's subscription answers; until
+    # then this collector says "startup", so "ready" always comes with the printer series.
+    printer_ready: Optional[Callable[[], bool]] = None
 
     def collect(self) -> Iterable[Family]:
         connection = self.server.lookup_component("klippy_connection")
@@ -20,9 +24,12 @@ class KlippyCollector(Collector):
         connected = Family(catalogue.CONNECTED)
         connected.add(1.0 if connection.is_connected() else 0.0)
         state_info = Family(catalogue.STATE)
-        state_info.add(1.0, state.name.lower())
-        families = [connected, state_info]
+        name = state.name.lower()
         message = getattr(state, "message", "")
+        if name == "ready" and self.printer_ready is not None and not self.printer_ready():
+            name, message = "startup", "Klippy is ready; subscribing to its printer objects"
+        state_info.add(1.0, name)
+        families = [connected, state_info]
         if message:
             message_info = Family(catalogue.STATE_MESSAGE)
             message_info.add(1.0, message)
