@@ -423,3 +423,22 @@ def test_a_wrong_password_flood_does_not_starve_authenticated_scrapes(sidecar, b
     assert len(latencies) >= 5
     assert max(latencies) < 1.0, latencies
     assert set(statuses) <= {401, 429} and 401 in statuses
+
+
+SECRET = "hunter2TOPSECRET"
+
+
+@pytest.mark.parametrize("entry", [
+    {"address": "ftp://user:%s@h/m" % SECRET},
+    {"address": "http://user:%s@/m?token=%s" % (SECRET, SECRET)},
+    {"address": "http://user:%s@h:99999999/m" % SECRET},
+    {"address": "http://h/m", "headers": {"Authorization: Bearer %s" % SECRET: "x"}},
+    {"address": "http://h/m", "password": SECRET},
+    {"address": "http://h/m", "username": "u", "bearer_token": SECRET},
+    {"address": "http://h/m", "bearer_token": SECRET, "timeout": "soon"},
+    {"address": "http://h/m", "bearer_token": SECRET, "pasword": SECRET},
+])
+def test_no_broken_exporter_entry_puts_a_secret_in_the_error(entry):
+    with pytest.raises(ConfigError) as e:
+        parse_config(one_path({"http": [dict(name="a", **entry)]}))
+    assert SECRET not in str(e.value)
