@@ -213,3 +213,27 @@ def test_a_failing_script_is_logged_once_per_cause_not_per_scrape(tmp_path, capl
     assert len(messages) == 2, messages
     assert any("disk gone" in m for m in messages)
     assert any("exit_status" in m and "exporter fail" in m for m in messages)
+
+
+def test_a_stale_periodic_source_is_logged_once(tmp_path, caplog):
+    flag = tmp_path / "fail"
+    script = write_script(str(tmp_path / "p.sh"), "[ -e %s ] && exit 1\necho 'c 1'\n" % flag)
+    merger = merger_for(make_spec("cron", "exec_periodic", command=[script], interval=1.0,
+                                  max_age=1.0))
+
+    async def run():
+        await merger.collect(None, timeout=5)
+        flag.write_text("")
+        await asyncio.sleep(1.5)
+        outs = []
+        for _ in range(3):
+            outs.append(await merger.collect(None, timeout=5))
+            await asyncio.sleep(1.1)
+        await merger.close()
+        return outs
+
+    with caplog.at_level(logging.INFO):
+        outs = asyncio.run(run())
+    assert all('reason="stale"' in o for o in outs)
+    stale = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert len(stale) == 1, stale

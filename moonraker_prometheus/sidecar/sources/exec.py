@@ -183,7 +183,9 @@ class PeriodicExec(Source):
             raise self._last_error or FetchError("no_data")
         age = time.monotonic() - self._last_time
         if age > self.spec.max_age:
-            raise FetchError("stale", "last good run %.0f s ago" % age)
+            # no age in the message: it is logged once per distinct cause
+            raise FetchError("stale", "last good run older than max_age (%g s)"
+                             % self.spec.max_age)
         return Fetched([self._last], cache_age=age, errors=failed)
 
     async def close(self) -> None:
