@@ -249,7 +249,9 @@ class Merger:
     async def _run(self, local_text: LocalText, timeout: float,
                    params: Optional[Params]) -> str:
         loop = asyncio.get_running_loop()
-        budget = max(0.1, timeout - max(0.25, 0.1 * timeout))  # leave time to merge
+        deadline = loop.time() + timeout
+        reserve = max(0.25, 0.1 * timeout)  # time kept for the merge
+        budget = max(0.1, timeout - reserve)
         results = await asyncio.gather(*(self._fetch(s, budget, params) for s in self.sources))
         parts = [(s.name, self._rewriters[s.name], f.bodies)
                  for s, f in zip(self.sources, results) if f is not None]
@@ -258,8 +260,28 @@ class Merger:
         local = (self._local_rw, text) if text else None
         if self._merging is None:
             self._merging = asyncio.Lock()
-        async with self._merging:
-            state = await loop.run_in_executor(None, _merge_sources, local, parts)
+        # A merge of huge bodies on a slow host may outlast the deadline: the scrape then
+        # gets our own text and the health series in time (merged sources marked down), and
+        # the merge ends in the background, holding the lock (it owns the rewriters; the
+        # series it validates make the next merges of the same sources faster).
+        names = [name for name, _, _ in parts]
+        try:
+            await asyncio.wait_for(self._merging.acquire(),
+                                   max(0.05, deadline - loop.time() - 0.1))
+        except asyncio.TimeoutError:
+            return await self._late(text, names)
+        merging = loop.run_in_executor(None, _merge_sources, local, parts)
+        try:
+            state = await asyncio.wait_for(asyncio.shield(merging),
+                                           max(0.05, deadline - loop.time() - 0.1))
+        except asyncio.TimeoutError:
+            merging.add_done_callback(lambda _f: self._merging.release())  # type: ignore
+            merging.add_done_callback(consume_outcome)
+            return await self._late(text, names)
+        except BaseException:
+            self._merging.release()
+            raise
+        try:
             del parts, local
             for s in self.sources:
                 self.health.sources[s.name].samples = state.samples.get(s.name, 0)
@@ -268,6 +290,23 @@ class Merger:
                 log.warning("own metrics text had invalid lines: %s", state.dropped[""])
             return await loop.run_in_executor(None, _finish, state, self._health_rw,
                                               self.health.render())
+        finally:
+            self._merging.release()
+
+    async def _late(self, local_text: Optional[str], names: Sequence[str]) -> str:
+        """The answer when merging missed the deadline: own text and health only."""
+        for name in names:
+            h = self.health.sources[name]
+            h.up, h.samples = 0, 0
+            self.health.error(name, "timeout")
+            self._causes.note("exporter " + name, "timeout: merging its output missed the "
+                              "scrape deadline (lower max_bytes or drop families)")
+        # fresh rewriters: the late merge still uses this Merger's own in its thread
+        local = (Rewriter(rewrite=False), local_text) if local_text else None
+        state = await asyncio.get_running_loop().run_in_executor(None, _merge_sources, local,
+                                                                 [])
+        return await asyncio.get_running_loop().run_in_executor(
+            None, _finish, state, Rewriter(rewrite=False), self.health.render())
 
     async def _fetch(self, source: Source, budget: float,
                      params: Optional[Params]) -> Optional[Fetched]:

@@ -192,3 +192,30 @@ def test_a_source_timeout_beyond_the_scrape_deadline_logs_no_error(backend, capl
     assert 'errors_total{exporter_name="slow",reason="timeout"} 1' in out
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
+
+
+def test_a_merge_that_would_miss_the_deadline_still_answers_in_time(backend):
+    # 400,000 valid series: merging them (first scrape, every line validated) takes seconds
+    body = "".join('big{i="%d"} %d\n' % (i, i) for i in range(400000)).encode()
+    backend.body("/big", body)
+    backend.body("/good", GOOD)
+    merger = merger_for(make_spec("big", "http", url=backend.url("/big"), max_bytes=1 << 26),
+                        make_spec("good", "http", url=backend.url("/good")))
+
+    async def run():
+        outs = []
+        for _ in range(2):  # the second finds the first merge still running
+            started = time.monotonic()
+            outs.append((await merger.collect("own_metric 1\n", timeout=1.0),
+                         time.monotonic() - started))
+        await merger.close()
+        return outs
+
+    (out, elapsed), (second, elapsed2) = asyncio.run(run())
+    assert elapsed < 1.2 and elapsed2 < 1.2, (elapsed, elapsed2)
+    promtool_check(out)
+    assert "own_metric 1" in second
+    assert "own_metric 1" in out
+    assert 'klipper_exporter_source_up{exporter_name="big"} 0' in out
+    assert 'errors_total{exporter_name="big",reason="timeout"} 1' in out
+    assert 'big{' not in out
