@@ -27,7 +27,8 @@ class KlippyCollector(Collector):
         name = state.name.lower()
         message = getattr(state, "message", "")
         if name == "ready" and self.printer_ready is not None and not self.printer_ready():
-            name, message = "startup", "Klippy is ready; subscribing to its printer objects"
+            name, message = "startup", ("Klippy is ready; the exporter is subscribing to its "
+                                        "printer objects (if this lasts, see Moonraker's log)")
         state_info.add(1.0, name)
         families = [connected, state_info]
         if message:
