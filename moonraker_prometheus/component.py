@@ -35,6 +35,9 @@ class PrometheusComponent:
         self.collectors: Dict[str, Collector] = {
             cls.name: cls(self.server) for cls in COLLECTORS
         }
+        # Klippy's state says "ready" only once the printer series are there too.
+        klippy, printer = self.collectors["klippy"], self.collectors["printer"]
+        klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
         self._last_error: Dict[str, str] = {}
         self.mergers = self._load_exporters(config)
         logging.info(f"prometheus: moonraker-prometheus {version} loaded from "
@@ -81,12 +84,15 @@ class PrometheusComponent:
 
     async def _handle_metrics(self, web_request: "WebRequest") -> str:
         modules = self._requested_modules(web_request)
-        text = self.render(modules)
         merger = self.mergers[""]
         if merger is None or EXPORTERS not in modules:
-            return text
-        return await merger.collect(local_text=text, timeout=self.options.scrape_timeout,
-                                    params=_forwardable(web_request.get_args()))
+            return self.render(modules)
+        # Concurrent scrapes with the same selection share one run of every source; our
+        # own text is rendered once for them, when the sources have answered.
+        return await merger.collect(local_text=lambda: self.render(modules),
+                                    timeout=self.options.scrape_timeout,
+                                    params=_forwardable(web_request.get_args()),
+                                    variant=tuple(modules))
 
     async def _handle_group(self, web_request: "WebRequest") -> str:
         group = web_request.get_endpoint()[len(METRICS_PATH) + 1:]
@@ -210,5 +216,10 @@ def _metrics_handler(base: type) -> type:
 
 
 def _forwardable(args: Dict[str, Any]) -> Dict[str, List[str]]:
-    """Query arguments a source with forward_url_params may pass on (never ours)."""
-    return {k: [str(v)] for k, v in args.items() if k != "modules"}
+    """Arguments a source with forward_url_params may pass on (never ours).
+
+    Moonraker hands endpoints the query arguments merged with the fields of a JSON body,
+    without saying which is which; query arguments are always strings, so only strings are
+    forwarded (a JSON body's numbers, lists and objects never are).
+    """
+    return {k: [v] for k, v in args.items() if k != "modules" and isinstance(v, str)}

@@ -15,10 +15,18 @@ if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
 
 
+# Seconds within which /server/metrics answers, merged sources included. Prometheus' scrape
+# timeout is 10 s by default and at most the scrape interval (often 5 s); Moonraker's
+# endpoints never see the X-Prometheus-Scrape-Timeout-Seconds header, so the default is set
+# to answer inside the smaller of the two with time to spare.
+DEFAULT_SCRAPE_TIMEOUT = 4.0
+MAX_SCRAPE_TIMEOUT = 120.0
+
+
 @dataclass
 class Options:
     require_auth: bool = True
-    scrape_timeout: float = 8.0
+    scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT
     modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
     printer_name: str = field(default_factory=socket.gethostname)
     warnings: List[str] = field(default_factory=list)
@@ -28,9 +36,16 @@ class Options:
         opts = cls()
         opts.require_auth = opts._read(
             config, "require_auth", lambda: config.getboolean("require_auth", True), True)
-        opts.scrape_timeout = opts._read(
-            config, "scrape_timeout",
-            lambda: config.getfloat("scrape_timeout", 8.0, above=0.0, maxval=120.0), 8.0)
+        timeout = opts._read(config, "scrape_timeout",
+                             lambda: config.getfloat("scrape_timeout", DEFAULT_SCRAPE_TIMEOUT),
+                             DEFAULT_SCRAPE_TIMEOUT)
+        if not 0 < timeout <= MAX_SCRAPE_TIMEOUT:  # also refuses nan
+            opts.warnings.append(
+                f"[{config.get_name()}]: option 'scrape_timeout': must be above 0 and at most "
+                f"{MAX_SCRAPE_TIMEOUT:g} seconds, got {timeout:g} (using the default: "
+                f"{DEFAULT_SCRAPE_TIMEOUT:g})")
+            timeout = DEFAULT_SCRAPE_TIMEOUT
+        opts.scrape_timeout = timeout
         name = opts._read(config, "printer_name",
                           lambda: config.get("printer_name", opts.printer_name),
                           opts.printer_name).strip()

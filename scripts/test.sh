@@ -12,6 +12,7 @@ cd "$REPO"
 bash scripts/bootstrap.sh
 TIMEOUT="${TEST_TIMEOUT:-120}"
 PY39_TESTS=(tests/test_component.py tests/test_component_exporters.py
+            tests/test_component_exporter_faults.py tests/test_ready_window.py
             tests/test_printer_integration.py tests/test_moonraker_collectors.py
             tests/test_catalogue.py tests/test_exposition.py tests/test_printer_collector.py
             tests/test_printer_readers.py tests/test_moonraker_unit.py tests/test_placeholders.py

@@ -9,8 +9,9 @@ CONNECTED = gauge(
     source="klippy_connection.is_connected()", compat=True)
 STATE = info(
     "klipper_klippy_state_info",
-    "Klippy state as Moonraker sees it (disconnected, startup, ready, error, shutdown).",
-    labels=("state",), source="klippy_connection.state", compat=True)
+    "Klippy state as Moonraker sees it (disconnected, startup, ready, error, shutdown); "
+    "ready only once the printer objects' state is in hand.",
+    labels=("state",), source="klippy_connection.state, printer subscription", compat=True)
 STATE_MESSAGE = info(
     "klipper_klippy_state_message_info",
     "Klippy's state message, which says why it is not ready (e.g. the shutdown reason).",

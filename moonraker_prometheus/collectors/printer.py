@@ -298,6 +298,10 @@ class PrinterCollector(Collector):
             f"prometheus: {len(plan.subscription)} Klippy objects feed "
             f"{len(plan.families)} {self.name} families")
 
+    def subscribed(self) -> bool:
+        """Whether the printer objects' state is in hand (after each Klippy ready)."""
+        return self._state is not None
+
     def _on_klippy_disconnect(self) -> None:
         # klippy_apis drops subscription callbacks on disconnect; we re-subscribe at ready.
         self._generation += 1

@@ -13,12 +13,15 @@ In-process API (what component.py calls)::
         # named in `warnings` (section, option, reason).
     merger = Merger(groups[""])        # one Merger per group
     merger.start()                     # optional: starts exec_periodic sources now
-    text = await merger.collect(local_text=own_text, timeout=10.0, params=None)
-        # local_text (the component's own exposition) is merged first, without added labels,
+    text = await merger.collect(local_text=render_own, timeout=4.0, params=None,
+                                variant=modules)
+        # local_text (the component's own exposition: a string, or a function called once
+        # per run when the sources have answered) is merged first, without added labels,
         # so every family has one HELP/TYPE; the result is re-rendered in family-name order.
         # params ({name: [values]}) reach only the query of HTTP sources with
-        # forward_url_params. Concurrent collect() calls with the same arguments share one
-        # run. Never raises for a failing source: its health metrics say.
+        # forward_url_params. Concurrent collect() calls with the same params and variant
+        # share one run; runs in flight share each source's fetch. The answer comes within
+        # `timeout` seconds. Never raises for a failing source: its health metrics say.
     await merger.close()               # stops periodic tasks, kills children, closes clients
 
 Heavy work (tokenizing, merging, rendering) runs in the loop's default executor; the event

@@ -16,13 +16,14 @@ import re
 import threading
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import (Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Set,
+                    Tuple, Union)
 
 from .expfmt import Family, Rewriter, escape_label_value, full_identity, parse, render
 from .health import FAMILIES as HEALTH_FAMILIES
 from .health import Health
 from .sources import Fetched, FetchError, Source
-from .sources.base import Params
+from .sources.base import CauseLog, Params, consume_outcome
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
@@ -239,6 +240,9 @@ def _freeze(params: Optional[Params]) -> Tuple:
     return tuple(sorted((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in params.items()))
 
 
+LocalText = Union[str, Callable[[], str], None]
+
+
 class Merger:
     """Scrapes one group of sources concurrently and merges them (see the package docstring)."""
 
@@ -252,7 +256,10 @@ class Merger:
         self._rewriters = {s.name: rewriter_for(s) for s in sources}
         self._local_rw = Rewriter(rewrite=False)  # the component's own text: as-is
         self._health_rw = Rewriter(rewrite=False)
-        self._inflight: Dict[Tuple, asyncio.Future] = {}
+        self._inflight: Dict[Tuple, asyncio.Future] = {}  # shared runs of collect()
+        self._fetching: Dict[Tuple, asyncio.Future] = {}  # shared fetches of one source
+        self._merging: Optional[asyncio.Lock] = None  # rewriters are used by one merge at a time
+        self._causes = CauseLog(log)  # failures logged once per distinct cause
 
     def start(self) -> None:
         """Starts periodic sources now (otherwise the first collect does)."""
@@ -261,9 +268,17 @@ class Merger:
             if start is not None:
                 start()
 
-    async def collect(self, local_text: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
-                      params: Optional[Mapping[str, Sequence[str]]] = None) -> str:
-        key = (local_text, _freeze(params))
+    async def collect(self, local_text: LocalText = None, timeout: float = DEFAULT_TIMEOUT,
+                      params: Optional[Mapping[str, Sequence[str]]] = None,
+                      variant: Hashable = None) -> str:
+        """The merged exposition, answered within `timeout` seconds.
+
+        `local_text` is merged first, untouched: a string, or a function called once per run
+        when the sources have answered (so it is as fresh as the merge). Calls with the same
+        `params` and `variant` (what the caller's local text depends on, e.g. its module
+        selection) while a run is in flight share that run and its local text.
+        """
+        key = (variant, _freeze(params))
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._run(local_text, timeout, params))
@@ -272,39 +287,104 @@ class Merger:
         # shield: one impatient scraper must not cancel the run the others share
         return await asyncio.shield(task)
 
-    async def _run(self, local_text: Optional[str], timeout: float,
+    async def _run(self, local_text: LocalText, timeout: float,
                    params: Optional[Params]) -> str:
         loop = asyncio.get_running_loop()
-        budget = max(0.1, timeout - max(0.25, 0.1 * timeout))  # leave time to merge
+        deadline = loop.time() + timeout
+        reserve = max(0.25, 0.1 * timeout)  # time kept for the merge
+        budget = max(0.1, timeout - reserve)
         results = await asyncio.gather(*(self._fetch(s, budget, params) for s in self.sources))
         parts = [(s.name, self._rewriters[s.name], f.bodies)
                  for s, f in zip(self.sources, results) if f is not None]
-        local = (self._local_rw, local_text) if local_text else None
-        state = await loop.run_in_executor(None, _merge_sources, local, parts,
-                                           list(self.health.sources))
-        for s, f in zip(self.sources, results):
-            self.health.sources[s.name].samples = state.samples.get(s.name, 0)
-            self.health.dropped(s.name, state.dropped.get(s.name, {}))
-        if state.dropped.get(""):
-            log.warning("own metrics text had invalid lines: %s", state.dropped[""])
-        return await loop.run_in_executor(None, _finish, state, self._health_rw,
-                                          self.health.render())
+        del results
+        text = local_text() if callable(local_text) else local_text
+        local = (self._local_rw, text) if text else None
+        if self._merging is None:
+            self._merging = asyncio.Lock()
+        # A merge of huge bodies on a slow host may outlast the deadline: the scrape then
+        # gets our own text and the health series in time (merged sources marked down), and
+        # the merge ends in the background, holding the lock (it owns the rewriters; the
+        # series it validates make the next merges of the same sources faster).
+        names = [name for name, _, _ in parts]
+        try:
+            await asyncio.wait_for(self._merging.acquire(),
+                                   max(0.05, deadline - loop.time() - 0.1))
+        except asyncio.TimeoutError:
+            return await self._late(text, names)
+        merging = loop.run_in_executor(None, _merge_sources, local, parts,
+                                      list(self.health.sources))
+        try:
+            state = await asyncio.wait_for(asyncio.shield(merging),
+                                           max(0.05, deadline - loop.time() - 0.1))
+        except asyncio.TimeoutError:
+            merging.add_done_callback(lambda _f: self._merging.release())  # type: ignore
+            merging.add_done_callback(consume_outcome)
+            return await self._late(text, names)
+        except BaseException:
+            self._merging.release()
+            raise
+        try:
+            del parts, local
+            for s in self.sources:
+                self.health.sources[s.name].samples = state.samples.get(s.name, 0)
+                self.health.dropped(s.name, state.dropped.get(s.name, {}))
+            if state.dropped.get(""):
+                log.warning("own metrics text had invalid lines: %s", state.dropped[""])
+            return await loop.run_in_executor(None, _finish, state, self._health_rw,
+                                              self.health.render())
+        finally:
+            self._merging.release()
+
+    async def _late(self, local_text: Optional[str], names: Sequence[str]) -> str:
+        """The answer when merging missed the deadline: own text and health only."""
+        for name in names:
+            h = self.health.sources[name]
+            h.up, h.samples = 0, 0
+            self.health.error(name, "timeout")
+            self._causes.note("exporter " + name, "timeout: merging its output missed the "
+                              "scrape deadline (lower max_bytes or drop families)")
+        # fresh rewriters: the late merge still uses this Merger's own in its thread
+        local = (Rewriter(rewrite=False), local_text) if local_text else None
+        state = await asyncio.get_running_loop().run_in_executor(None, _merge_sources, local,
+                                                                 [], list(self.health.sources))
+        return await asyncio.get_running_loop().run_in_executor(
+            None, _finish, state, Rewriter(rewrite=False), self.health.render())
 
     async def _fetch(self, source: Source, budget: float,
                      params: Optional[Params]) -> Optional[Fetched]:
+        """One source's bodies, or None; concurrent runs share one fetch per params."""
+        key = (source.name, _freeze(params))
+        shared = self._fetching.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._fetch_once(source, budget, params))
+            shared.add_done_callback(consume_outcome)
+            self._fetching[key] = shared
+            shared.add_done_callback(lambda _t, k=key: self._fetching.pop(k, None))
+        return await asyncio.shield(shared)
+
+    async def _fetch_once(self, source: Source, budget: float,
+                          params: Optional[Params]) -> Optional[Fetched]:
         h = self.health.sources[source.name]
         started = time.monotonic()
         fetched: Optional[Fetched] = None
+        cause = ""
+        # The source gets a little less than the budget, so it ends on its own terms
+        # (its own timeout) and the wait_for below is only a safety net.
+        attempt = asyncio.ensure_future(source.fetch(params, max(0.05, budget - 0.05)))
+        attempt.add_done_callback(consume_outcome)
         try:
-            fetched = await asyncio.wait_for(source.fetch(params), budget)
+            fetched = await asyncio.wait_for(asyncio.shield(attempt), budget)
         except FetchError as e:
             self.health.error(source.name, e.reason)
-            log.debug("exporter %s: %s", source.name, e)
+            cause = str(e)
         except asyncio.TimeoutError:
             self.health.error(source.name, "timeout")
-        except Exception:  # a bug in one source must cost only that source
-            log.exception("exporter %s failed", source.name)
+            cause = "timeout: no answer within the scrape's %.3g s" % budget
+        except Exception as e:  # a bug in one source must cost only that source
             self.health.error(source.name, "error")
+            cause = "error: %s: %s" % (type(e).__name__, e)
+            self._causes.note("exporter " + source.name, cause, exc_info=True)
+        self._causes.note("exporter " + source.name, cause, recovered="answering again")
         h.duration = time.monotonic() - started
         # A file source whose every matching file failed has served nothing: down.
         h.up = 1 if fetched is not None and (fetched.bodies or not fetched.file_errors) else 0

@@ -23,7 +23,7 @@ from .config import Listener, SidecarConfig
 from .merge import Merger
 from .selfmetrics import SelfMetrics
 from .sources import build_source
-from .webconfig import BasicAuth, TLSSettings, WebConfig
+from .webconfig import BasicAuth, TLSSettings, TooManyChecks, WebConfig
 
 log = logging.getLogger(__name__)
 _GZIP_IN_THREAD = 256 * 1024
@@ -75,14 +75,23 @@ class MetricsHandler(RequestHandler):
                 self.set_status(403)
                 self.finish("client certificate not allowed\n")
                 return
-        if self.auth and not await self.auth.allowed(self.request.headers.get("Authorization")):
+        try:
+            allowed = not self.auth or await self.auth.allowed(
+                self.request.headers.get("Authorization"))
+        except TooManyChecks:
+            self.set_status(429)
+            self.set_header("Retry-After", "1")
+            self.finish("too many password checks at once, try again\n")
+            return
+        if not allowed:
             self.set_status(401)
             self.set_header("WWW-Authenticate", 'Basic realm="metrics", charset="UTF-8"')
             self.finish("unauthorized\n")
             return
         params = {k: [v.decode("utf-8", "replace") for v in vs]
                   for k, vs in self.request.query_arguments.items()}
-        text = await self.merger.collect(self.own.render(), self._scrape_timeout(), params)
+        # Concurrent scrapes share one run (the process metrics are rendered once for it).
+        text = await self.merger.collect(self.own.render, self._scrape_timeout(), params)
         body = text.encode("utf-8")
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
             if len(body) > _GZIP_IN_THREAD:
@@ -120,6 +129,7 @@ class Sidecar:
         self.web = web or WebConfig()
         self.mergers: List[Merger] = []
         self.servers: List[HTTPServer] = []
+        self.auths: List[BasicAuth] = []
 
     def start(self) -> None:
         cfg, web = self.cfg, self.web
@@ -136,6 +146,8 @@ class Sidecar:
                 log.warning("%s: plaintext passwords in the config; prefer bcrypt hashes in "
                             "--web.config.file basic_auth_users", ep.path)
             auth = BasicAuth(users) if users else None
+            if auth is not None:
+                self.auths.append(auth)
             routes.append((re.escape(cfg.context_path + ep.path), MetricsHandler, {
                 "merger": merger, "auth": auth, "tls": web.tls,
                 "timeout": cfg.scrape_timeout, "headers": web.headers, "own": own}))
@@ -158,6 +170,8 @@ class Sidecar:
             await server.close_all_connections()
         for merger in self.mergers:
             await merger.close()
+        for auth in self.auths:
+            auth.close()
         for listener in self.cfg.listen:
             if listener.scheme.startswith("unix") and os.path.exists(listener.path):
                 os.unlink(listener.path)

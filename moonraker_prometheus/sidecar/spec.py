@@ -5,18 +5,22 @@ message naming the option and the reason) lives in one place.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
 from typing import Dict, List, Optional, Pattern
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .expfmt import is_label_name
 
 KINDS = ("http", "unix", "file", "exec", "exec_periodic")
 MIN_INTERVAL = 1.0  # seconds; a smaller exec_periodic interval is a busy loop
+MAX_INTERVAL = 86400.0  # one run a day at least (max_age: a week)
+MAX_TIMEOUT = 600.0
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+MAX_MAX_BYTES = 1 << 30  # 1 GiB: more is a typo, and would not fit a printer host's memory
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -45,20 +49,40 @@ class SpecError(ValueError):
 
 
 def parse_duration(value: object, option: str) -> float:
-    """Seconds from a number or a Go-style duration ("1m30s", "500ms")."""
+    """Seconds (finite, not negative) from a number or a Go-style duration ("1m30s", "500ms").
+
+    Raises SpecError naming `option`; range checks are the caller's."""
     if isinstance(value, bool):
         raise SpecError(option, "expected a duration, got %r" % (value,))
     if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or "".join(a + b for a, b in parts) != text:
+                raise SpecError(option, "expected a duration such as 10s, 1m30s or 500ms, "
+                                "got %r" % text) from None
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise SpecError(option, "expected a finite duration of at least 0 s, got %r" % (value,))
+    return seconds
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message: no user or password, no query values (either may be a
+    credential)."""
     try:
-        return float(text)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
     except ValueError:
-        pass
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise SpecError(option, "expected a duration such as 10s, 1m30s or 500ms, got %r" % text)
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+        return "(unparsable URL, not shown)"
+    netloc = ("xxx@" if "@" in parts.netloc else "") + host + (":%d" % port if port else "")
+    query = "&".join(k.split("=", 1)[0] + "=xxx" for k in parts.query.split("&") if k)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class SourceSpec:
@@ -114,10 +138,11 @@ class SourceSpec:
                 raise SpecError("labels", "'exporter_name' is set from the source name")
         self.keep_re = self._regexes("keep", self.keep)
         self.drop_re = self._regexes("drop", self.drop)
-        if not 0 < self.timeout <= 600:
-            raise SpecError("timeout", "must be above 0 and at most 600 seconds")
-        if self.max_bytes <= 0:
-            raise SpecError("max_bytes", "must be above 0")
+        if not 0 < self.timeout <= MAX_TIMEOUT:
+            raise SpecError("timeout", "must be above 0 and at most %g seconds" % MAX_TIMEOUT)
+        if not 0 < self.max_bytes <= MAX_MAX_BYTES:
+            raise SpecError("max_bytes", "must be above 0 and at most %d (1 GiB)"
+                            % MAX_MAX_BYTES)
         getattr(self, "_validate_" + self.kind)()
 
     @staticmethod
@@ -133,7 +158,9 @@ class SourceSpec:
     def _validate_http_common(self) -> None:
         for k, v in self.headers.items():
             if not _HEADER.fullmatch(k):
-                raise SpecError("headers", "%r is not a valid header name" % k)
+                # not quoted: 'Authorization: Bearer abc=' would make the token the name
+                raise SpecError("headers", "a header name is not valid: write Name=value, "
+                                "one per line, names such as X-Token (value not shown)")
             if "\r" in v or "\n" in v:
                 raise SpecError("headers", "value of %r contains a line break" % k)
         if self.bearer_token is not None and self.username is not None:
@@ -143,9 +170,13 @@ class SourceSpec:
 
     def _validate_http(self) -> None:
         parts = urlsplit(self.url)
+        try:
+            parts.port
+        except ValueError:
+            raise SpecError("url", "the port is not a number from 1 to 65535") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SpecError("url", "must be an http:// or https:// URL with a host, got %r"
-                            % self.url)
+                            % redact_url(self.url))
         for option in ("ca_file", "cert_file", "key_file"):
             path = getattr(self, option)
             if path is not None and not os.access(path, os.R_OK):
@@ -182,9 +213,11 @@ class SourceSpec:
 
     def _validate_exec_periodic(self) -> None:
         self._validate_exec()
-        if self.interval < MIN_INTERVAL:
-            raise SpecError("interval", "must be at least %g seconds" % MIN_INTERVAL)
+        if not MIN_INTERVAL <= self.interval <= MAX_INTERVAL:
+            raise SpecError("interval", "must be at least %g and at most %g seconds"
+                            % (MIN_INTERVAL, MAX_INTERVAL))
         if self.max_age is None:
             self.max_age = 3 * self.interval
-        if self.max_age < self.interval:
-            raise SpecError("max_age", "must be at least the interval (%g s)" % self.interval)
+        if not self.interval <= self.max_age <= 7 * MAX_INTERVAL:
+            raise SpecError("max_age", "must be at least the interval (%g s) and at most %g s"
+                            % (self.interval, 7 * MAX_INTERVAL))

@@ -13,6 +13,8 @@ import binascii
 import hashlib
 import hmac
 import ssl
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 from .config import ConfigError
@@ -21,6 +23,12 @@ _VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 _CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
                 "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+MAX_PENDING_CHECKS = 16  # bcrypt checks queued at once; more answer 429 Too Many Requests
+_REMEMBERED = 1024  # verified and refused credentials remembered (each: a 32-byte digest)
+
+
+class TooManyChecks(Exception):
+    """More password checks are pending than MAX_PENDING_CHECKS: try again later (429)."""
 
 
 class TLSSettings:
@@ -104,7 +112,9 @@ class BasicAuth:
         costs = [int(h[4:6]) for h in users.values()
                  if h.startswith(_BCRYPT_PREFIXES) and h[4:6].isdigit()]
         self._dummy = bcrypt.hashpw(b"unknown-user", bcrypt.gensalt(rounds=max(costs or [10])))
-        self._ok_cache: Dict[Tuple[str, bytes], bool] = {}
+        self._known: "OrderedDict[bytes, bool]" = OrderedDict()  # digest -> outcome, LRU
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bcrypt")
+        self._pending = 0
 
     def __bool__(self) -> bool:
         return bool(self.users)
@@ -123,7 +133,10 @@ class BasicAuth:
         return hmac.compare_digest(pw, stored.encode("utf-8"))
 
     async def allowed(self, header: Optional[str]) -> bool:
-        """True if the Authorization header carries valid credentials."""
+        """True if the Authorization header carries valid credentials.
+
+        Raises TooManyChecks when MAX_PENDING_CHECKS checks already wait for bcrypt.
+        """
         if not header or not header.startswith("Basic "):
             return False
         try:
@@ -133,17 +146,26 @@ class BasicAuth:
             return False
         if not sep:
             return False
-        # Successful checks are cached (by a hash of the password) to spare bcrypt per scrape.
-        cache_key = (user, hashlib.sha256(password.encode("utf-8")).digest())
-        if self._ok_cache.get(cache_key):
-            return True
-        loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(None, self._check, user, password)
-        if ok:
-            if len(self._ok_cache) > 1000:
-                self._ok_cache.clear()
-            self._ok_cache[cache_key] = True
+        digest = hashlib.sha256(("%s\0%s" % (user, password)).encode("utf-8")).digest()
+        known = self._known.get(digest)
+        if known is not None:
+            self._known.move_to_end(digest)
+            return known
+        if self._pending >= MAX_PENDING_CHECKS:
+            raise TooManyChecks()
+        self._pending += 1
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._check, user, password)
+        finally:
+            self._pending -= 1
+        self._known[digest] = ok
+        if len(self._known) > _REMEMBERED:
+            self._known.popitem(last=False)
         return ok
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
 
 class WebConfig:

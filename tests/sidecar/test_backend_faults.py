@@ -7,6 +7,8 @@ import logging
 import os
 import time
 
+import pytest
+
 from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
                                    promtool_check, series_ids)
 
@@ -159,3 +161,118 @@ def test_a_file_source_that_can_read_none_of_its_files_is_down(tmp_path):
     promtool_check(out)
     assert value(out, "klipper_exporter_source_up", exporter_name="tf") == 0
     assert value(out, "klipper_exporter_source_file_error", reason="missing") == 1
+def _endless(sent: list, framing: str):
+    """A route streaming `x 1` lines (up to 64 MiB), counting the bytes the client took.
+
+    framing: "close" (no length: the body ends when the connection closes), "length" (a
+    Content-Length of 64 MiB) or "chunked".
+    """
+    def route(h) -> None:
+        h.send_response(200)
+        if framing == "length":
+            h.send_header("Content-Length", str(64 << 20))
+        elif framing == "chunked":
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        line = b"x 1\n" * 16384
+        if framing == "chunked":
+            line = b"%x\r\n%s\r\n" % (len(line), line)
+        try:
+            for _ in range((64 << 20) // len(line)):
+                h.wfile.write(line)
+                sent[0] += len(line)
+        except OSError:
+            pass
+        h.close_connection = True
+    return route
+
+
+@pytest.mark.parametrize("framing", ["close", "length", "chunked"])
+def test_an_oversize_body_is_not_read_past_the_limit_and_logged_once(backend, caplog, framing):
+    sent = [0]
+    backend.routes["/endless"] = _endless(sent, framing)
+    merger = merger_for(make_spec("big", "http", url=backend.url("/endless"), max_bytes=1 << 20))
+
+    async def run():
+        outs = [await merger.collect(None, timeout=5) for _ in range(5)]
+        await merger.close()
+        return outs
+
+    with caplog.at_level(logging.INFO):
+        outs = asyncio.run(run())
+    assert all('klipper_exporter_source_up{exporter_name="big"} 0' in o for o in outs)
+    assert 'errors_total{exporter_name="big",reason="oversize"} 5' in outs[-1]
+    # 5 fetches of 1 MiB each, plus what the sockets' buffers took before the close
+    assert sent[0] < 5 * (1 << 20) + 5 * (8 << 20)
+    logged = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [r.levelno for r in logged] == [logging.WARNING], [r.getMessage() for r in logged]
+    assert "exporter big" in logged[0].getMessage() and "oversize" in logged[0].getMessage()
+    assert not logged[0].exc_info
+
+
+def test_concurrent_scrapes_share_one_fetch_whatever_their_local_text(backend):
+    backend.body("/slow", GOOD, delay=0.5)
+    merger = merger_for(make_spec("slow", "http", url=backend.url("/slow")))
+    rendered = []
+
+    def own() -> str:
+        rendered.append(1)
+        return "own_metric %d\n" % len(rendered)
+
+    async def run():
+        texts = await asyncio.gather(*(merger.collect("own_%d 1\n" % i, timeout=5)
+                                       for i in range(10)))
+        texts += await asyncio.gather(*(merger.collect(own, timeout=5) for _ in range(10)))
+        await merger.close()
+        return texts
+
+    texts = asyncio.run(run())
+    assert all('good_total{exporter_name="slow",k="v"} 1' in t for t in texts)
+    assert len(backend.requests) == 2  # one per wave of ten concurrent scrapes
+    assert rendered == [1]  # the local text is rendered once per shared run
+
+
+def test_a_source_timeout_beyond_the_scrape_deadline_logs_no_error(backend, caplog):
+    backend.body("/slow", GOOD, delay=3)
+    merger = merger_for(make_spec("slow", "http", url=backend.url("/slow"), timeout=2))
+
+    async def run():
+        out = await merger.collect(None, timeout=1)
+        await asyncio.sleep(2.5)  # past the source's own timeout
+        await merger.close()
+        return out
+
+    with caplog.at_level(logging.DEBUG):
+        out = asyncio.run(run())
+    assert 'errors_total{exporter_name="slow",reason="timeout"} 1' in out
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+def test_a_merge_that_would_miss_the_deadline_still_answers_in_time(backend):
+    # 400,000 valid series: merging them (first scrape, every line validated) takes seconds
+    body = "".join('big{i="%d"} %d\n' % (i, i) for i in range(400000)).encode()
+    backend.body("/big", body)
+    backend.body("/good", GOOD)
+    merger = merger_for(make_spec("big", "http", url=backend.url("/big"), max_bytes=1 << 26),
+                        make_spec("good", "http", url=backend.url("/good")))
+
+    async def run():
+        outs = []
+        for _ in range(2):  # the second finds the first merge still running
+            started = time.monotonic()
+            outs.append((await merger.collect("own_metric 1\n", timeout=1.0),
+                         time.monotonic() - started))
+        await merger.close()
+        return outs
+
+    (out, elapsed), (second, elapsed2) = asyncio.run(run())
+    assert elapsed < 1.2 and elapsed2 < 1.2, (elapsed, elapsed2)
+    promtool_check(out)
+    assert "own_metric 1" in second
+    assert "own_metric 1" in out
+    assert 'klipper_exporter_source_up{exporter_name="big"} 0' in out
+    assert 'errors_total{exporter_name="big",reason="timeout"} 1' in out
+    assert 'big{' not in out

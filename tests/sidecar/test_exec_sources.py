@@ -22,6 +22,14 @@ def gone(pid: int) -> bool:
         return True
 
 
+def gone_soon(pid: int, within: float = 2.0) -> bool:
+    """gone(), allowing for SIGKILL's delivery (the kill returns before the process dies)."""
+    deadline = time.monotonic() + within
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return gone(pid)
+
+
 def test_hanging_script_is_killed_with_its_whole_process_group(tmp_path):
     pidfile = tmp_path / "grandchild.pid"
     script = write_script(str(tmp_path / "hang.sh"),
@@ -160,3 +168,72 @@ def test_periodic_interval_has_a_minimum_and_max_age_follows_it():
 def test_unknown_program_is_a_config_error():
     with pytest.raises(SpecError, match="command"):
         build_source(make_spec("x", "exec", command=["no-such-program-here"]))
+
+
+@pytest.mark.parametrize("kind", ["exec", "exec_periodic"])
+def test_timeout_kills_the_group_after_the_direct_child_exited(tmp_path, kind):
+    # The shell exits at once; the background sleep keeps stdout open until the timeout.
+    pidfile = tmp_path / "sleep.pid"
+    spec = make_spec("bg", kind, shell=True, timeout=1,
+                     command=["sleep 600 & echo $! > %s; echo x 1" % pidfile])
+    merger = merger_for(spec)
+
+    async def run():
+        out = await merger.collect(None, timeout=3)
+        await merger.close()
+        return out
+
+    out = asyncio.run(run())
+    assert 'errors_total{exporter_name="bg",reason="timeout"} 1' in out
+    assert gone_soon(int(pidfile.read_text()))
+    assert children_of_self() == []
+
+
+def test_background_processes_of_a_successful_run_are_killed_on_exit(tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    spec = make_spec("daemon", "exec", shell=True, command=[
+        "sleep 600 </dev/null >/dev/null 2>&1 & echo $! > %s; echo ok 1" % pidfile])
+    out = collect(merger_for(spec))
+    assert 'ok{exporter_name="daemon"} 1' in out
+    assert gone_soon(int(pidfile.read_text()))
+
+
+def test_a_failing_script_is_logged_once_per_cause_not_per_scrape(tmp_path, caplog):
+    script = write_script(str(tmp_path / "fail.sh"), "echo 'disk gone' >&2\nexit 2\n")
+    merger = merger_for(make_spec("fail", "exec", command=[script]))
+
+    async def run():
+        for _ in range(5):
+            await merger.collect(None, timeout=5)
+        await merger.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run())
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(messages) == 2, messages
+    assert any("disk gone" in m for m in messages)
+    assert any("exit_status" in m and "exporter fail" in m for m in messages)
+
+
+def test_a_stale_periodic_source_is_logged_once(tmp_path, caplog):
+    flag = tmp_path / "fail"
+    script = write_script(str(tmp_path / "p.sh"), "[ -e %s ] && exit 1\necho 'c 1'\n" % flag)
+    merger = merger_for(make_spec("cron", "exec_periodic", command=[script], interval=1.0,
+                                  max_age=1.0))
+
+    async def run():
+        await merger.collect(None, timeout=5)
+        flag.write_text("")
+        await asyncio.sleep(1.5)
+        outs = []
+        for _ in range(3):
+            outs.append(await merger.collect(None, timeout=5))
+            await asyncio.sleep(1.1)
+        await merger.close()
+        return outs
+
+    with caplog.at_level(logging.INFO):
+        outs = asyncio.run(run())
+    assert all('reason="stale"' in o for o in outs)
+    stale = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert len(stale) == 1, stale

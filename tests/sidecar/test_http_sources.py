@@ -37,6 +37,7 @@ def test_scrape_params_are_forwarded_only_when_enabled_and_only_to_the_query(bac
     paths = [p for p, _ in backend.requests]
     assert paths[0].startswith("/probe?module=a&")
     assert "target=example.org" in paths[0] and "..%2Fx=%2Fetc%2Fpasswd" in paths[0]
+    assert "module=b" not in paths[0]  # a name the configured URL sets is never overridden
     assert paths[1] == "/probe"
 
 

@@ -391,3 +391,54 @@ reverse_exporters:
     (tmp_path / "users.htpasswd").write_text("admin:$apr1$salt$hash\n")
     with pytest.raises(ConfigError, match="only bcrypt"):
         parse_config(data, str(tmp_path))
+
+
+def test_a_wrong_password_flood_does_not_starve_authenticated_scrapes(sidecar, backend):
+    backend.body("/m", b"m 1\n")
+    digest = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=10)).decode()
+    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
+                web={"basic_auth_users": {"prometheus": digest}})
+    port = s.port()
+    assert get(port, "/metrics", basic("prometheus", "s3cret"))[0] == 200
+    statuses: List[int] = []
+
+    def flood(client: int) -> None:
+        for n in range(15):
+            status, reply, _ = get(port, "/metrics", basic("prometheus", "w%d-%d" % (client, n)),
+                                   timeout=60)
+            statuses.append(status)
+            if status == 429:
+                assert reply["Retry-After"] == "1"
+
+    threads = [threading.Thread(target=flood, args=(c,)) for c in range(20)]
+    for t in threads:
+        t.start()
+    latencies = []
+    while any(t.is_alive() for t in threads) and len(latencies) < 20:
+        started = time.monotonic()
+        assert get(port, "/metrics", basic("prometheus", "s3cret"))[0] == 200
+        latencies.append(time.monotonic() - started)
+    for t in threads:
+        t.join()
+    assert len(latencies) >= 5
+    assert max(latencies) < 1.0, latencies
+    assert set(statuses) <= {401, 429} and 401 in statuses
+
+
+SECRET = "hunter2TOPSECRET"
+
+
+@pytest.mark.parametrize("entry", [
+    {"address": "ftp://user:%s@h/m" % SECRET},
+    {"address": "http://user:%s@/m?token=%s" % (SECRET, SECRET)},
+    {"address": "http://user:%s@h:99999999/m" % SECRET},
+    {"address": "http://h/m", "headers": {"Authorization: Bearer %s" % SECRET: "x"}},
+    {"address": "http://h/m", "password": SECRET},
+    {"address": "http://h/m", "username": "u", "bearer_token": SECRET},
+    {"address": "http://h/m", "bearer_token": SECRET, "timeout": "soon"},
+    {"address": "http://h/m", "bearer_token": SECRET, "pasword": SECRET},
+])
+def test_no_broken_exporter_entry_puts_a_secret_in_the_error(entry):
+    with pytest.raises(ConfigError) as e:
+        parse_config(one_path({"http": [dict(name="a", **entry)]}))
+    assert SECRET not in str(e.value)

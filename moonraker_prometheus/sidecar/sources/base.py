@@ -1,11 +1,46 @@
 """What every source returns, and how it fails (a reason that becomes a metric label)."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..spec import SourceSpec
 
 Params = Mapping[str, Sequence[str]]
+
+
+def consume_outcome(future: "asyncio.Future") -> None:
+    """Done callback: retrieves the outcome of a future whose waiters may all have gone.
+
+    Shared runs are shielded from impatient scrapers; if every scraper gave up, nobody would
+    retrieve the exception and asyncio would log it as "never retrieved".
+    """
+    if not future.cancelled():
+        future.exception()
+
+
+class CauseLog:
+    """Logs a condition once per distinct cause, not once per scrape, and its end once.
+
+    `note(topic, cause)`: a non-empty cause different from the last one of that topic is
+    logged as a warning; an empty cause after a logged one logs `recovered` (if given).
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.last: Dict[str, str] = {}
+
+    def note(self, topic: str, cause: str, recovered: str = "", exc_info: bool = False) -> None:
+        if cause == self.last.get(topic, ""):
+            return
+        if cause:
+            self.last[topic] = cause
+            self.logger.warning("%s: %s", topic, cause, exc_info=exc_info)
+        else:
+            del self.last[topic]
+            if recovered:
+                self.logger.warning("%s: %s", topic, recovered)
 
 
 class FetchError(Exception):
@@ -42,7 +77,10 @@ class Source:
         self.spec = spec
         self.name = spec.name
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
+        """Bodies of one scrape. `timeout` (seconds) is what is left of the scrape's budget:
+        a source may end sooner than its own `timeout` option to answer within it."""
         raise NotImplementedError
 
     async def close(self) -> None:

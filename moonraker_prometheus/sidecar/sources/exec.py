@@ -1,8 +1,9 @@
 """Commands: run on scrape (concurrent scrapes share one run) or periodically (cached).
 
 The argv comes from configuration only (never from a scrape); a shell only if configured.
-Each run gets its own session, so a timeout kills the whole process group; the child is
-always awaited (reaped) and its pipes closed. stderr is logged, bounded.
+Each run gets its own session (process group). When a run ends, whatever the direct child
+did (exited, backgrounded a process, timed out), the whole group is killed, the child is
+awaited (reaped) and its pipes closed. stderr is logged, bounded.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import signal
 import time
 from typing import List, Optional
 
-from .base import Fetched, FetchError, Params, Source
+from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
 
 log = logging.getLogger(__name__)
 STDERR_LOG_BYTES = 4096
@@ -49,8 +50,12 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int) -> bytes:
-    """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn)."""
+async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int,
+                      causes: Optional[CauseLog] = None) -> bytes:
+    """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn).
+
+    stderr (its first 4 KiB) is logged through `causes`: once, until it changes.
+    """
     deadline = time.monotonic() + timeout
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -79,8 +84,10 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
         await asyncio.wait({err_task}, timeout=0.05)  # let stderr reach EOF if it is about to
         return b"".join(stdout)
     finally:
-        if proc.returncode is None:
-            _kill_group(proc.pid)  # the whole group: grandchildren too
+        # Always, even if the direct child already exited: a process it left in the
+        # background (`sleep 600 &`) is still in the group. The group id cannot be reused
+        # while any member lives.
+        _kill_group(proc.pid)
         for task in (out_task, err_task):
             task.cancel()
         # Close our pipe ends first: a paused or still-held pipe would keep wait() pending.
@@ -92,8 +99,8 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
             if pipe is not None:
                 pipe.close()
         await proc.wait()  # always reap
-        if stderr:
-            log.warning("exporter %s stderr: %s", name,
+        if causes is not None:
+            causes.note("exporter %s stderr" % name,
                         b"".join(stderr).decode("utf-8", "replace").rstrip())
 
 
@@ -103,11 +110,17 @@ class OnScrapeExec(Source):
     def __init__(self, spec) -> None:
         super().__init__(spec)
         self._running: Optional[asyncio.Future] = None
+        self._causes = CauseLog(log)
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
+        # The run is shared, so it keeps its own timeout; a scrape with less time left
+        # stops waiting (the merger's deadline) and the run goes on for the others.
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(run_command(
-                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes))
+                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes,
+                self._causes))
+            self._running.add_done_callback(consume_outcome)
         # shield: a scraper giving up must not kill the run the others wait for
         return Fetched([await asyncio.shield(self._running)])
 
@@ -134,6 +147,7 @@ class PeriodicExec(Source):
         self._last_time = 0.0
         self._last_error: Optional[FetchError] = None
         self._failed: List[str] = []
+        self._causes = CauseLog(log)
 
     def start(self) -> None:
         """Starts the periodic task (needs a running loop; the first fetch calls it)."""
@@ -148,17 +162,19 @@ class PeriodicExec(Source):
             started = time.monotonic()
             try:
                 self._last = await run_command(self.name, spec.argv(), spec.timeout,
-                                               spec.max_bytes)
+                                               spec.max_bytes, self._causes)
                 self._last_time = time.monotonic()
                 self._last_error = None
+                self._causes.note("exporter " + self.name, "", recovered="runs again")
             except FetchError as e:
                 self._last_error = e
                 self._failed.append(e.reason)
-                log.warning("exporter %s: %s", self.name, e)
+                self._causes.note("exporter " + self.name, "run failed: %s" % e)
             self._first.set()
             await asyncio.sleep(max(0.0, spec.interval - (time.monotonic() - started)))
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
         self.start()
         assert self._first is not None and self.spec.max_age is not None
         await self._first.wait()  # only the first scrape waits, for the first run
@@ -167,7 +183,9 @@ class PeriodicExec(Source):
             raise self._last_error or FetchError("no_data")
         age = time.monotonic() - self._last_time
         if age > self.spec.max_age:
-            raise FetchError("stale", "last good run %.0f s ago" % age)
+            # no age in the message: it is logged once per distinct cause
+            raise FetchError("stale", "last good run older than max_age (%g s)"
+                             % self.spec.max_age)
         return Fetched([self._last], cache_age=age, errors=failed)
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
-from .base import Fetched, FetchError, Params, Source
+from .base import CauseLog, Fetched, FetchError, Params, Source
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,11 @@ def _read_all(pattern: str, max_bytes: int
 class FileSource(Source):
     def __init__(self, spec) -> None:
         super().__init__(spec)
-        self._failing: Dict[str, str] = {}  # path -> reason already logged
+        self._causes = CauseLog(log)
+        self._failing: List[str] = []  # paths whose failure is logged
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
         # Scrape params never reach the path: the pattern is configuration only.
         loop = asyncio.get_running_loop()
         bodies, mtimes, failed = await loop.run_in_executor(
@@ -76,10 +78,9 @@ class FileSource(Source):
     def _log_changes(self, failed: Dict[str, Failure]) -> None:
         """A warning when a file starts failing (or fails otherwise), a note when it reads
         again: once per file and reason, not at every scrape."""
-        for path, (reason, detail) in sorted(failed.items()):
-            if self._failing.get(path) != reason:
-                log.warning("exporter %s: cannot read %s (%s): %s; serving the other files",
-                            self.name, path, reason, detail)
-        for path in sorted(set(self._failing) - set(failed)):
-            log.info("exporter %s: %s is no longer failing", self.name, path)
-        self._failing = {p: r for p, (r, _) in failed.items()}
+        for path in sorted(set(self._failing) | set(failed)):
+            reason, detail = failed.get(path, ("", ""))
+            cause = "cannot read (%s): %s; serving the other files" % (reason, detail)
+            self._causes.note("exporter %s: %s" % (self.name, path), cause if reason else "",
+                              recovered="readable again")
+        self._failing = sorted(failed)

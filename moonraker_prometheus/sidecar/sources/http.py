@@ -1,20 +1,27 @@
 """HTTP(S) and Unix-socket backends via Tornado's simple client (no extra dependency).
 
 The configured URL keeps its query string. Every failure maps to a reason: timeout, connect,
-tls, http_status, oversize, error. The body limit counts decompressed bytes (gzip bombs).
+tls, http_status, oversize, error. The body limit counts decompressed bytes (gzip bombs):
+reading stops at the limit and the connection is closed, so no more than `max_bytes` of a
+body is ever held.
 """
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
 import socket
 import ssl
 from typing import Any, List, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPInputError
+from tornado.iostream import StreamBufferFullError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
-from .base import Fetched, FetchError, Params, Source
+from .base import Fetched, FetchError, Params, Source, consume_outcome
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
@@ -32,8 +39,68 @@ class _UnixResolver(Resolver):
         pass
 
 
-class _TooBig(Exception):
-    pass
+class _TooBig(HTTPInputError):
+    """Raised from the body callback: Tornado closes the connection and reads no further."""
+
+
+# Tornado's own messages about a fetch's failure (INFO "Malformed HTTP message", ERROR
+# "Reached maximum read buffer size", ...) would repeat at every scrape; the merger logs each
+# source's failure once per cause instead. The filter drops only records emitted while one of
+# our fetches runs (Tornado's stream callbacks inherit the fetching task's context).
+_IN_FETCH: "contextvars.ContextVar[bool]" = contextvars.ContextVar("sidecar_fetch",
+                                                                    default=False)
+
+
+class _OwnFetchNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _IN_FETCH.get()
+
+
+logging.getLogger("tornado.general").addFilter(_OwnFetchNoise())
+
+
+class _Body:
+    """One response body, never more than `limit` bytes (decoded); Tornado's callbacks."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: List[bytes] = []
+        self.size = 0
+        self.over = False  # the limit was reached: reading stopped
+        self.until_close = False  # neither Content-Length nor chunked: ends with the connection
+
+    def header(self, line: str) -> None:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if line.startswith("HTTP/"):
+            self.until_close = True  # until a framing header says otherwise
+        elif name == "content-length":
+            self.until_close = False
+            if value.strip().isdigit() and int(value) > self.limit:
+                self.over = True
+                raise _TooBig()  # refused before a byte of the body is read
+        elif name == "transfer-encoding":
+            self.until_close = False
+
+    def chunk(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            self.over = True
+            self.chunks.clear()
+            raise _TooBig()
+        self.chunks.append(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+    def oversize(self, error: BaseException) -> bool:
+        """Whether `error` is the limit: ours, or Tornado's buffer for a close-ended body
+        (which Tornado reports only as a closed connection)."""
+        return self.over or isinstance(error, StreamBufferFullError) or (
+            self.until_close and self.size == 0
+            and isinstance(error, (HTTPClientError, OSError)) and "closed" in str(error).lower())
 
 
 def _failure(error: BaseException, timeout: float) -> FetchError:
@@ -67,47 +134,52 @@ class HttpSource(Source):
             return self._base
         parts = urlsplit(self._base)
         query = parse_qsl(parts.query, keep_blank_values=True)
+        configured = {k for k, _ in query}  # the configuration wins: never overridden
         for k, values in sorted(params.items()):
-            query += [(k, v) for v in ([values] if isinstance(values, str) else values)]
+            if k not in configured:
+                query += [(k, v) for v in ([values] if isinstance(values, str) else values)]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
-    async def fetch(self, params: Optional[Params] = None) -> Fetched:
+    async def fetch(self, params: Optional[Params] = None,
+                    timeout: Optional[float] = None) -> Fetched:
         spec = self.spec
+        timeout = spec.timeout if timeout is None else min(spec.timeout, timeout)
         if self._client is None:
-            # One client per source: its own Unix resolver and connection limit. The body
-            # limit is enforced below on decoded bytes, not by Tornado on raw bytes.
+            # One client per source: its own Unix resolver and connection limit. Tornado
+            # buffers a body delimited by the connection's close whole before handing it
+            # over: max_buffer_size stops that at the limit. Other bodies are streamed to
+            # _Body, which counts decoded bytes (gzip bombs) and stops at the limit.
             self._client = SimpleAsyncHTTPClient(
                 force_instance=True, resolver=self._resolver, max_clients=4,
-                max_body_size=1 << 40)
-        chunks: List[bytes] = []
-        size = [0]
-        too_big = [False]
-
-        def on_chunk(chunk: bytes) -> None:
-            size[0] += len(chunk)
-            if size[0] > spec.max_bytes:
-                too_big[0] = True
-                raise _TooBig()
-            chunks.append(chunk)
-
+                max_body_size=1 << 40, max_buffer_size=spec.max_bytes + 65536)
+        body = _Body(spec.max_bytes)
         request = HTTPRequest(
-            self._url(params), headers=self._headers, connect_timeout=spec.timeout,
-            request_timeout=spec.timeout, decompress_response=True, follow_redirects=False,
-            streaming_callback=on_chunk, auth_username=spec.username,
+            self._url(params), headers=self._headers, connect_timeout=timeout,
+            request_timeout=timeout, decompress_response=True, follow_redirects=False,
+            header_callback=body.header, streaming_callback=body.chunk,
+            auth_username=spec.username,
             auth_password=spec.password if spec.username is not None else None,
             auth_mode="basic" if spec.username is not None else None,
             ca_certs=spec.ca_file, client_cert=spec.cert_file, client_key=spec.key_file,
             validate_cert=not spec.insecure_skip_verify)
+        _IN_FETCH.set(True)  # this task's context only: see _OwnFetchNoise
+        future = self._client.fetch(request, raise_error=False)
+        future.add_done_callback(consume_outcome)
         try:
-            response = await self._client.fetch(request, raise_error=False)
+            # shielded: if the scrape gives up first, Tornado finishes (or times out) the
+            # request on its own instead of logging an exception set on a cancelled future
+            response = await asyncio.shield(future)
             error = response.error
+        except asyncio.CancelledError:
+            raise
         except Exception as e:  # Tornado raises transport errors even with raise_error=False
             error = e
-        if too_big[0]:
-            raise FetchError("oversize", "body above %d bytes" % spec.max_bytes)
+        data = body.take()
         if error is None:
-            return Fetched([b"".join(chunks)])
-        raise _failure(error, spec.timeout)
+            return Fetched([data])
+        if body.oversize(error):
+            raise FetchError("oversize", "body above %d bytes" % spec.max_bytes)
+        raise _failure(error, timeout)
 
     async def close(self) -> None:
         if self._client is not None:
