@@ -1,7 +1,12 @@
-"""Prometheus text exposition format 0.0.4: the component's one writer of it.
+"""Prometheus text exposition format 0.0.4: the package's one writer of it.
 
-Every collector writes its samples through `Family` (the printer collector too, for the
-entries it re-renders), and every HELP/TYPE header comes from `header()`.
+The bottom layer: it imports nothing of the package, so the component (collectors,
+catalogue) and the standalone sidecar both build on it. It owns the content type, the
+name and label-name rules, escaping, value formatting, HELP/TYPE headers and sample
+lines. A family is declared as data (`Declaration`; the catalogue's `Metric` is one), and
+its samples are written through `Family` during one render; every HELP/TYPE header comes
+from `header()` (a declared family) or `header_lines()` (a family read from another
+exporter's text, as the sidecar merges them).
 
 prometheus_client's registry walks every sample through generic objects; a scrape of a
 rich printer renders hundreds of samples on Moonraker's event loop, so the hot path is a
@@ -11,16 +16,64 @@ dictionary lookup and one string join per sample: each family's sample prefixes
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Sequence, Tuple
-
-from .catalogue.spec import Metric
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Regular expressions (as text, to be embedded in larger ones) of a metric name and a label
+# name; label names starting with `__` are reserved to Prometheus.
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+_METRIC_NAME = re.compile(METRIC_NAME)
+_LABEL_NAME = re.compile(LABEL_NAME)
+
+
+def is_metric_name(name: str) -> bool:
+    """True if `name` is a valid metric name."""
+    return _METRIC_NAME.fullmatch(name) is not None
+
+
+def is_label_name(name: str) -> bool:
+    """True if `name` is a valid label name that is not reserved (`__` prefix)."""
+    return _LABEL_NAME.fullmatch(name) is not None and not name.startswith("__")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One family as declared: name, exposition type (one of TYPES), HELP text and label
+    keys. ValueError when a name, label key or type is invalid."""
+
+    name: str
+    type: str
+    help: str
+    labels: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.exposition_type not in TYPES:
+            raise ValueError(f"{self.name}: unknown type {self.type!r}")
+        if not is_metric_name(self.name):
+            raise ValueError(f"invalid metric name {self.name!r}")
+        for label in self.labels:
+            if not is_label_name(label):
+                raise ValueError(f"{self.name}: invalid label name {label!r}")
+
+    @property
+    def exposition_type(self) -> str:
+        """The type written on the TYPE line."""
+        return self.type
+
 
 _LABEL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 _HELP_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n"})
 _escaped_cache: Dict[str, str] = {}
 _CACHE_MAX = 20000
+
+
+def escape_help(text: str) -> str:
+    """Escape HELP text (backslash and line feed)."""
+    return text.translate(_HELP_ESCAPES)
 
 
 def escape_label_value(value: str) -> str:
@@ -64,9 +117,17 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
-# Rendered HELP/TYPE lines per metric name (with the Metric they were rendered for, so a
+def header_lines(name: str, mtype: str, help_text: Optional[str]) -> str:
+    """`# HELP name text` (omitted when help_text is None) and `# TYPE name type` lines."""
+    type_line = f"# TYPE {name} {mtype}\n"
+    if help_text is None:
+        return type_line
+    return f"# HELP {name} {escape_help(help_text)}\n" + type_line
+
+
+# Rendered HELP/TYPE lines per metric name (with the declaration they were rendered for, so a
 # different declaration under the same name is never served a stale header).
-_header_cache: Dict[str, Tuple[Metric, str]] = {}
+_header_cache: Dict[str, Tuple[Declaration, str]] = {}
 # Sample prefixes per metric name: (the label keys they were rendered for, {label values:
 # `name{k="v",...}`}). Label values repeat from one scrape to the next (collectors,
 # interfaces, sensors), so each prefix is escaped and joined once.
@@ -74,22 +135,18 @@ _prefix_cache: Dict[str, Tuple[Tuple[str, ...], Dict[Tuple[str, ...], str]]] = {
 _prefix_count = 0
 
 
-def header(metric: Metric) -> str:
-    """HELP and TYPE lines of a family (info families are typed gauge, value 1)."""
+def header(metric: Declaration) -> str:
+    """HELP and TYPE lines of a declared family (info families are typed gauge, value 1)."""
     cached = _header_cache.get(metric.name)
     if cached is not None and cached[0] is metric:
         return cached[1]
-    help_text = metric.help.translate(_HELP_ESCAPES)
-    text = (
-        f"# HELP {metric.name} {help_text}\n"
-        f"# TYPE {metric.name} {metric.exposition_type}\n"
-    )
+    text = header_lines(metric.name, metric.exposition_type, metric.help)
     if len(_header_cache) < _CACHE_MAX:
         _header_cache[metric.name] = (metric, text)
     return text
 
 
-def _new_prefix(metric: Metric, label_values: Tuple[str, ...]) -> str:
+def _new_prefix(metric: Declaration, label_values: Tuple[str, ...]) -> str:
     """`name{k="v",...}` rendered and, while the cache has room, kept (ValueError: see
     format_labels)."""
     global _prefix_count
@@ -116,7 +173,7 @@ class Family:
 
     __slots__ = ("metric", "lines")
 
-    def __init__(self, metric: Metric) -> None:
+    def __init__(self, metric: Declaration) -> None:
         self.metric = metric
         self.lines: List[str] = []
 

@@ -42,7 +42,7 @@ def catalogue_names() -> Set[str]:
     names = {m.name for c in COLLECTORS for m in c.metrics}
     names |= {m.name for m in exporter.METRICS}
     from moonraker_prometheus.sidecar.health import FAMILIES
-    names |= {f[0] for f in FAMILIES}
+    names |= {f.name for f in FAMILIES}
     return names
 
 

@@ -1,13 +1,17 @@
 """The package's layers import downwards only (docs/architecture.md, "Import rules").
 
-From the bottom: catalogue/ (declarations) < exposition.py < collectors/ and sidecar/ <
-options.py < component.py and docs.py < __init__.py (Moonraker's entry point). A module may
-import its own folder's modules and any lower layer, never a higher one or its peer layer.
+From the bottom: exposition.py (the text format) < catalogue/ (declarations) and sidecar/ <
+collectors/ < options.py < component.py and docs.py < __init__.py (Moonraker's entry point).
+A module may import its own folder's modules and any lower layer, never a higher one or its
+peer layer: so the sidecar, a peer of the catalogue, builds on the text format alone and
+runs standalone without the component.
 """
 from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 from typing import Iterator, Tuple
 
 import pytest
@@ -15,7 +19,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "moonraker_prometheus")
 LAYERS = {
-    "catalogue": 0, "exposition": 1, "collectors": 2, "sidecar": 2, "options": 3,
+    "exposition": 0, "catalogue": 1, "sidecar": 1, "collectors": 2, "options": 3,
     "component": 4, "docs": 4, "__init__": 5,
 }
 
@@ -69,3 +73,15 @@ def test_imports_go_downwards_only(path, parts):
         assert LAYERS[theirs] < LAYERS[mine], (
             f"{'/'.join(parts) or '__init__'} imports {'/'.join(target) or '__init__'}: "
             f"{mine} (layer {LAYERS[mine]}) may not import {theirs} (layer {LAYERS[theirs]})")
+
+
+def test_the_standalone_sidecar_loads_only_the_text_format_and_its_own_modules():
+    code = ("import sys, moonraker_prometheus.sidecar.__main__, "
+            "moonraker_prometheus.sidecar.server; print('\\n'.join(m for m in sys.modules "
+            "if m.startswith('moonraker_prometheus')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(PACKAGE),
+                         capture_output=True, text=True, check=True).stdout.split()
+    allowed = ("moonraker_prometheus", "moonraker_prometheus.exposition")
+    foreign = [m for m in out
+               if m not in allowed and not m.startswith("moonraker_prometheus.sidecar")]
+    assert not foreign, "the standalone sidecar imports %s" % ", ".join(sorted(foreign))

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
+from ..exposition import Declaration
 from .values import as_flag_or_number
 
 GAUGE = "gauge"
@@ -21,11 +22,11 @@ Reader = Callable[[Any], Iterable[Sample]]
 
 
 @dataclass(frozen=True)
-class Metric:
-    name: str
-    type: str
-    help: str
-    labels: Tuple[str, ...] = ()
+class Metric(Declaration):
+    """A declared family of the component (exposition.Declaration: name, type, help,
+    labels) with its unit and source. Types are gauge, counter and info (a gauge of value
+    1); ValueError otherwise or for an invalid name or label key."""
+
     unit: str = ""
     source: str = ""
     # Name and label keys inherited from prometheus-klipper-exporter: kept for dashboards even
@@ -35,11 +36,7 @@ class Metric:
     def __post_init__(self) -> None:
         if self.type not in (GAUGE, COUNTER, INFO):
             raise ValueError(f"{self.name}: unknown type {self.type!r}")
-        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.name):
-            raise ValueError(f"invalid metric name {self.name!r}")
-        for label in self.labels:
-            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label) or label.startswith("__"):
-                raise ValueError(f"{self.name}: invalid label name {label!r}")
+        super().__post_init__()
 
     @property
     def exposition_type(self) -> str:

@@ -22,8 +22,9 @@ import sys
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
-NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+from ..exposition import LABEL_NAME, TYPES, escape_label_value, format_labels, header_lines
+from ..exposition import METRIC_NAME as NAME
+
 LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
 # Go's strconv.ParseFloat minus hex floats and underscores (Prometheus refuses p, P and _):
 # ASCII digits only, inf/infinity/nan in any ASCII case, no sign on NaN.
@@ -49,28 +50,18 @@ _SAMPLE_LOOSE = re.compile(
 _VALUE = re.compile(r"[ \t]*(%s)(?:[ \t]+(%s))?" % (FLOAT, TIMESTAMP))
 _PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
-_LABEL_NAME_ONLY = re.compile(LABEL_NAME)
 _NAME_AT = re.compile(NAME)
 # The HELP/TYPE lines nearly every exporter writes; other spellings go to _comment_parts().
 _COMMENT_FAST = re.compile(r"# (HELP|TYPE) (%s) ([^ \t].*)" % NAME)
 _BLANKS = " \t"
 _INT64_MAX = (1 << 63) - 1
 
-TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
 # Input is tokenized in slices of about this size; between slices the worker thread hands
 # the GIL to the event loop thread (a slice takes well under a millisecond).
 _SLICE_BYTES = 32768
-
-
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def unescape_help(text: str) -> Optional[str]:
@@ -95,11 +86,8 @@ def unescape_help(text: str) -> Optional[str]:
 
 
 def label_text(labels: Sequence[Tuple[str, str]]) -> str:
-    return ",".join('%s="%s"' % (k, escape_label_value(v)) for k, v in labels)
-
-
-def is_label_name(name: str) -> bool:
-    return bool(_LABEL_NAME_ONLY.fullmatch(name)) and not name.startswith("__")
+    """`k="v",...` (escaped) of (key, value) pairs, without braces."""
+    return format_labels([k for k, _ in labels], [v for _, v in labels])[1:-1]
 
 
 # sample name, "series key " (labels as written), series identity, le ok, quantile ok
@@ -138,7 +126,7 @@ def full_identity(ident: str) -> str:
     return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-2])
 
 
-class Family:
+class ParsedFamily:
     """One metric family as read from one body: header plus already-rewritten sample lines.
 
     `type` is None while only a HELP line named the family (Go's parser then still accepts
@@ -237,7 +225,7 @@ class Parsed:
     __slots__ = ("families", "dropped", "samples")
 
     def __init__(self) -> None:
-        self.families: Dict[str, Family] = {}
+        self.families: Dict[str, ParsedFamily] = {}
         self.dropped: Dict[str, int] = {}
         self.samples = 0
 
@@ -296,8 +284,8 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     """
     if parsed is None:
         parsed = Parsed()
-    fams: Dict[str, Family] = {}  # every family Go's parser would know, filtered ones too
-    owner: Dict[str, Optional[Family]] = {}  # sample name -> family (None: filtered out)
+    fams: Dict[str, ParsedFamily] = {}  # every family Go's parser knows, filtered ones too
+    owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
     seen: Set[str] = set()  # series identities already taken from this body
     cache = rw.cache
@@ -430,7 +418,7 @@ def _timestamp(ts: str) -> Optional[str]:
     return str(n) if 0 <= n <= _INT64_MAX else None
 
 
-def _resolve(name: str, fams: Dict[str, Family]) -> Optional[Family]:
+def _resolve(name: str, fams: Dict[str, ParsedFamily]) -> Optional[ParsedFamily]:
     """The family a name belongs to, as Go's parser finds it: the family of that exact name,
     else a summary named without `_count`/`_sum`, else a histogram named without
     `_count`/`_sum`/`_bucket`."""
@@ -448,19 +436,20 @@ def _resolve(name: str, fams: Dict[str, Family]) -> Optional[Family]:
     return None
 
 
-def _set_type(fam: Family, mtype: str, typed: bool, parsed: Parsed) -> None:
+def _set_type(fam: ParsedFamily, mtype: str, typed: bool, parsed: Parsed) -> None:
     """Gives a family its type; from then on a wanted one is part of the result."""
     fam.type, fam.typed = mtype, typed
     if fam.wanted:
         parsed.families.setdefault(fam.name, fam)
 
 
-def _sample_family(name: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],
-                   rw: Rewriter, parsed: Parsed) -> Optional[Family]:
+def _sample_family(name: str, fams: Dict[str, ParsedFamily],
+                   owner: Dict[str, Optional[ParsedFamily]], rw: Rewriter, parsed: Parsed
+                   ) -> Optional[ParsedFamily]:
     """The family of a sample name; a sample without a TYPE line makes an untyped one."""
     fam = _resolve(name, fams)
     if fam is None:
-        fam = fams[name] = Family(name, None, False, rw.wanted(name))
+        fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
     if fam.type is None:
         _set_type(fam, "untyped", False, parsed)
     owner[name] = fam if fam.wanted else None
@@ -473,8 +462,8 @@ def _type_keyword(text: str) -> Optional[str]:
     return _TYPE_KEYWORDS.get(upper.upper()) if upper.isascii() else None
 
 
-def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Family]],
-             rw: Rewriter, parsed: Parsed) -> None:
+def _comment(line: str, fams: Dict[str, ParsedFamily],
+             owner: Dict[str, Optional[ParsedFamily]], rw: Rewriter, parsed: Parsed) -> None:
     """A line starting with '#': HELP and TYPE lines as Go's parser reads them (`#TYPE`
     without a blank is a TYPE line too); any other comment carries nothing."""
     m = _COMMENT_FAST.fullmatch(line)
@@ -492,7 +481,7 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
             parsed.drop("invalid_line")  # a second HELP, or a bad escape
             return
         if fam is None:
-            fam = fams[name] = Family(name, None, False, rw.wanted(name))
+            fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
         if rest:
             fam.help = text
         return
@@ -504,7 +493,7 @@ def _comment(line: str, fams: Dict[str, Family], owner: Dict[str, Optional[Famil
         parsed.drop("invalid_type")
         return
     if fam is None:
-        fam = fams[name] = Family(name, None, False, rw.wanted(name))
+        fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
     if mtype is not None:
         _set_type(fam, mtype, True, parsed)
 
@@ -537,7 +526,7 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
     return kind, name, rest.lstrip(_BLANKS)
 
 
-def render(families: Iterable[Family]) -> str:
+def render(families: Iterable[ParsedFamily]) -> str:
     """One text, built family by family so no single join holds the GIL for long.
 
     Consumes the families' lines (freed as they are joined, to keep the peak low).
@@ -547,9 +536,7 @@ def render(families: Iterable[Family]) -> str:
     for fam in families:
         if not fam.lines:
             continue
-        if fam.help is not None:
-            out.append("# HELP %s %s\n" % (fam.name, escape_help(fam.help)))
-        out.append("# TYPE %s %s\n" % (fam.name, fam.type))
+        out.append(header_lines(fam.name, fam.type, fam.help))
         out.append("\n".join(fam.lines))
         out.append("\n")
         pending += len(fam.lines)

@@ -1,30 +1,42 @@
 """Per-source health as metrics, so a dead backend is visible instead of silently missing.
 
-State lives on the event loop thread (updated after each run); `render()` writes text that is
-merged like any other body.
+The families are declared as data (`exposition.Declaration`) and written with
+`exposition.Family`, like every family of the component. State lives on the event loop
+thread (updated after each run); `render()` writes text that is merged like any other body.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
-from .expfmt import escape_help, escape_label_value
+from ..exposition import Declaration, Family, render_families
 
-P = "klipper_exporter_source_"
-FAMILIES: Sequence[Tuple[str, str, str]] = (
-    (P + "up", "gauge", "1 if the last scrape of this source succeeded, else 0."),
-    (P + "scrape_duration_seconds", "gauge", "Time the last scrape of this source took."),
-    (P + "samples", "gauge", "Samples this source contributed to the last scrape."),
-    (P + "last_success_timestamp_seconds", "gauge",
-     "Unix time of the last successful scrape of this source."),
-    (P + "errors_total", "counter", "Failed scrapes of this source, by reason."),
-    (P + "file_mtime_seconds", "gauge", "Modification time of each file read by this source."),
-    (P + "file_error", "gauge",
-     "1 for each file matching this source that could not be read at the last scrape."),
-    (P + "cache_age_seconds", "gauge",
-     "Age of the cached output served by a periodic exec source."),
-    ("klipper_exporter_merge_dropped_total", "counter",
-     "Lines dropped while merging, by source and reason."),
-)
+_SOURCE = ("exporter_name",)
+
+
+def _gauge(name: str, help_text: str, labels: Sequence[str] = ()) -> Declaration:
+    return Declaration("klipper_exporter_source_" + name, "gauge", help_text,
+                       _SOURCE + tuple(labels))
+
+
+UP = _gauge("up", "1 if the last scrape of this source succeeded, else 0.")
+SCRAPE_DURATION = _gauge("scrape_duration_seconds", "Time the last scrape of this source took.")
+SAMPLES = _gauge("samples", "Samples this source contributed to the last scrape.")
+LAST_SUCCESS = _gauge("last_success_timestamp_seconds",
+                      "Unix time of the last successful scrape of this source.")
+ERRORS = Declaration("klipper_exporter_source_errors_total", "counter",
+                     "Failed scrapes of this source, by reason.", _SOURCE + ("reason",))
+FILE_MTIME = _gauge("file_mtime_seconds", "Modification time of each file read by this source.",
+                    ("file",))
+FILE_ERROR = _gauge("file_error", "1 for each file matching this source that could not be "
+                    "read at the last scrape.", ("file", "reason"))
+CACHE_AGE = _gauge("cache_age_seconds",
+                   "Age of the cached output served by a periodic exec source.")
+MERGE_DROPPED = Declaration("klipper_exporter_merge_dropped_total", "counter",
+                            "Lines dropped while merging, by source and reason.",
+                            _SOURCE + ("reason",))
+# Output order.
+FAMILIES: Sequence[Declaration] = (UP, SCRAPE_DURATION, SAMPLES, LAST_SUCCESS, ERRORS,
+                                   FILE_MTIME, FILE_ERROR, CACHE_AGE, MERGE_DROPPED)
 
 
 class SourceHealth:
@@ -59,37 +71,24 @@ class Health:
             _count(self.sources[name].dropped, reason, n)
 
     def render(self) -> str:
-        rows: Dict[str, List[str]] = {f[0]: [] for f in FAMILIES}
+        """The health families of every source, sources in name order. Durations are
+        rounded to the microsecond, times and ages to the millisecond."""
+        f = {d: Family(d) for d in FAMILIES}
         for name in sorted(self.sources):
             h = self.sources[name]
-            src = 'exporter_name="%s"' % escape_label_value(name)
-            rows[P + "up"].append("{%s} %d" % (src, h.up))
-            rows[P + "scrape_duration_seconds"].append("{%s} %.6f" % (src, h.duration))
-            rows[P + "samples"].append("{%s} %d" % (src, h.samples))
+            f[UP].add(h.up, name)
+            f[SCRAPE_DURATION].add(round(h.duration, 6), name)
+            f[SAMPLES].add(h.samples, name)
             if h.last_success is not None:
-                rows[P + "last_success_timestamp_seconds"].append(
-                    "{%s} %.3f" % (src, h.last_success))
+                f[LAST_SUCCESS].add(round(h.last_success, 3), name)
             for reason in sorted(h.errors):
-                rows[P + "errors_total"].append('{%s,reason="%s"} %d'
-                                                % (src, escape_label_value(reason),
-                                                   h.errors[reason]))
+                f[ERRORS].add(h.errors[reason], name, reason)
             for path in sorted(h.files):
-                rows[P + "file_mtime_seconds"].append(
-                    '{%s,file="%s"} %.3f' % (src, escape_label_value(path), h.files[path]))
+                f[FILE_MTIME].add(round(h.files[path], 3), name, path)
             for path in sorted(h.file_errors):
-                rows[P + "file_error"].append('{%s,file="%s",reason="%s"} 1' % (
-                    src, escape_label_value(path), escape_label_value(h.file_errors[path])))
+                f[FILE_ERROR].add(1, name, path, h.file_errors[path])
             if h.cache_age is not None:
-                rows[P + "cache_age_seconds"].append("{%s} %.3f" % (src, h.cache_age))
+                f[CACHE_AGE].add(round(h.cache_age, 3), name)
             for reason in sorted(h.dropped):
-                rows["klipper_exporter_merge_dropped_total"].append(
-                    '{%s,reason="%s"} %d' % (src, escape_label_value(reason), h.dropped[reason]))
-        out: List[str] = []
-        for fname, ftype, fhelp in FAMILIES:
-            if not rows[fname]:
-                continue
-            out.append("# HELP %s %s" % (fname, escape_help(fhelp)))
-            out.append("# TYPE %s %s" % (fname, ftype))
-            out.extend(fname + row for row in rows[fname])
-        out.append("")
-        return "\n".join(out)
+                f[MERGE_DROPPED].add(h.dropped[reason], name, reason)
+        return render_families(f.values())

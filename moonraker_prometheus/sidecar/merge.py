@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from typing import (Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Set,
                     Tuple, Union)
 
-from .expfmt import Family, Rewriter, escape_label_value, full_identity, parse, render
+from ..exposition import escape_label_value
+from .expfmt import ParsedFamily, Rewriter, full_identity, parse, render
 from .health import FAMILIES as HEALTH_FAMILIES
 from .health import Health
 from .sources import Fetched, FetchError, Source
@@ -32,10 +33,10 @@ _SIMPLE = ("counter", "gauge", "untyped")
 _SPECIAL_LABEL = {t: re.compile(r'(?<=[{,])%s="[^"]*",?' % label)
                   for t, label in (("histogram", "le"), ("summary", "quantile"))}
 # The sidecar's own health families: a backend's series there never replace the sidecar's.
-_RESERVED = {f[0]: f[1] for f in HEALTH_FAMILIES}
+_RESERVED = {f.name: f.type for f in HEALTH_FAMILIES}
 
 
-def _group_key(fam: Family, ident: str) -> str:
+def _group_key(fam: ParsedFamily, ident: str) -> str:
     """One histogram/summary series: its identity without `le`/`quantile` and name suffix."""
     brace = ident.find("{")
     if brace < 0:
@@ -55,7 +56,7 @@ class MergeState:
 
     def __init__(self, sources: Sequence[str] = ()) -> None:
         self._health_tags = tuple('exporter_name="%s"' % escape_label_value(n) for n in sources)
-        self.families: Dict[str, Family] = {}
+        self.families: Dict[str, ParsedFamily] = {}
         self.origin: Dict[str, str] = {}
         self.samples: Dict[str, int] = {}
         self.dropped: Dict[str, Dict[str, int]] = {}
@@ -80,7 +81,7 @@ class MergeState:
                     self._add_family(source, fam, rw.tags)
         rw.rotate()
 
-    def _add_family(self, source: str, fam: Family, tagged: bool) -> None:
+    def _add_family(self, source: str, fam: ParsedFamily, tagged: bool) -> None:
         if fam.name in _RESERVED and source and not self._keep_reserved(source, fam):
             return
         have = self.families.get(fam.name)
@@ -145,7 +146,7 @@ class MergeState:
             added += 1
         self.samples[source] = self.samples.get(source, 0) + added
 
-    def _keep_reserved(self, source: str, fam: Family) -> bool:
+    def _keep_reserved(self, source: str, fam: ParsedFamily) -> bool:
         """Removes from a backend's health-named family the series the sidecar reports
         itself; False if nothing is left. A family of another type is dropped whole."""
         if fam.type != _RESERVED[fam.name] and (fam.typed or fam.type not in _SIMPLE):

@@ -12,7 +12,7 @@ import shutil
 from typing import Dict, List, Optional, Pattern
 from urllib.parse import urlsplit, urlunsplit
 
-from .expfmt import is_label_name
+from ..exposition import is_label_name
 
 KINDS = ("http", "unix", "file", "exec", "exec_periodic")
 MIN_INTERVAL = 1.0  # seconds; a smaller exec_periodic interval is a busy loop
