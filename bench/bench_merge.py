@@ -30,9 +30,10 @@ from merge_corpus import node_like  # noqa: E402
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from moonraker_prometheus.sidecar import Merger, SourceSpec, build_source  # noqa: E402
+from moonraker_prometheus.sidecar import Merger, build_source  # noqa: E402
 from moonraker_prometheus.sidecar.expfmt import Rewriter  # noqa: E402
 from moonraker_prometheus.sidecar.merge import _finish, _merge_sources  # noqa: E402
+from moonraker_prometheus.sidecar.sources import new_spec  # noqa: E402
 
 BACKENDS = 4
 
@@ -134,7 +135,7 @@ def serve(body: bytes) -> ThreadingHTTPServer:
 
 def stall(samples: int, scrapes: int) -> float:
     server = serve(node_like(samples))
-    spec = SourceSpec("big", "http")
+    spec = new_spec("big", "http")
     spec.url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
     spec.validate()
 

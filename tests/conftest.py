@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - module not there yet
 # tests/sidecar modules that start processes (real exporters, the standalone sidecar, exec
 # sources). Every other sidecar test runs in-process (threaded HTTP stubs at most), so it is
 # marked `unit` here; the other test folders mark their unit modules with
-# `pytestmark = pytest.mark.unit`.
+# `pytestmark = pytest.mark.unit`. A test marked `slow` is never marked `unit`.
 SIDECAR_PROCESS_MODULES = {"test_cli.py", "test_standalone.py", "test_real_exporters.py",
                            "test_exec_sources.py"}
 PROCESS_FIXTURES = {"start_exporter", "klippy", "shared_klippy", "moonraker",
@@ -51,7 +51,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         path = item.path
         if path.parent.name == "sidecar" and path.name not in SIDECAR_PROCESS_MODULES \
-                and not PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+                and not PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) \
+                and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from moonraker_prometheus.options import Options
 from moonraker_prometheus.sidecar.moonraker_config import spec_from_section
-from moonraker_prometheus.sidecar.spec import COMMON, KIND_OPTIONS, KINDS, SpecError
+from moonraker_prometheus.sidecar.sources import KINDS, new_spec
+from moonraker_prometheus.sidecar.spec import SpecError
 
 pytestmark = pytest.mark.unit
 
@@ -45,11 +46,17 @@ class RecordingConfig:
             return self.kind
         return "5" if default is ... else default
 
-    def _default(self, option: str, default: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self.read.add(option)
-        return default
+    def _reader(empty: Any):  # noqa: N805 (builds the typed getters below)
+        def read(self, option: str, default: Any = ..., *args: Any, **kwargs: Any) -> Any:
+            self.read.add(option)
+            return empty if default is ... else default
+        return read
 
-    getboolean = getfloat = getint = getlist = getdict = _default
+    getboolean = _reader(False)
+    getfloat = _reader(5.0)
+    getint = _reader(5)
+    getlist = _reader([])
+    getdict = _reader({})
 
 
 def documented() -> Dict[str, Set[str]]:
@@ -76,14 +83,15 @@ def test_every_prometheus_option_the_component_reads_is_documented():
 
 def test_every_exporter_option_of_every_type_is_documented():
     read: Set[str] = set()
+    accepted = {"type"}
     for kind in KINDS:
-        config = RecordingConfig(f"prometheus exporter {kind}",
-                                 set(COMMON) | set(KIND_OPTIONS[kind]), kind)
+        options = {o.name for o in new_spec(kind, kind).options()}
+        config = RecordingConfig(f"prometheus exporter {kind}", options, kind)
         try:
             spec_from_section(config)
         except SpecError:
             pass  # the defaults are not a valid source; every option was read by then
         read |= config.read
-    accepted = set(COMMON).union(*KIND_OPTIONS.values())
+        accepted |= options
     assert read == accepted, "the options read and the options accepted differ"
     assert documented()["exporter"] == read

@@ -11,20 +11,16 @@ import os
 from typing import Any, Dict, List, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .spec import MIN_INTERVAL, SourceSpec, SpecError, parse_duration
+from .sources import KINDS, new_spec
+from .spec import (ARGV, DURATION, FLAG, INTEGER, MAPPING, PATH, SECRET, TEXT, WORDS,
+                   Option, SourceSpec, SpecError, parse_duration)
 
 DEFAULT_LISTEN = "tcp://127.0.0.1:9998"
-_KINDS = {"http": "http", "file": "file", "exec": "exec", "exec_cached": "exec_periodic",
-          "exec-cached": "exec_periodic"}
-_ENTRY_KEYS = {
-    "http": {"address", "socket", "forward_url_params", "headers", "username", "password",
-             "bearer_token", "ca_file", "cert_file", "key_file", "insecure_skip_verify"},
-    "file": {"path"},
-    "exec": {"command", "args", "shell"},
-    "exec_periodic": {"command", "args", "shell", "exec_interval", "max_age"},
-}
-_COMMON_KEYS = {"name", "labels", "no_rewrite", "honor_labels", "keep", "drop", "timeout",
-                "max_bytes"}
+
+
+def _yaml_kinds() -> Dict[str, str]:
+    """reverse_exporter's kind names (`exporters` keys) -> our kinds, from the kinds table."""
+    return {yaml: kind for kind, source in KINDS.items() for yaml in source.yaml_kinds}
 
 
 class ConfigError(ValueError):
@@ -167,101 +163,101 @@ def read_htpasswd(path: str, key: str) -> Dict[str, str]:
     return users
 
 
+def _unix_form(entry: Dict[str, Any], key: str) -> Tuple[str, Dict[str, Any]]:
+    """The kind of an `http` entry and the entry as read: reverse_exporter writes a Unix
+    socket as `address: http://unix:/path/to/socket:/metrics`; ours is a `socket` key."""
+    address = _str(entry.get("address", ""), key + ".address")
+    if address.startswith("http://unix:"):
+        sock, sep, path = address[len("http://unix:"):].partition(":")
+        entry = dict(entry, socket=sock, address=path if sep else "/metrics")
+    return ("unix" if "socket" in entry else "http"), entry
+
+
+def _argv(entry: Dict[str, Any], key: str, base: str) -> List[str]:
+    """`command` (a program, resolved against the config's folder if it has a '/', or one
+    line of shell script with `shell: true`) plus `args`."""
+    command = _str(entry.get("command", ""), key + ".command")
+    args = [_str(a, key + ".args") for a in _list(entry.get("args"), key + ".args")]
+    if _bool(entry.get("shell", False), key + ".shell"):
+        if args:
+            raise ConfigError(key + ".args", "with shell: true, put the whole script in command")
+        return [command] if command else []
+    if command and "/" in command:
+        command = _resolve(base, command)
+    return ([command] if command else []) + args
+
+
+def _yaml_value(option: Option, value: Any, entry: Dict[str, Any], key: str,
+                base: str) -> Any:
+    """One declared option from its YAML node, by its type (ConfigError/SpecError)."""
+    where = "%s.%s" % (key, option.yaml)
+    if option.type in (TEXT, SECRET):
+        return _str(value, where)
+    if option.type == PATH:
+        return _resolve(base, _str(value, where))
+    if option.type == FLAG:
+        return _bool(value, where)
+    if option.type == INTEGER:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(where, "expected an integer")
+        return value
+    if option.type == DURATION:
+        return parse_duration(value, option.name)
+    if option.type == WORDS:
+        return [_str(x, where) for x in _list(value, where)]
+    if option.type == MAPPING:
+        return _strmap(value, where)
+    assert option.type == ARGV
+    return _argv(entry, key, base)
+
+
 def _source(kind: str, entry: Any, key: str, base: str) -> SourceSpec:
+    """One `exporters` entry: the options its kind declares (sources.KINDS), by their YAML
+    keys."""
     entry = _map(entry, key)
-    _unknown(entry, _COMMON_KEYS | _ENTRY_KEYS[kind], key)
+    if kind == "http":
+        kind, entry = _unix_form(entry, key)
     if "name" not in entry:
         raise ConfigError(key + ".name", "missing")
-    spec = SourceSpec(_str(entry["name"], key + ".name"), kind)
-    spec.labels = _strmap(entry.get("labels"), key + ".labels")
-    spec.no_rewrite = _bool(entry.get("no_rewrite", False), key + ".no_rewrite")
-    spec.honor_labels = _bool(entry.get("honor_labels", False), key + ".honor_labels")
-    spec.keep = [_str(x, key + ".keep") for x in _list(entry.get("keep"), key + ".keep")]
-    spec.drop = [_str(x, key + ".drop") for x in _list(entry.get("drop"), key + ".drop")]
-    if "max_bytes" in entry:
-        v = entry["max_bytes"]
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ConfigError(key + ".max_bytes", "expected an integer")
-        spec.max_bytes = v
+    spec = new_spec(_str(entry["name"], key + ".name"), kind)
+    options = {o.yaml: o for o in spec.options() if o.yaml}
+    allowed = set(options) | {"name"}
+    if any(o.type == ARGV for o in options.values()):
+        allowed.add("args")
+    _unknown(entry, allowed, key)
+    yaml_keys = {o.name: o.yaml for o in options.values()}
     try:
-        if "timeout" in entry:
-            spec.timeout = parse_duration(entry["timeout"], "timeout")
-        if kind == "http":
-            _http(spec, entry, key)
-        elif kind == "file":
-            spec.path = _resolve(base, _str(entry.get("path", ""), key + ".path"))
-        else:
-            _exec(spec, entry, key, base)
+        for yaml, option in options.items():
+            if yaml in entry or option.type == ARGV and "args" in entry:
+                setattr(spec, option.name, _yaml_value(option, entry.get(yaml), entry, key, base))
+            elif option.yaml_required:
+                raise ConfigError("%s.%s" % (key, yaml), "missing")
         spec.validate()
     except SpecError as e:
-        raise ConfigError("%s.%s" % (key, _YAML_KEY.get((kind, e.option), e.option)),
+        raise ConfigError("%s.%s" % (key, yaml_keys.get(e.option, e.option)),
                           e.reason) from None
     return spec
 
 
-# Where a spec option came from in the YAML, for error messages.
-_YAML_KEY = {("http", "url"): "address", ("unix", "url"): "address",
-             ("exec_periodic", "interval"): "exec_interval", ("unix", "socket"): "socket"}
-
-
-def _http(spec: SourceSpec, entry: Dict[str, Any], key: str) -> None:
-    address = _str(entry.get("address", ""), key + ".address")
-    if address.startswith("http://unix:"):
-        # reverse_exporter's Unix form: http://unix:/path/to/socket:/metrics
-        sock, sep, path = address[len("http://unix:"):].partition(":")
-        spec.kind, spec.socket, spec.url = "unix", sock, (path if sep else "/metrics")
-    elif "socket" in entry:
-        spec.kind, spec.socket, spec.url = "unix", _str(entry["socket"], key + ".socket"), address
-    else:
-        spec.url = address
-    spec.forward_url_params = _bool(entry.get("forward_url_params", False),
-                                    key + ".forward_url_params")
-    spec.headers = _strmap(entry.get("headers"), key + ".headers")
-    for option in ("username", "password", "bearer_token", "ca_file", "cert_file", "key_file"):
-        if option in entry:
-            setattr(spec, option, _str(entry[option], "%s.%s" % (key, option)))
-    spec.insecure_skip_verify = _bool(entry.get("insecure_skip_verify", False),
-                                      key + ".insecure_skip_verify")
-
-
-def _exec(spec: SourceSpec, entry: Dict[str, Any], key: str, base: str) -> None:
-    command = _str(entry.get("command", ""), key + ".command")
-    spec.shell = _bool(entry.get("shell", False), key + ".shell")
-    args = [_str(a, key + ".args") for a in _list(entry.get("args"), key + ".args")]
-    if spec.shell:
-        if args:
-            raise ConfigError(key + ".args", "with shell: true, put the whole script in command")
-        spec.command = [command] if command else []
-    else:
-        if command and "/" in command:
-            command = _resolve(base, command)
-        spec.command = ([command] if command else []) + args
-    if spec.kind == "exec_periodic":
-        if "exec_interval" not in entry:
-            raise ConfigError(key + ".exec_interval", "missing (minimum %g s)" % MIN_INTERVAL)
-        spec.interval = parse_duration(entry["exec_interval"], "interval")
-        if "max_age" in entry:
-            spec.max_age = parse_duration(entry["max_age"], "max_age")
-
-
 def _exporters(value: Any, key: str, base: str) -> List[SourceSpec]:
     """Both layouts: {http: [...], file: [...]} and [{http: {...}}, {file: {...}}]."""
+    kinds = _yaml_kinds()
+    names = ", ".join(k for k in kinds if "-" not in k)  # exec-cached: an old spelling
     items: List[Tuple[str, str, Any]] = []
     if isinstance(value, dict):
         for kind, entries in value.items():
-            if kind not in _KINDS:
-                raise ConfigError("%s.%s" % (key, kind), "unknown exporter kind (http, file, "
-                                  "exec, exec_cached)")
+            if kind not in kinds:
+                raise ConfigError("%s.%s" % (key, kind), "unknown exporter kind (%s)" % names)
             for i, e in enumerate(_list(entries, "%s.%s" % (key, kind))):
-                items.append((_KINDS[kind], "%s.%s[%d]" % (key, kind, i), e))
+                items.append((kinds[kind], "%s.%s[%d]" % (key, kind, i), e))
     else:
         for i, item in enumerate(_list(value, key)):
             k = "%s[%d]" % (key, i)
             item = _map(item, k)
-            if len(item) != 1 or next(iter(item)) not in _KINDS:
-                raise ConfigError(k, "expected one key: http, file, exec or exec_cached")
+            if len(item) != 1 or next(iter(item)) not in kinds:
+                raise ConfigError(k, "expected one key: %s" % names)
             kind, e = next(iter(item.items()))
-            items.append((_KINDS[kind], "%s.%s" % (k, kind), e))
+            items.append((kinds[kind], "%s.%s" % (k, kind), e))
     specs = [_source(kind, e, k, base) for kind, k, e in items]
     seen: Dict[str, str] = {}
     for spec, (_, k, _) in zip(specs, items):

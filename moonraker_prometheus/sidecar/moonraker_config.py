@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence, Tuple
 
-from .sources import Source, build_source
-from .spec import COMMON, KIND_OPTIONS, KINDS, SourceSpec, SpecError, parse_duration
+from .sources import Source, build_source, new_spec
+from .spec import (ARGV, DURATION, FLAG, INTEGER, MAPPING, PATH, SECRET, TEXT, WORDS, Option,
+                   SourceSpec, SpecError, parse_duration)
 
 PREFIX = "prometheus exporter"
-# Options whose values may hold a credential: never quoted in a warning.
-SECRET_OPTIONS = ("url", "headers", "username", "password", "bearer_token")
+# ConfigHelper getter of each option type (SECRET and DURATION are read as text first).
+_GETTERS = {TEXT: "get", PATH: "get", SECRET: "get", DURATION: "get", FLAG: "getboolean",
+            INTEGER: "getint", WORDS: "getlist", ARGV: "getlist", MAPPING: "getdict"}
 
 
-def _get(config: Any, option: str, getter: str, *args: Any) -> Any:
+def _get(config: Any, option: str, getter: str, *args: Any, secret: bool = False) -> Any:
     """config.<getter>(option, *args), Moonraker's parse errors turned into SpecError.
 
     Moonraker's messages repeat the section name and quote the value; ours name the option
@@ -25,7 +27,7 @@ def _get(config: Any, option: str, getter: str, *args: Any) -> Any:
     try:
         return getattr(config, getter)(option, *args)
     except config.error as e:
-        if option in SECRET_OPTIONS:
+        if secret:
             reason = "cannot be parsed (value not shown: it may hold a secret)"
             if getter == "getdict":
                 reason = "write one Name=value per line (value not shown: it may hold a secret)"
@@ -37,7 +39,7 @@ def _get(config: Any, option: str, getter: str, *args: Any) -> Any:
 
 def _secret(config: Any, option: str) -> Any:
     """A credential; `{secrets.section.key}` and other Moonraker templates are rendered."""
-    raw = _get(config, option, "get", None)
+    raw = _get(config, option, "get", None, secret=True)
     if raw is None or "{" not in raw or not hasattr(config, "gettemplate"):
         return raw
     try:
@@ -47,60 +49,39 @@ def _secret(config: Any, option: str) -> Any:
                         "the {secrets.section.option} name)") from None
 
 
-def _duration(config: Any, option: str, options: Any, default: float) -> float:
-    return parse_duration(_get(config, option, "get"), option) if option in options \
-        else default
-
-
-def _read(config: Any, spec: SourceSpec) -> None:
-    """Copies options from the section into spec; every problem is a SpecError."""
-    options = set(config.get_options())
-    allowed = set(COMMON) | set(KIND_OPTIONS[spec.kind])
-    unknown = sorted(options - allowed)
-    if unknown:
-        raise SpecError(unknown[0], "unknown option for type %s (allowed: %s)"
-                        % (spec.kind, ", ".join(sorted(allowed))))
-    spec.group = _get(config, "group", "get", "")
-    spec.labels = dict(_get(config, "labels", "getdict", {}))
-    spec.honor_labels = _get(config, "honor_labels", "getboolean", False)
-    spec.no_rewrite = _get(config, "no_rewrite", "getboolean", False)
-    if spec.no_rewrite and spec.labels:
-        raise SpecError("labels", "no_rewrite passes the source through untouched; "
-                        "remove labels or no_rewrite")
-    spec.keep = list(_get(config, "keep", "getlist", []))
-    spec.drop = list(_get(config, "drop", "getlist", []))
-    spec.timeout = _duration(config, "timeout", options, spec.timeout)
-    spec.max_bytes = _get(config, "max_bytes", "getint", spec.max_bytes)
-    if spec.kind in ("http", "unix"):
-        spec.url = _get(config, "url", "get", "")
-        spec.socket = _get(config, "socket", "get", "")
-        spec.headers = dict(_get(config, "headers", "getdict", {}))
-        spec.username = _secret(config, "username")
-        spec.password = _secret(config, "password")
-        spec.bearer_token = _secret(config, "bearer_token")
-        spec.ca_file = _get(config, "ca_file", "get", None)
-        spec.cert_file = _get(config, "cert_file", "get", None)
-        spec.key_file = _get(config, "key_file", "get", None)
-        spec.insecure_skip_verify = _get(config, "insecure_skip_verify", "getboolean", False)
-        spec.forward_url_params = _get(config, "forward_url_params", "getboolean", False)
-    elif spec.kind == "file":
-        spec.path = _get(config, "path", "get", "")
-    else:
-        spec.command = list(_get(config, "command", "getlist", []))
-        spec.shell = _get(config, "shell", "getboolean", False)
-        spec.interval = _duration(config, "interval", options, spec.interval)
-        spec.max_age = _duration(config, "max_age", options, spec.max_age)
+def _value(config: Any, option: Option) -> Any:
+    """One declared option of the section, by its type (SpecError when it cannot be
+    parsed); called only for options the section sets."""
+    if option.type == SECRET:
+        return _secret(config, option.name)
+    value = _get(config, option.name, _GETTERS[option.type], secret=option.secret)
+    if option.type == DURATION:
+        return parse_duration(value, option.name)
+    if option.type in (WORDS, ARGV):
+        return list(value)
+    if option.type == MAPPING:
+        return dict(value)
+    return value
 
 
 def spec_from_section(config: Any) -> SourceSpec:
-    """The validated SourceSpec of one section; SpecError names the option and the reason."""
+    """The validated SourceSpec of one section; SpecError names the option and the reason.
+
+    The section's `type` (default http) picks the kind; every option the kind declares
+    (sources.KINDS) is read by its type, any other option is an error.
+    """
     section = config.get_name()
     name = section[len(PREFIX):].strip()
-    kind = _get(config, "type", "get", "http")
-    if kind not in KINDS:
-        raise SpecError("type", "must be one of %s, got %r" % ("|".join(KINDS), kind))
-    spec = SourceSpec(name, kind)
-    _read(config, spec)
+    spec = new_spec(name, _get(config, "type", "get", "http"))
+    declared = {o.name: o for o in spec.options()}
+    present = set(config.get_options()) - {"type"}
+    unknown = sorted(present - set(declared))
+    if unknown:
+        raise SpecError(unknown[0], "unknown option for type %s (allowed: %s)"
+                        % (spec.kind, ", ".join(sorted(set(declared) | {"type"}))))
+    for option in spec.options():
+        if option.name in present:
+            setattr(spec, option.name, _value(config, option))
     spec.validate()
     return spec
 

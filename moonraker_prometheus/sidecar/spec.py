@@ -1,20 +1,22 @@
 """What one source is, independent of where it was configured (moonraker.conf or YAML).
 
-Both config front ends fill a SourceSpec and call `validate()`, so every rule (and every error
-message naming the option and the reason) lives in one place.
+A source kind is one `Source` class (sidecar/sources/) and one row of the kinds table
+(`sources.KINDS`): the class declares its options (`Option`: name, type, default, YAML key)
+and checks their values (`check(spec)`); the options every kind has are `COMMON`. Both
+configuration front ends read the declared options by their type and call
+`SourceSpec.validate()`, so every rule (and every error message naming the option and the
+reason) lives in one place.
 """
 from __future__ import annotations
 
+import copy
 import math
-import os
 import re
-import shutil
-from typing import Dict, List, Optional, Pattern
+from typing import Any, List, Optional, Pattern, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exposition import is_label_name
 
-KINDS = ("http", "unix", "file", "exec", "exec_periodic")
 MIN_INTERVAL = 1.0  # seconds; a smaller exec_periodic interval is a busy loop
 MAX_INTERVAL = 86400.0  # one run a day at least (max_age: a week)
 MAX_TIMEOUT = 600.0
@@ -22,21 +24,50 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 MAX_MAX_BYTES = 1 << 30  # 1 GiB: more is a typo, and would not fit a printer host's memory
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
-_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-# Options each kind accepts besides the common ones (used to reject misplaced options).
-COMMON = ("type", "group", "labels", "honor_labels", "no_rewrite", "keep", "drop", "timeout",
-          "max_bytes")
-KIND_OPTIONS = {
-    "http": ("url", "headers", "username", "password", "bearer_token", "ca_file", "cert_file",
-             "key_file", "insecure_skip_verify", "forward_url_params"),
-    "unix": ("socket", "url", "headers", "username", "password", "bearer_token",
-             "forward_url_params"),
-    "file": ("path",),
-    "exec": ("command", "shell"),
-    "exec_periodic": ("command", "shell", "interval", "max_age"),
-}
+
+# Option types: how each front end reads a value (moonraker.conf getter; YAML node type).
+TEXT = "text"          # a string
+SECRET = "secret"      # a string that may be a credential; {secrets...} templates rendered
+PATH = "path"          # a path or glob (YAML: relative to the config file)
+FLAG = "flag"          # true/false
+INTEGER = "integer"    # an integer
+DURATION = "duration"  # seconds, or a Go-style duration ("1m30s")
+WORDS = "words"        # a list of strings
+MAPPING = "mapping"    # name=value pairs
+ARGV = "argv"          # a program and its arguments (YAML: `command` plus `args`)
+
+
+class Option:
+    """One option of a source: `name` (moonraker.conf and SourceSpec attribute), `type` (one
+    of the types above), `default`, `yaml` (its key in the standalone YAML, "" for none),
+    `yaml_required` (reverse_exporter demands it) and `secret` (its value may hold a
+    credential: never quoted in a message)."""
+
+    __slots__ = ("name", "type", "default", "yaml", "yaml_required", "secret")
+
+    def __init__(self, name: str, type: str, default: Any = None, yaml: Optional[str] = None,
+                 yaml_required: bool = False, secret: bool = False) -> None:
+        self.name = name
+        self.type = type
+        self.default = default
+        self.yaml = name if yaml is None else yaml
+        self.yaml_required = yaml_required
+        self.secret = secret or type == SECRET
+
+
+# Options of every kind (the section's `type` and the YAML entry's `name` are read apart).
+COMMON: Sequence[Option] = (
+    Option("group", TEXT, "", yaml=""),  # YAML: sources are grouped by endpoint path
+    Option("labels", MAPPING, {}),
+    Option("honor_labels", FLAG, False),
+    Option("no_rewrite", FLAG, False),
+    Option("keep", WORDS, []),
+    Option("drop", WORDS, []),
+    Option("timeout", DURATION, DEFAULT_TIMEOUT),
+    Option("max_bytes", INTEGER, DEFAULT_MAX_BYTES),
+)
 
 
 class SpecError(ValueError):
@@ -86,49 +117,28 @@ def redact_url(url: str) -> str:
 
 
 class SourceSpec:
-    """Options of one source. Defaults here are the documented defaults."""
+    """Options of one source of kind `kind`, whose class (`source`, a row of the kinds table)
+    declares them: attributes named after COMMON and `source.options`, set to their defaults
+    until a front end reads them. `validate()` checks them (SpecError)."""
 
-    def __init__(self, name: str, kind: str) -> None:
+    def __init__(self, name: str, kind: str, source: Any) -> None:
         self.name = name
         self.kind = kind
-        self.group = ""
-        self.labels: Dict[str, str] = {}
-        self.honor_labels = False
-        self.no_rewrite = False
-        self.keep: List[str] = []
-        self.drop: List[str] = []
-        self.timeout = DEFAULT_TIMEOUT
-        self.max_bytes = DEFAULT_MAX_BYTES
-        self.url = ""
-        self.socket = ""
-        self.headers: Dict[str, str] = {}
-        self.username: Optional[str] = None
-        self.password: Optional[str] = None
-        self.bearer_token: Optional[str] = None
-        self.ca_file: Optional[str] = None
-        self.cert_file: Optional[str] = None
-        self.key_file: Optional[str] = None
-        self.insecure_skip_verify = False
-        self.forward_url_params = False
-        self.path = ""
-        self.command: List[str] = []
-        self.shell = False
-        self.interval = 60.0
-        self.max_age: Optional[float] = None
+        self.source = source
+        for option in self.options():
+            setattr(self, option.name, copy.copy(option.default))
         self.keep_re: List[Pattern[str]] = []
         self.drop_re: List[Pattern[str]] = []
 
-    def argv(self) -> List[str]:
-        """The exact argv run; a shell only when `shell` was configured."""
-        if self.shell:
-            return ["/bin/sh", "-c", self.command[0]]
-        return list(self.command)
+    def options(self) -> Sequence[Option]:
+        """Every option this source accepts."""
+        return tuple(COMMON) + tuple(self.source.options)
 
     def validate(self) -> None:
+        """Checks the common options, then the kind's (`source.check`); SpecError names the
+        option and the reason."""
         if not _NAME.fullmatch(self.name or ""):
             raise SpecError("name", "must be non-empty letters, digits, '_', '.', ':' or '-'")
-        if self.kind not in KINDS:
-            raise SpecError("type", "must be one of %s, got %r" % ("|".join(KINDS), self.kind))
         if self.group and not re.fullmatch(r"[A-Za-z0-9_-]+", self.group):
             raise SpecError("group", "must be letters, digits, '_' or '-' (it becomes a URL path)")
         for k in self.labels:
@@ -136,6 +146,9 @@ class SourceSpec:
                 raise SpecError("labels", "%r is not a valid label name" % k)
             if k == "exporter_name":
                 raise SpecError("labels", "'exporter_name' is set from the source name")
+        if self.no_rewrite and self.labels:
+            raise SpecError("labels", "no_rewrite passes the source through untouched; "
+                            "remove labels or no_rewrite")
         self.keep_re = self._regexes("keep", self.keep)
         self.drop_re = self._regexes("drop", self.drop)
         if not 0 < self.timeout <= MAX_TIMEOUT:
@@ -143,7 +156,7 @@ class SourceSpec:
         if not 0 < self.max_bytes <= MAX_MAX_BYTES:
             raise SpecError("max_bytes", "must be above 0 and at most %d (1 GiB)"
                             % MAX_MAX_BYTES)
-        getattr(self, "_validate_" + self.kind)()
+        self.source.check(self)
 
     @staticmethod
     def _regexes(option: str, patterns: List[str]) -> List[Pattern[str]]:
@@ -154,70 +167,3 @@ class SourceSpec:
             except re.error as e:
                 raise SpecError(option, "bad regular expression %r: %s" % (p, e)) from None
         return out
-
-    def _validate_http_common(self) -> None:
-        for k, v in self.headers.items():
-            if not _HEADER.fullmatch(k):
-                # not quoted: 'Authorization: Bearer abc=' would make the token the name
-                raise SpecError("headers", "a header name is not valid: write Name=value, "
-                                "one per line, names such as X-Token (value not shown)")
-            if "\r" in v or "\n" in v:
-                raise SpecError("headers", "value of %r contains a line break" % k)
-        if self.bearer_token is not None and self.username is not None:
-            raise SpecError("bearer_token", "use either bearer_token or username/password")
-        if self.password is not None and self.username is None:
-            raise SpecError("password", "needs username")
-
-    def _validate_http(self) -> None:
-        parts = urlsplit(self.url)
-        try:
-            parts.port
-        except ValueError:
-            raise SpecError("url", "the port is not a number from 1 to 65535") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SpecError("url", "must be an http:// or https:// URL with a host, got %r"
-                            % redact_url(self.url))
-        for option in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, option)
-            if path is not None and not os.access(path, os.R_OK):
-                raise SpecError(option, "cannot read %s" % path)
-        if self.key_file and not self.cert_file:
-            raise SpecError("key_file", "needs cert_file")
-        self._validate_http_common()
-
-    def _validate_unix(self) -> None:
-        if not os.path.isabs(self.socket or ""):
-            raise SpecError("socket", "must be an absolute path to a Unix socket")
-        url = self.url or "/metrics"
-        if not url.startswith("/"):
-            raise SpecError("url", "for a unix source, a path such as /metrics (query allowed)")
-        self.url = url
-        self._validate_http_common()
-
-    def _validate_file(self) -> None:
-        if not os.path.isabs(self.path or ""):
-            raise SpecError("path", "must be an absolute path or glob")
-
-    def _validate_exec(self) -> None:
-        if not self.command:
-            raise SpecError("command", "must list the program and its arguments")
-        if self.shell:
-            if len(self.command) != 1:
-                raise SpecError("command", "with shell: true, give one line of shell script")
-            return
-        prog = self.command[0]
-        found = shutil.which(prog) if not os.path.isabs(prog) else prog
-        if not found or not os.access(found, os.X_OK):
-            raise SpecError("command", "%r is not an executable program (found no %s)"
-                            % (prog, "file" if os.path.isabs(prog) else "such program on PATH"))
-
-    def _validate_exec_periodic(self) -> None:
-        self._validate_exec()
-        if not MIN_INTERVAL <= self.interval <= MAX_INTERVAL:
-            raise SpecError("interval", "must be at least %g and at most %g seconds"
-                            % (MIN_INTERVAL, MAX_INTERVAL))
-        if self.max_age is None:
-            self.max_age = 3 * self.interval
-        if not self.interval <= self.max_age <= 7 * MAX_INTERVAL:
-            raise SpecError("max_age", "must be at least the interval (%g s) and at most %g s"
-                            % (self.interval, 7 * MAX_INTERVAL))

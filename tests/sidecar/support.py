@@ -24,6 +24,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from moonraker_prometheus.sidecar import Merger, SourceSpec, build_source  # noqa: E402
+from moonraker_prometheus.sidecar.sources import new_spec  # noqa: E402
 from tests.promtool import check_metrics  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def free_port() -> int:
 
 
 def make_spec(name: str, kind: str, **options) -> SourceSpec:
-    spec = SourceSpec(name, kind)
+    spec = new_spec(name, kind)
     for k, v in options.items():
         assert hasattr(spec, k), k
         setattr(spec, k, v)

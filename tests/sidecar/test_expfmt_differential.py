@@ -56,6 +56,7 @@ def disagreement(lines: List[str]) -> str:
     return ""
 
 
+@pytest.mark.slow  # ~2,000 promtool runs of ~35 ms each: not in `-m unit`
 def test_merge_accepts_exactly_the_lines_promtool_accepts():
     docs = documents()
     assert sum(len(d) for d in docs) > 2500

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from moonraker_prometheus.sidecar import sources_from_sections
+from moonraker_prometheus.sidecar.sources.exec import command_argv
 
 confighelper = pytest.importorskip("moonraker.confighelper")
 
@@ -100,7 +101,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
     assert node.url.endswith("?collect[]=cpu") and node.timeout == 2.5
     assert node.labels == {"site": "lab", "room": "basement"}
     assert node.headers == {"X-Token": "abc"} and node.drop == ["go_.*"]
-    assert main["scale"].argv() == [str(script), "--format", "prometheus text"]
+    assert command_argv(main["scale"]) == [str(script), "--format", "prometheus text"]
     assert main["textfiles"].no_rewrite is True
     assert main["sock"].url == "/metrics" and main["sock"].bearer_token == "s3cret-token"
     smart = groups["disks"][0].spec

@@ -383,9 +383,11 @@ reverse_exporters:
     cfg = parse_config(data, str(tmp_path))
     (ep,) = cfg.endpoints
     assert ep.users == {"admin": digest}
-    kinds = {s.name: (s.kind, s.url or s.path, s.socket) for s in ep.specs}
-    assert kinds["sock"] == ("unix", "/metrics?x=1", "/run/exporter.sock")
-    assert kinds["cron_metrics"] == ("file", str(tmp_path / "metrics.prom"), "")
+    specs = {s.name: s for s in ep.specs}
+    assert (specs["sock"].kind, specs["sock"].url, specs["sock"].socket) == (
+        "unix", "/metrics?x=1", "/run/exporter.sock")
+    assert (specs["cron_metrics"].kind, specs["cron_metrics"].path) == (
+        "file", str(tmp_path / "metrics.prom"))
     assert [s.interval for s in ep.specs if s.kind == "exec_periodic"] == [30.0]
     assert cfg.warnings and "telemetry_path" in cfg.warnings[0]
     (tmp_path / "users.htpasswd").write_text("admin:$apr1$salt$hash\n")

@@ -5,7 +5,7 @@ import asyncio
 import logging
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from ..spec import SourceSpec
+from ..spec import Option, SourceSpec
 
 Params = Mapping[str, Sequence[str]]
 
@@ -71,7 +71,20 @@ class Fetched:
 
 
 class Source:
-    """Base: one configured backend. `fetch` raises FetchError; never returns partial junk."""
+    """Base: one configured backend. `fetch` raises FetchError; never returns partial junk.
+
+    A kind's class declares the options it takes besides spec.COMMON (`options`) and checks
+    their values in `check(spec)` (raising SpecError naming the option); sources.KINDS maps
+    the kind's name to it.
+    """
+
+    options: Sequence[Option] = ()
+    # The kind's names in reverse_exporter's YAML `exporters` (none: not written there).
+    yaml_kinds: Sequence[str] = ()
+
+    @staticmethod
+    def check(spec: SourceSpec) -> None:
+        """Checks this kind's options in `spec` (SpecError); the common ones are checked."""
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
 from typing import List, Optional
 
+from ..spec import (ARGV, DURATION, FLAG, MAX_INTERVAL, MIN_INTERVAL, Option, SourceSpec,
+                    SpecError)
 from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
 
 log = logging.getLogger(__name__)
@@ -104,8 +107,37 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
                         b"".join(stderr).decode("utf-8", "replace").rstrip())
 
 
+def command_argv(spec: SourceSpec) -> List[str]:
+    """The exact argv run; a shell only when `shell` was configured."""
+    if spec.shell:
+        return ["/bin/sh", "-c", spec.command[0]]
+    return list(spec.command)
+
+
+_COMMAND = (Option("command", ARGV, []), Option("shell", FLAG, False))
+
+
+def _check_command(spec: SourceSpec) -> None:
+    if not spec.command:
+        raise SpecError("command", "must list the program and its arguments")
+    if spec.shell:
+        if len(spec.command) != 1:
+            raise SpecError("command", "with shell: true, give one line of shell script")
+        return
+    prog = spec.command[0]
+    found = shutil.which(prog) if not os.path.isabs(prog) else prog
+    if not found or not os.access(found, os.X_OK):
+        raise SpecError("command", "%r is not an executable program (found no %s)"
+                        % (prog, "file" if os.path.isabs(prog) else "such program on PATH"))
+
+
 class OnScrapeExec(Source):
-    """One run per scrape; scrapes arriving during a run share it."""
+    """A command run at each scrape (`command`, `shell`); scrapes arriving during a run
+    share it."""
+
+    options = _COMMAND
+    yaml_kinds = ("exec",)
+    check = staticmethod(_check_command)
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -118,7 +150,7 @@ class OnScrapeExec(Source):
         # stops waiting (the merger's deadline) and the run goes on for the others.
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(run_command(
-                self.name, self.spec.argv(), self.spec.timeout, self.spec.max_bytes,
+                self.name, command_argv(self.spec), self.spec.timeout, self.spec.max_bytes,
                 self._causes))
             self._running.add_done_callback(consume_outcome)
         # shield: a scraper giving up must not kill the run the others wait for
@@ -134,10 +166,29 @@ class OnScrapeExec(Source):
 
 
 class PeriodicExec(Source):
-    """Runs every `interval`; serves the last good output until it is older than `max_age`.
+    """Runs every `interval`; serves the last good output until it is older than `max_age`
+    (default: three intervals).
 
     Failed runs are counted (reported with the next fetch) while the cache is still served.
     """
+
+    options = _COMMAND + (
+        Option("interval", DURATION, 60.0, yaml="exec_interval", yaml_required=True),
+        Option("max_age", DURATION),
+    )
+    yaml_kinds = ("exec_cached", "exec-cached")
+
+    @staticmethod
+    def check(spec: SourceSpec) -> None:
+        _check_command(spec)
+        if not MIN_INTERVAL <= spec.interval <= MAX_INTERVAL:
+            raise SpecError("interval", "must be at least %g and at most %g seconds"
+                            % (MIN_INTERVAL, MAX_INTERVAL))
+        if spec.max_age is None:
+            spec.max_age = 3 * spec.interval
+        if not spec.interval <= spec.max_age <= 7 * MAX_INTERVAL:
+            raise SpecError("max_age", "must be at least the interval (%g s) and at most %g s"
+                            % (spec.interval, 7 * MAX_INTERVAL))
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -161,7 +212,7 @@ class PeriodicExec(Source):
         while True:
             started = time.monotonic()
             try:
-                self._last = await run_command(self.name, spec.argv(), spec.timeout,
+                self._last = await run_command(self.name, command_argv(spec), spec.timeout,
                                                spec.max_bytes, self._causes)
                 self._last_time = time.monotonic()
                 self._last_error = None

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
+from ..spec import PATH, Option, SourceSpec, SpecError
 from .base import CauseLog, Fetched, FetchError, Params, Source
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ def _read_all(pattern: str, max_bytes: int
 
 
 class FileSource(Source):
+    """Textfiles: `path`, an absolute path or glob."""
+
+    options = (Option("path", PATH, ""),)
+    yaml_kinds = ("file",)
+
+    @staticmethod
+    def check(spec: SourceSpec) -> None:
+        if not os.path.isabs(spec.path or ""):
+            raise SpecError("path", "must be an absolute path or glob")
+
     def __init__(self, spec) -> None:
         super().__init__(spec)
         self._causes = CauseLog(log)

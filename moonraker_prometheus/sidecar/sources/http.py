@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
+import re
 import socket
 import ssl
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -21,9 +23,19 @@ from tornado.iostream import StreamBufferFullError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
+from ..spec import FLAG, MAPPING, SECRET, TEXT, Option, SourceSpec, SpecError, redact_url
 from .base import Fetched, FetchError, Params, Source, consume_outcome
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Options of both HTTP kinds: request headers, credentials, forwarded scrape parameters.
+_REQUEST_OPTIONS = (
+    Option("headers", MAPPING, {}, secret=True),
+    Option("username", SECRET),
+    Option("password", SECRET),
+    Option("bearer_token", SECRET),
+    Option("forward_url_params", FLAG, False),
+)
 
 
 class _UnixResolver(Resolver):
@@ -116,17 +128,69 @@ def _failure(error: BaseException, timeout: float) -> FetchError:
     return FetchError("error", "%s: %s" % (type(error).__name__, error))
 
 
+def _check_request(spec: SourceSpec) -> None:
+    for k, v in spec.headers.items():
+        if not _HEADER.fullmatch(k):
+            # not quoted: 'Authorization: Bearer abc=' would make the token the name
+            raise SpecError("headers", "a header name is not valid: write Name=value, "
+                            "one per line, names such as X-Token (value not shown)")
+        if "\r" in v or "\n" in v:
+            raise SpecError("headers", "value of %r contains a line break" % k)
+    if spec.bearer_token is not None and spec.username is not None:
+        raise SpecError("bearer_token", "use either bearer_token or username/password")
+    if spec.password is not None and spec.username is None:
+        raise SpecError("password", "needs username")
+
+
 class HttpSource(Source):
+    """An exporter over HTTP(S): `url`, TLS files, headers and credentials."""
+
+    options = (Option("url", TEXT, "", yaml="address", secret=True),) + _REQUEST_OPTIONS + (
+        Option("ca_file", TEXT),
+        Option("cert_file", TEXT),
+        Option("key_file", TEXT),
+        Option("insecure_skip_verify", FLAG, False),
+    )
+    yaml_kinds = ("http",)
+
+    @staticmethod
+    def check(spec: SourceSpec) -> None:
+        parts = urlsplit(spec.url)
+        try:
+            parts.port
+        except ValueError:
+            raise SpecError("url", "the port is not a number from 1 to 65535") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SpecError("url", "must be an http:// or https:// URL with a host, got %r"
+                            % redact_url(spec.url))
+        for option in ("ca_file", "cert_file", "key_file"):
+            path = getattr(spec, option)
+            if path is not None and not os.access(path, os.R_OK):
+                raise SpecError(option, "cannot read %s" % path)
+        if spec.key_file and not spec.cert_file:
+            raise SpecError("key_file", "needs cert_file")
+        _check_request(spec)
+
     def __init__(self, spec) -> None:
         super().__init__(spec)
-        resolver = _UnixResolver(socket_path=spec.socket) if spec.kind == "unix" else None
         self._client: Optional[SimpleAsyncHTTPClient] = None
-        self._resolver = resolver
-        self._base = ("http://localhost" + spec.url) if spec.kind == "unix" else spec.url
+        self._resolver = self._make_resolver()
+        self._base = self._base_url()
         self._headers = {"Accept": ACCEPT}
         self._headers.update(spec.headers)
         if spec.bearer_token is not None:
             self._headers["Authorization"] = "Bearer " + spec.bearer_token
+
+    def _make_resolver(self) -> Optional[Resolver]:
+        return None
+
+    def _base_url(self) -> str:
+        return self.spec.url
+
+    def _tls(self) -> Dict[str, Any]:
+        spec = self.spec
+        return {"ca_certs": spec.ca_file, "client_cert": spec.cert_file,
+                "client_key": spec.key_file, "validate_cert": not spec.insecure_skip_verify}
 
     def _url(self, params: Optional[Params]) -> str:
         """Forwarded scrape params are appended to the query, never to scheme/host/path."""
@@ -160,8 +224,7 @@ class HttpSource(Source):
             auth_username=spec.username,
             auth_password=spec.password if spec.username is not None else None,
             auth_mode="basic" if spec.username is not None else None,
-            ca_certs=spec.ca_file, client_cert=spec.cert_file, client_key=spec.key_file,
-            validate_cert=not spec.insecure_skip_verify)
+            **self._tls())
         _IN_FETCH.set(True)  # this task's context only: see _OwnFetchNoise
         future = self._client.fetch(request, raise_error=False)
         future.add_done_callback(consume_outcome)
@@ -185,3 +248,31 @@ class HttpSource(Source):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class UnixSource(HttpSource):
+    """An exporter over HTTP on a Unix socket: `socket`, and `url` the path (and query)
+    requested on it."""
+
+    options = (Option("socket", TEXT, ""),
+               Option("url", TEXT, "", yaml="address", secret=True)) + _REQUEST_OPTIONS
+    yaml_kinds = ()  # written as http in YAML: an http://unix:... address or a socket key
+
+    @staticmethod
+    def check(spec: SourceSpec) -> None:
+        if not os.path.isabs(spec.socket or ""):
+            raise SpecError("socket", "must be an absolute path to a Unix socket")
+        url = spec.url or "/metrics"
+        if not url.startswith("/"):
+            raise SpecError("url", "for a unix source, a path such as /metrics (query allowed)")
+        spec.url = url
+        _check_request(spec)
+
+    def _make_resolver(self) -> Optional[Resolver]:
+        return _UnixResolver(socket_path=self.spec.socket)
+
+    def _base_url(self) -> str:
+        return "http://localhost" + self.spec.url
+
+    def _tls(self) -> Dict[str, Any]:
+        return {}
