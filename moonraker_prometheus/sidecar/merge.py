@@ -10,6 +10,8 @@ families are written in name order, samples in source order. Everything dropped 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 import re
@@ -176,6 +178,17 @@ class MergeState:
         return render(self.families[name] for name in sorted(self.families))
 
 
+try:
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
+
+
+def _trim() -> None:
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_was_enabled = False
@@ -225,7 +238,10 @@ def _finish(state: MergeState, rw: Rewriter, health_text: str) -> str:
             if fam is not None:
                 fam.help = None
         state.add("", rw, [health_text])
-        return state.render()
+        text = state.render()
+    del state
+    _trim()
+    return text
 
 
 def rewriter_for(source: Source) -> Rewriter:
