@@ -97,18 +97,30 @@ def latency(client: Client, rounds: int) -> Dict[str, List[float]]:
     return times
 
 
-def stall(client: Client, path: str, seconds: float) -> Dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stall(client: Client, path: str, seconds: float, pid: int) -> Dict:
+    """Loop-monitor report of a burst of `path` requests (or an idle window), with
+    `cpu_per_request`: Moonraker's CPU time during the burst per request (seconds)."""
     client.json("/server/loop_monitor?reset=true")
     deadline = time.monotonic() + seconds
     requests = 0
+    cpu = cpu_seconds(pid)
     if path:
         while time.monotonic() < deadline:
             client.get(path)
             requests += 1
     else:
         time.sleep(seconds)
+    cpu = cpu_seconds(pid) - cpu
     report = client.json("/server/loop_monitor?reset=true")
     report["requests"] = requests
+    report["cpu_per_request"] = cpu / requests if requests else 0.0
     return report
 
 
@@ -172,11 +184,12 @@ def main() -> int:
             times = latency(client, args.rounds)
             med = {name: statistics.median(v) for name, v in times.items()}
             p90 = {name: sorted(v)[int(0.9 * len(v))] for name, v in times.items()}
+            pid = moonraker.proc.pid
             stalls = {
-                "idle": stall(client, "", args.burst),
-                "/server/info burst": stall(client, PATHS["info"], args.burst),
-                "/server/metrics burst": stall(client, PATHS["metrics"], args.burst),
-                "klippy,printer burst": stall(client, PATHS["klippy,printer"], args.burst),
+                "idle": stall(client, "", args.burst, pid),
+                "/server/info burst": stall(client, PATHS["info"], args.burst, pid),
+                "/server/metrics burst": stall(client, PATHS["metrics"], args.burst, pid),
+                "klippy,printer burst": stall(client, PATHS["klippy,printer"], args.burst, pid),
             }
             profile = ""
             if args.profile:
@@ -198,6 +211,10 @@ def main() -> int:
     print(f"ratio metrics / info (median)            {ratio:6.2f}  (target <= {RATIO_TARGET})")
     print(f"ratio klippy,printer / info (median)     {ratio_printer:6.2f}")
     print(f"Moonraker collectors add (median diff)   {ms(extra)}")
+    cpu_info = stalls["/server/info burst"]["cpu_per_request"]
+    cpu_metrics = stalls["/server/metrics burst"]["cpu_per_request"]
+    print(f"Moonraker CPU per request (burst): /server/info {ms(cpu_info)}, /server/metrics "
+          f"{ms(cpu_metrics)}, ratio {cpu_metrics / cpu_info:.2f}")
     print("event loop: longest single callback, and lateness of a 1 ms ticker (max / p99):")
     for name, rep in stalls.items():
         print(f"  {name:24s} callback max {ms(rep['max_callback'])} "
