@@ -222,12 +222,11 @@ class Parsed:
     """Wanted families from one body in the order they got a type, plus per-reason counts
     of dropped lines."""
 
-    __slots__ = ("families", "dropped", "samples")
+    __slots__ = ("families", "dropped")
 
     def __init__(self) -> None:
         self.families: Dict[str, ParsedFamily] = {}
         self.dropped: Dict[str, int] = {}
-        self.samples = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
@@ -343,7 +342,6 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         parsed.drop("invalid_line", bad)
     if dups:
         parsed.drop("duplicate_series", dups)
-    parsed.samples += count
     rw.used += count
     return parsed
 
