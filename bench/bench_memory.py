@@ -20,42 +20,18 @@ import http.client
 import os
 import statistics
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_farm import rss_bytes  # noqa: E402
+from bench_merge import serve  # noqa: E402
 from merge_corpus import node_like  # noqa: E402
 
 from tests.harness import Klippy, Moonraker  # noqa: E402
 
 TARGET_MIB = 15.0
-
-
-def serve(body: bytes) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def rss_mib(pid: int) -> float:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmRSS")
 
 
 def run(klippy: Klippy, path: str, scrapes: int, **options) -> float:
@@ -69,7 +45,7 @@ def run(klippy: Klippy, path: str, scrapes: int, **options) -> float:
             if response.status != 200:
                 raise RuntimeError("%s: HTTP %d: %r" % (path, response.status, body[:200]))
         conn.close()
-        return rss_mib(moonraker.proc.pid)
+        return rss_bytes(moonraker.proc.pid) / 2**20
 
 
 def main() -> int:
