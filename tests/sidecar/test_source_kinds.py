@@ -75,3 +75,21 @@ def test_every_kind_declares_each_option_once_and_every_yaml_kind_is_unique():
     for kind in KINDS:
         names = [o.name for o in sources.new_spec("x", kind).options()]
         assert len(names) == len(set(names)), kind
+
+
+def test_both_front_ends_refuse_the_same_options_with_the_same_reason():
+    reason = "no_rewrite passes the source through untouched; remove labels or no_rewrite"
+    _, warnings = sources_from_sections(sections("""
+        [prometheus exporter node]
+        url: http://127.0.0.1:9100/metrics
+        no_rewrite: True
+        labels:
+          room=lab
+        """))
+    assert warnings == ["[prometheus exporter node] option 'labels': %s; section skipped"
+                        % reason]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"reverse_exporters": [{"path": "/metrics", "exporters": {"http": [
+            {"name": "node", "address": "http://127.0.0.1:9100/metrics", "no_rewrite": True,
+             "labels": {"room": "lab"}}]}}]})
+    assert str(e.value) == "reverse_exporters[0].exporters.http[0].labels: " + reason
