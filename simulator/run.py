@@ -17,7 +17,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from tests.harness import HarnessError, Klippy, Moonraker, flavour_unavailable  # noqa: E402
+from simulator import HarnessError, Klippy, Moonraker, flavour_unavailable  # noqa: E402
 
 POWER_CONFIG = """\
 [power printer_relay]

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from tests.harness import Klippy, Moonraker, free_port, terminate, wait_for
-from tests.harness.procs import spawn
+from simulator.procs import spawn
 from tests.spoolman_standin import SpoolmanStandin
 from tests.test_alerts import names_in, require_tool, unknown_names
 

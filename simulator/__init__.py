@@ -1,0 +1,34 @@
+"""The simulated printer: real Klippy against simulated MCUs, real Moonraker.
+
+Used by the demo (simulator/run.py) and by the tests (tests/harness re-exports it).
+
+    from simulator import Klippy, Moonraker
+
+    with Klippy("klipper") as k:
+        k.wait_ready()
+        with Moonraker(k) as m:
+            m.wait_klippy_ready()
+            print(m.get("/server/metrics").text)
+
+Files: firmware.py (simulated MCU firmware, one process per [mcu]), world.py (the
+physics behind its pins), mcus.py (those processes), mcu_dict.py (their data
+dictionaries), klippy.py / moonraker.py / procs.py (process management).
+tests/conftest.py has the pytest fixtures built on these classes.
+"""
+from __future__ import annotations
+
+from .klippy import (FLAVOURS, Klippy, KlippyAPIError, default_config, flavour_config,
+                     flavour_unavailable,
+                     klippy_executable, make_data_dir)
+from .moonraker import (COMPONENT_DIR, Moonraker, Response, check_component_link,
+                        component_link, moonraker_python)
+from .mcus import SimulatedMCU
+from .procs import (LIVE, REPO_ROOT, VENV_ROOT, HarnessError, free_port, kill_all, survivors,
+                    terminate, wait_for)
+
+__all__ = [
+    "FLAVOURS", "Klippy", "KlippyAPIError", "default_config", "flavour_config", "flavour_unavailable",
+    "klippy_executable", "make_data_dir", "COMPONENT_DIR", "Moonraker", "Response",
+    "check_component_link", "component_link", "moonraker_python", "LIVE", "REPO_ROOT",
+    "VENV_ROOT", "SimulatedMCU", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
+]
