@@ -17,8 +17,9 @@ Every command Klippy sends must have a handler here: one without is logged as
 Control interface (``--control``, a Unix stream socket, one JSON object per line
 in, one per line out; see simulator/README.md):
     {"op": "status"}
-    {"op": "fault", "fault": "corrupt", "rate": 0.2}   flip a bit in sent blocks
-    {"op": "fault", "fault": "drop", "rate": 0.2}      lose sent blocks
+    {"op": "fault", "fault": "corrupt", "rate": 0.2}   flip a bit in that share of the
+                                                       blocks sent and reads received
+    {"op": "fault", "fault": "drop", "rate": 0.2}      lose them instead
     {"op": "fault", "fault": "mute"}                   stop answering entirely
     {"op": "fault", "fault": "open"|"short", "sensor": "extruder"}
     {"op": "fault", "fault": "heater_disconnect", "heater": "extruder"}
@@ -313,6 +314,13 @@ class Firmware:
             return
         if self.faults.get("mute"):
             return
+        # the line faults hit both directions: what Klippy sent arrives damaged
+        # or not at all, so Klippy retransmits
+        if self.faults.get("drop", 0.0) > random.random():
+            return
+        if self.faults.get("corrupt", 0.0) > random.random():
+            data = bytearray(data)
+            data[random.randrange(len(data))] ^= 1 << random.randrange(8)
         self.rx += data
         while self.rx:
             n = self._find_block()
