@@ -22,7 +22,7 @@ from .klippy import (FLAVOURS, Klippy, KlippyAPIError, default_config, flavour_c
                      klippy_executable, make_data_dir)
 from .moonraker import (COMPONENT_DIR, Moonraker, Response, check_component_link,
                         component_link, moonraker_python)
-from .mcus import SimulatedMCU
+from .mcus import SimulatedMCU, msgproto_for
 from .procs import (LIVE, REPO_ROOT, VENV_ROOT, HarnessError, free_port, kill_all, survivors,
                     terminate, wait_for)
 
@@ -30,5 +30,5 @@ __all__ = [
     "FLAVOURS", "Klippy", "KlippyAPIError", "default_config", "flavour_config", "flavour_unavailable",
     "klippy_executable", "make_data_dir", "COMPONENT_DIR", "Moonraker", "Response",
     "check_component_link", "component_link", "moonraker_python", "LIVE", "REPO_ROOT",
-    "VENV_ROOT", "SimulatedMCU", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
+    "VENV_ROOT", "SimulatedMCU", "msgproto_for", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
 ]

@@ -494,6 +494,7 @@ class Firmware:
 
     def cmd_reset(self, p):
         self.log.info("reset: rebooting")
+        self.world = self.world.rewired(self.axis_positions(self.clock()))
         self.boot()
 
     def cmd_debug_nop(self, p):
@@ -566,6 +567,10 @@ class Firmware:
     def _adc_sample(self, oid: int, o: Dict[str, Any]) -> None:
         if self.oids.get(oid) is not o or not o["sample_count"]:
             return
+        if o["pin"] not in self.world.sensors and o["pin"] != "ADC_TEMPERATURE":
+            self.log.error("UNHANDLED analog pin %s: nothing wired to it in the config",
+                           o["pin"])
+            self.unhandled["adc " + o["pin"]] = 1
         frac = self.world.adc_fraction(o["pin"], self.mcu_type)
         # the sum of sample_count conversions of a slightly noisy signal
         n = o["sample_count"]

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from .firmware import control
+from .firmware import control, import_msgproto
 from .procs import VENV_ROOT, HarnessError, read_text, spawn, terminate, wait_for
 from .world import read_config
 
@@ -22,6 +22,11 @@ def klippy_source_dir(flavour: str) -> str:
         raise HarnessError("no klippy/msgproto.py under %s: run scripts/bootstrap.sh"
                            % os.path.join(VENV_ROOT, venv))
     return os.path.dirname(found[0])
+
+
+def msgproto_for(flavour: str):
+    """Klippy's own ``msgproto`` module of ``flavour`` (encodes and decodes blocks)."""
+    return import_msgproto(klippy_source_dir(flavour))
 
 
 def serial_paths(config_path: str) -> Dict[str, str]:

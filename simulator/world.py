@@ -147,6 +147,7 @@ class World:
     """Everything wired to the pins of MCU ``mcu_name`` in printer config ``path``."""
 
     def __init__(self, path: str, mcu_name: str, time_factor: float = 1.0):
+        self.path = path
         self.mcu_name = mcu_name
         self.time_factor = time_factor
         self.sim_time = 0.0
@@ -239,6 +240,19 @@ class World:
                 self.i2c[addr] = BME280(Drift(AMBIENT + 4, 0.8, 1200.))
             if kind.startswith("tmc") and "uart_pin" in opts and self._mine(opts["uart_pin"]):
                 self.uart_pins.append(self._mine(opts["uart_pin"])[0])  # type: ignore[index]
+
+    def rewired(self, positions: Dict[str, float]) -> "World":
+        """The same printer after a reboot: wiring re-read from the (possibly edited)
+        config; heat and carriage positions (``positions``: axis -> mm) carry over."""
+        new = World(self.path, self.mcu_name, self.time_factor)
+        new.sim_time = self.sim_time
+        for section, body in new.bodies.items():
+            if section in self.bodies:
+                body.temp = self.bodies[section].temp
+        for axis in new.axes.values():
+            if axis.section in positions:
+                axis.start = positions[axis.section]
+        return new
 
     # ------------------------------------------------------------ physics
     def advance(self, wall_dt: float) -> None:

@@ -38,11 +38,6 @@ EXPECTED_EMPTY: Dict[Tuple[str, str], str] = {
     ("Generic heaters: temperature vs target", "A"): "no [heater_generic] in the simulator",
     ("Generic heaters: temperature vs target", "B"): "no [heater_generic] in the simulator",
     ("Heater power", "C"): "no [heater_generic] in the simulator",
-    # Klippy in batch mode never talks to a real MCU: mcu.last_stats stays empty, so no
-    # load, awake or retransmit figures (klipper_mcu_info is there).
-    ("MCU load", "A"): "no MCU stats in Klippy batch mode",
-    ("MCU load", "B"): "no MCU stats in Klippy batch mode",
-    ("MCU retransmits", "A"): "no MCU stats in Klippy batch mode",
     # no [prometheus exporter NAME] sources configured here (the sidecar has its own tests)
     ("Sidecar sources up", "A"): "no sidecar sources configured",
 }

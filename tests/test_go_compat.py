@@ -13,9 +13,6 @@ import pytest
 from tests.go_families import GO_PRINTER_FAMILIES, SIMULATOR_ABSENT
 from tests.scrape import label_keys, parse
 
-# Klippy's stats timer does not run in batch mode (-o), so mcu.last_stats never exists
-# there: the MCU statistic families are checked by the catalogue and reader unit tests.
-BATCH_MODE_ABSENT = {name for name in GO_PRINTER_FAMILIES if name.startswith("klipper_mcu_")}
 # Made present by the fixture (SET_KINEMATIC_POSITION homes, QUERY_ENDSTOPS fills
 # query_endstops.last_query).
 MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}
@@ -87,7 +84,7 @@ def _check(scraped: Dict[str, Set[str]], families, absent) -> None:
 
 
 def test_go_printer_families_are_served(scraped):
-    _check(scraped, GO_PRINTER_FAMILIES, (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT)
+    _check(scraped, GO_PRINTER_FAMILIES, SIMULATOR_ABSENT - MADE_PRESENT)
 
 
 def test_go_moonraker_families_are_served(scraped):
@@ -96,6 +93,6 @@ def test_go_moonraker_families_are_served(scraped):
 
 def test_absent_list_is_honest(scraped):
     """A family listed as absent that shows up means the list is stale: keep it exact."""
-    unexpected = sorted(n for n in (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT
+    unexpected = sorted(n for n in SIMULATOR_ABSENT - MADE_PRESENT
                         if n in scraped)
     assert not unexpected, f"listed as absent but served: {unexpected}"
