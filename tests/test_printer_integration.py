@@ -244,9 +244,9 @@ def test_endstops_are_read_passively(printer):
         scrape(moonraker)
     log = klippy.log_text()
     assert "QUERY_ENDSTOPS" not in log or before  # our scrapes ran no query
-    klippy.gcode("QUERY_ENDSTOPS")
+    klippy.gcode("QUERY_ENDSTOPS")  # answered once the motion queued before it has run
     series = poll(moonraker, lambda s: any(k[0] == "klipper_endstop_triggered" for k in s),
-                  what="endstop series after QUERY_ENDSTOPS")
+                  timeout=15.0, what="endstop series after QUERY_ENDSTOPS")
     endstops = {dict(k[1])["endstop"] for k in series if k[0] == "klipper_endstop_triggered"}
     assert {"x", "y"} <= endstops
 
