@@ -771,7 +771,8 @@ class Firmware:
 
     def cmd_query_counter(self, p):
         c = self.oids[p["oid"]]
-        c.update(poll=p["poll_ticks"], next=self.clock64(p["clock"]))
+        # the firmware polls the pin every poll_ticks and reports every sample_ticks
+        c.update(poll=p["poll_ticks"], sample=p["sample_ticks"], next=self.clock64(p["clock"]))
         self.add_timer(self.clock_to_time(c["next"]), lambda: self._counter(p["oid"], c),
                        generational=True)
 
@@ -779,10 +780,11 @@ class Firmware:
         if self.oids.get(oid) is not c:
             return
         rpm = self.world.fan_rpm(c["pin"])
-        c["count"] += rpm / 60. * 2 * c["poll"] / self.freq  # 2 pulses per revolution
+        # Klippy: rpm = edges per second * 30 / ppr (ppr 2: 4 edges per revolution)
+        c["count"] += rpm / 30. * 2 * c["sample"] / self.freq
         self.send("counter_state", oid=oid, next_clock=(c["next"] + c["poll"]) & 0xffffffff,
                   count=int(c["count"]) & 0xffffffff, count_clock=c["next"] & 0xffffffff)
-        c["next"] += c["poll"]
+        c["next"] += c["sample"]
         self.add_timer(self.clock_to_time(c["next"]), lambda: self._counter(oid, c),
                        generational=True)
 
