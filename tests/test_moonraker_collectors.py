@@ -1,8 +1,8 @@
-"""Moonraker-side collectors inside a real Moonraker against real Klippy (batch mode).
+"""Moonraker-side collectors inside a real Moonraker against real Klippy (live).
 
 Prints use simulator/gcodes/pause_print.gcode: its PAUSE holds the job in progress so that
-Moonraker sees it printing (batch mode runs a print at once, and Moonraker's history records
-nothing for a print it never saw printing); the tests then resume or cancel it.
+Moonraker sees it printing (a print that ends before Moonraker saw it printing is not recorded
+in its history); the tests then resume or cancel it.
 
 Stand-ins for services that cannot run here: tests/mqtt_standin.py (an MQTT broker, so a
 Moonraker `[sensor NAME]` of `type: mqtt` gets values) and tests/spoolman_standin.py
@@ -222,8 +222,9 @@ def test_completed_and_cancelled_prints_move_outcomes_and_totals(printer):
         assert "klipper_current_job_remaining_seconds" not in during
 
     assert moonraker.post("/printer/print/resume").status == 200
+    # the rest of the file runs in real time on the simulated MCUs
     done = wait_metrics(moonraker, lambda s: outcome(s, "completed") == outcome(
-        before, "completed") + 1, modules="history")
+        before, "completed") + 1, timeout=90.0, modules="history")
     assert done["klipper_total_jobs"] == before["klipper_total_jobs"] + 1
     assert done["klipper_total_filament_used"] > before["klipper_total_filament_used"]
     assert done["klipper_longest_job"] > 0
