@@ -1,6 +1,6 @@
 """What the Moonraker-side collectors cost a scrape, inside a real Moonraker.
 
-Starts real Klippy (batch mode) and real Moonraker with the component, a [power] device,
+Starts real Klippy (live, simulated MCUs) and real Moonraker with the component, a [power] device,
 the job queue, an MQTT [sensor] (tests/mqtt_standin.py) and [spoolman]
 (tests/spoolman_standin.py), then scrapes /server/metrics many times and reports:
 

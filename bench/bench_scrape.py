@@ -1,6 +1,6 @@
 """Scrape latency and event-loop stalls of /server/metrics on the rich simulated printer.
 
-Starts real Klippy (batch mode, simulator/printer.cfg) and real Moonraker with
+Starts real Klippy (live against the simulated MCUs, simulator/printer.cfg) and real Moonraker with
 `[prometheus]` (trusted loopback) and the bench-only `[loop_monitor]` component
 (bench/loop_monitor.py, linked into Moonraker's components folder), then:
 

@@ -2,7 +2,7 @@
 
 Shared by tests/test_catalogue.py (declared) and tests/test_go_compat.py (scraped).
 `SIMULATOR_ABSENT` lists the families the project's simulated printer cannot produce
-(objects it does not have, or values Klipper does not report in batch mode).
+(objects it does not have, or values Klipper reports as null for its hardware).
 """
 from __future__ import annotations
 

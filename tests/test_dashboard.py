@@ -1,7 +1,7 @@
 """dashboards/klipper.json against a real Prometheus that scraped the component.
 
 Grafana cannot be installed here, so each panel query is run the way Grafana would run it:
-real Klippy (batch mode) holds a paused print, real Moonraker serves /server/metrics with a
+real Klippy (live, simulated MCUs) holds a paused print, real Moonraker serves /server/metrics with a
 [power] device and Spoolman (the local stand-in), a real `prometheus` (Debian's 2.42) scrapes
 it every second, and every target `expr` of the dashboard goes to /api/v1/query. Every query
 must be valid PromQL; every panel must return data, except the ones listed in

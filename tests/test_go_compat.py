@@ -59,7 +59,7 @@ def scraped(shared_klippy, shared_moonraker) -> Dict[str, Set[str]]:
         assert time.monotonic() < deadline, "printer series never appeared after ready"
         keys = label_keys(parse(shared_moonraker.metrics().text))
         time.sleep(0.05)
-    # homed without motion: G28 in batch mode can wait forever for the endstop on Kalico
+    # homed without motion (G28 is tested in test_live_printer.py)
     shared_klippy.gcode("SET_KINEMATIC_POSITION X=0 Y=0 Z=0\nQUERY_ENDSTOPS")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -172,9 +172,9 @@ def test_websocket_count_is_real(printer):
 
 
 def test_power_device_switches_and_metrics_follow(printer):
-    """Runs before the prints: batch mode runs a print at once, so the toolhead's print time
-    then lies seconds ahead and a SET_PIN after it takes effect later than Moonraker's 1 s
-    power-device timeout."""
+    """Runs before the prints: after a print the toolhead's print time can lie seconds
+    ahead, and a SET_PIN after it takes effect later than Moonraker's 1 s power-device
+    timeout."""
     _, moonraker = printer
     wait_metrics(moonraker, lambda s: 'klipper_power_device_status{device="relay"}' in s,
                  modules="power")

@@ -165,8 +165,7 @@ def test_gcode_changes_appear_in_the_next_scrapes(printer):
 
 def test_homed_axes_and_motion_state(printer):
     klippy, moonraker = printer
-    # SET_KINEMATIC_POSITION homes without motion: a G28 in batch mode waits forever for
-    # the endstop on Kalico
+    # SET_KINEMATIC_POSITION homes without motion (G28 is tested in test_live_printer.py)
     klippy.gcode("SET_KINEMATIC_POSITION X=0 Y=0 Z=0\nG90\nG1 X50 Y60 Z10 F6000\nSET_GCODE_OFFSET Z=0.2")
     series = poll(moonraker, lambda s: value(s, "klipper_gcode_position_x") == 50.0
                   and value(s, "klipper_gcode_homing_origin_meters", axis="z") is not None
