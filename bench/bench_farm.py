@@ -39,7 +39,7 @@ sys.path.insert(0, REPO)
 
 from tests.farm import (PROMETHEUS_DIR, PrinterSpec, PrometheusServer,  # noqa: E402
                         rules_with_short_for, scrape_config, start_printers, stop_printers)
-from tests.harness import wait_for  # noqa: E402
+from simulator import wait_for  # noqa: E402
 
 # Farm panels with nothing to show in a healthy farm of paused printers.
 NOT_PER_PRINTER = {

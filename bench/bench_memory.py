@@ -29,7 +29,7 @@ from bench_farm import rss_bytes  # noqa: E402
 from bench_merge import serve  # noqa: E402
 from merge_corpus import node_like  # noqa: E402
 
-from tests.harness import Klippy, Moonraker  # noqa: E402
+from simulator import Klippy, Moonraker  # noqa: E402
 
 TARGET_MIB = 15.0
 

@@ -1,6 +1,6 @@
 """What the Moonraker-side collectors cost a scrape, inside a real Moonraker.
 
-Starts real Klippy (batch mode) and real Moonraker with the component, a [power] device,
+Starts real Klippy (live, simulated MCUs) and real Moonraker with the component, a [power] device,
 the job queue, an MQTT [sensor] (tests/mqtt_standin.py) and [spoolman]
 (tests/spoolman_standin.py), then scrapes /server/metrics many times and reports:
 
@@ -25,7 +25,7 @@ from typing import Dict, List
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from moonraker_prometheus.collectors import module_names  # noqa: E402
-from tests.harness import Klippy, Moonraker  # noqa: E402
+from simulator import Klippy, Moonraker  # noqa: E402
 from tests.mqtt_standin import MqttStandin  # noqa: E402
 from tests.spoolman_standin import SpoolmanStandin  # noqa: E402
 from tests.test_moonraker_collectors import moonraker_conf, samples, settle  # noqa: E402

@@ -1,6 +1,6 @@
 """Scrape latency and event-loop stalls of /server/metrics on the rich simulated printer.
 
-Starts real Klippy (batch mode, simulator/printer.cfg) and real Moonraker with
+Starts real Klippy (live against the simulated MCUs, simulator/printer.cfg) and real Moonraker with
 `[prometheus]` (trusted loopback) and the bench-only `[loop_monitor]` component
 (bench/loop_monitor.py, linked into Moonraker's components folder), then:
 
@@ -35,7 +35,7 @@ from typing import Dict, List, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.harness import Klippy, Moonraker, component_link  # noqa: E402
+from simulator import Klippy, Moonraker, component_link  # noqa: E402
 
 LOOP_MONITOR = os.path.join(REPO, "bench", "loop_monitor.py")
 RATIO_TARGET = 1.5

@@ -37,7 +37,7 @@ from typing import Dict, List
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.harness import Moonraker  # noqa: E402
+from simulator import Moonraker  # noqa: E402
 from tests.sidecar.support import Backend, write_script  # noqa: E402
 
 BIG = 50 * 1000 * 1000

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bootstrap, then run a simulated printer (Klippy batch mode) + Moonraker with the
-# component on 127.0.0.1:${PORT:-7125} until Ctrl-C.  Extra arguments go to
+# Bootstrap, then run the simulated printer (real Klippy against simulated MCUs) +
+# Moonraker with the component on 127.0.0.1:${PORT:-7125} until Ctrl-C.  The printer
+# heats, homes and prints simulator/gcodes/cube_5_layers.gcode.  Extra arguments go to
 # simulator/run.py (--flavour kalico, --print pause_print.gcode, --prometheus ...).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

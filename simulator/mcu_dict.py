@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Write the data dictionary of a simulated MCU for Klippy batch mode.
+"""Write the data dictionary of a simulated MCU.
 
-Klippy started with ``-o OUTPUT -d DICT`` does not talk to a micro-controller:
-it reads the MCU's protocol description (commands, responses, constants and
-enumerations) from DICT and writes the binary command stream to OUTPUT.  Every
-command and response that the printer config makes Klippy use must be declared
-here with exactly the format string the firmware would report.
+The dictionary is the MCU's protocol description (commands, responses, constants
+and enumerations).  The simulated firmware (simulator/firmware.py) sends it,
+zlib-compressed, in answer to ``identify``; Klippy's batch mode (``-o OUTPUT -d
+DICT``) reads it from the file instead.  Every command and response that the
+printer config makes Klippy use must be declared here with exactly the format
+string the firmware would report.
 
 Usage::
 
@@ -194,13 +195,16 @@ def _board(name: str) -> Dict[str, object]:
 
 def build(name: str = "mcu") -> Dict[str, object]:
     """Return the dictionary (a JSON-serialisable dict) for MCU ``name``."""
-    messages = RESPONSES + COMMANDS
+    # Klippy sends ``identify`` before it knows the dictionary, so (as in the
+    # firmware) identify_response has id 0 and identify id 1.
+    first = [RESPONSES[0], COMMANDS[0]]
+    messages = first + RESPONSES[1:] + COMMANDS[1:]
     if len(messages) > 128:  # Klippy supports single byte message ids only
         raise ValueError("too many messages: %d" % len(messages))
     # message ids 0..95 then -32..-1 (Klippy's msgtag range)
-    tags = [i if i < 96 else i - 128 for i in range(len(messages))]
-    responses = dict(zip(RESPONSES, tags[:len(RESPONSES)]))
-    commands = dict(zip(COMMANDS, tags[len(RESPONSES):]))
+    tags = dict(zip(messages, [i if i < 96 else i - 128 for i in range(len(messages))]))
+    responses = {m: tags[m] for m in RESPONSES}
+    commands = {m: tags[m] for m in COMMANDS}
     board = _board(name)
     config = dict(board["config"])  # type: ignore[arg-type]
     # empty reservations are not valid pin lists

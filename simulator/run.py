@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Run the simulated printer: real Klippy (batch mode) + real Moonraker + component.
+"""Run the simulated printer: real Klippy against the simulated MCUs + real Moonraker
+with the component.
 
     .venv/moonraker/bin/python simulator/run.py [--port 7125] [--flavour klipper]
+        [--print cube_5_layers.gcode | --print ''] [--time-factor 1]
 
+Once Klippy is ready it starts a virtual-SD print of a real multi-layer file (it
+heats the bed and the hotend, homes, probes nothing, prints 5 layers: a few minutes).
 Prints the metrics URL and runs until Ctrl-C (SIGINT) or SIGTERM, then stops
-everything.  Used by scripts/demo.sh; reuses the test harness process managers.
+everything.  Used by scripts/demo.sh; the tests use the same process managers.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from tests.harness import HarnessError, Klippy, Moonraker, flavour_unavailable  # noqa: E402
+from simulator import HarnessError, Klippy, Moonraker, flavour_unavailable  # noqa: E402
 
 POWER_CONFIG = """\
 [power printer_relay]
@@ -48,8 +52,12 @@ def main(argv=None) -> int:
                         help="body of the [prometheus] section (default: empty)")
     parser.add_argument("--no-auth", action="store_true",
                         help="leave out [authorization] (default: trust 127.0.0.0/8)")
-    parser.add_argument("--print", dest="print_file", default=None, metavar="FILE",
-                        help="start a virtual-SD print once ready, e.g. pause_print.gcode")
+    parser.add_argument("--print", dest="print_file", default="cube_5_layers.gcode",
+                        metavar="FILE", help="virtual-SD print started once ready "
+                        "(default: %(default)s; '' for none)")
+    parser.add_argument("--time-factor", type=float, default=1.0,
+                        help="heaters and sensors change this many times faster than real "
+                        "time (default 1: Klippy's PID gains in printer.cfg fit that)")
     args = parser.parse_args(argv)
 
     reason = flavour_unavailable(args.flavour)
@@ -60,7 +68,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     klippy = moonraker = None
     try:
-        klippy = Klippy(args.flavour).start()
+        klippy = Klippy(args.flavour, time_factor=args.time_factor).start()
         klippy.wait_ready()
         moonraker = Moonraker(klippy, host=args.host, port=args.port,
                               prometheus=args.prometheus, extra_config=POWER_CONFIG,
@@ -72,6 +80,9 @@ def main(argv=None) -> int:
         print("Simulated printer (%s) running; data dir %s" % (args.flavour, klippy.data_dir))
         print("Moonraker: %s  (log %s)" % (moonraker.base_url, moonraker.log_path))
         print("G-code pty: %s" % klippy.pty_path)
+        for mcu in klippy.mcus:
+            print("Simulated MCU %s: serial %s, control socket %s (faults: see "
+                  "simulator/README.md)" % (mcu.name, mcu.serial, mcu.control_path))
         print("Metrics: %s/server/metrics" % moonraker.base_url, flush=True)
         while True:
             for name, proc in (("klippy", klippy), ("moonraker", moonraker)):

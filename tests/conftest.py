@@ -1,6 +1,7 @@
-"""pytest fixtures: real Klippy (batch mode) and real Moonraker with the component.
+"""pytest fixtures: real Klippy (live, against the simulated MCUs) and real Moonraker
+with the component.
 
-Fixtures (see tests/harness for the classes):
+Fixtures (see simulator/ for the classes):
   klippy_flavour          "klipper" (default) or "kalico"; parametrize it indirectly,
                           or use the ``flavours`` marker helper below
   klippy                  function scope: a fresh, ready Klippy
@@ -11,7 +12,8 @@ Fixtures (see tests/harness for the classes):
   make_klippy(...)        factory: Klippy(**kwargs) started and ready, stopped at teardown
   make_moonraker(...)     factory: Moonraker(klippy, **kwargs) started, stopped at teardown
 
-Per-module configuration: a test module may define ``KLIPPY_EXTRA_CONFIG`` (text
+Per-module configuration: a test module may define ``KLIPPY_LIVE = False`` (batch
+mode: no MCU answers; only where that is faster and enough), ``KLIPPY_EXTRA_CONFIG`` (text
 appended to printer.cfg), ``MOONRAKER_PROMETHEUS_CONFIG`` (body of [prometheus]) and
 ``MOONRAKER_EXTRA_CONFIG`` (appended to moonraker.conf); the shared and function
 fixtures use them.  Run all Klippy fixtures against Kalico too with
@@ -27,7 +29,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.harness import (FLAVOURS, Klippy, Moonraker, flavour_unavailable,  # noqa: E402
+from simulator import (FLAVOURS, Klippy, Moonraker, flavour_unavailable,  # noqa: E402
                            kill_all, survivors)
 
 try:  # promtool_check fixture for every test module (tests/promtool.py)
@@ -92,18 +94,28 @@ def _start_klippy(flavour, extra_config="", **kwargs) -> Klippy:
     return k
 
 
+def _finish_klippy(k: Klippy) -> None:
+    """Stop ``k``; fail when Klippy sent a command the simulated MCUs do not handle."""
+    unhandled = k.unhandled_commands()
+    k.cleanup()
+    if unhandled:
+        pytest.fail("simulated MCU did not handle: %s" % unhandled, pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def shared_klippy(request, klippy_flavour):
-    k = _start_klippy(klippy_flavour, _module_attr(request, "KLIPPY_EXTRA_CONFIG"))
+    k = _start_klippy(klippy_flavour, _module_attr(request, "KLIPPY_EXTRA_CONFIG"),
+                      live=_module_attr(request, "KLIPPY_LIVE", True))
     yield k
-    k.cleanup()
+    _finish_klippy(k)
 
 
 @pytest.fixture
 def klippy(request, klippy_flavour):
-    k = _start_klippy(klippy_flavour, _module_attr(request, "KLIPPY_EXTRA_CONFIG"))
+    k = _start_klippy(klippy_flavour, _module_attr(request, "KLIPPY_EXTRA_CONFIG"),
+                      live=_module_attr(request, "KLIPPY_LIVE", True))
     yield k
-    k.cleanup()
+    _finish_klippy(k)
 
 
 def _start_moonraker(request, klippy, **kwargs) -> Moonraker:
@@ -135,12 +147,13 @@ def moonraker(request, klippy):
 
 
 @pytest.fixture
-def make_klippy(klippy_flavour):
+def make_klippy(request, klippy_flavour):
     """Factory: ``make_klippy(extra_config="...", flavour=None, start=True, **kwargs)``."""
     made = []
 
     def factory(extra_config="", flavour=None, start=True, **kwargs):
         flavour = flavour or klippy_flavour
+        kwargs.setdefault("live", _module_attr(request, "KLIPPY_LIVE", True))
         if start:
             k = _start_klippy(flavour, extra_config, **kwargs)
         else:
@@ -150,7 +163,7 @@ def make_klippy(klippy_flavour):
         return k
     yield factory
     for k in reversed(made):
-        k.cleanup()
+        _finish_klippy(k)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from tests.harness import HarnessError, Klippy, Moonraker, free_port, terminate, wait_for
-from tests.harness.procs import spawn
+from simulator import HarnessError, Klippy, Moonraker, free_port, terminate, wait_for
+from simulator.procs import spawn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMETHEUS_DIR = os.path.join(REPO, "prometheus")

@@ -3,7 +3,7 @@
 Shared by tests/test_catalogue.py and tests/test_moonraker_unit.py (declared) and
 tests/test_go_compat.py (scraped).
 `SIMULATOR_ABSENT` lists the families the project's simulated printer cannot produce
-(objects it does not have, or values Klipper does not report in batch mode).
+(objects it does not have, or values Klipper reports as null for its hardware).
 """
 from __future__ import annotations
 
@@ -56,20 +56,16 @@ for _part in (
 ):
     GO_PRINTER_FAMILIES.update(_part)
 
-# Not produced by the simulated printer: no such object, or no value in batch mode
-# (no tachometer: rpm is null; no heater_generic / temperature_probe configured;
-# sensors never read in batch mode so TMC temperature is null).
+# Not produced by the simulated printer: no such object or no such value (only [fan]
+# has a tachometer, so the other fans' rpm is null; no heater_generic /
+# temperature_probe configured; a TMC2209 has no temperature sensor).
 SIMULATOR_ABSENT = {
-    "klipper_fan_rpm", "klipper_generic_fan_rpm", "klipper_controller_fan_rpm",
+    "klipper_generic_fan_rpm", "klipper_controller_fan_rpm",
     "klipper_heater_fan_rpm", "klipper_temperature_fan_rpm",
     "klipper_temperature_probe_temperature", "klipper_temperature_probe_measured_min_temp",
     "klipper_temperature_probe_measured_max_temp",
     "klipper_temperature_probe_estimated_expansion",
     "klipper_tmc_sensor_temperature",
-    # no sensor is ever read in batch mode: measured_min_temp keeps Klipper's "nothing
-    # measured" sentinel (99999999), which is not exported
-    "klipper_temperature_sensor_measured_min_temp",
-    "klipper_temperature_sensor_measured_max_temp",
     "klipper_generic_heater_temperature", "klipper_generic_heater_target",
     "klipper_generic_heater_power",
     # homed only after G28; endstops only after someone runs QUERY_ENDSTOPS

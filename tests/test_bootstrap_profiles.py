@@ -11,7 +11,7 @@ import shutil
 import stat
 import subprocess
 
-from tests.harness import REPO_ROOT
+from simulator import REPO_ROOT
 
 FAKE_PYTHON = r'''#!/bin/sh
 # records pip installs; pretends to be a Python 3.11 with venv, Moonraker and Klippy

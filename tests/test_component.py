@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.harness import Klippy, Moonraker, make_data_dir
+from simulator import Klippy, Moonraker, make_data_dir
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNTRUSTED = "10.255.0.0/16"  # the test client (127.0.0.1) is outside this range

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.harness import Moonraker
+from simulator import Moonraker
 from tests.sidecar.support import Backend
 
 SECRET = "hunter2TOPSECRET"

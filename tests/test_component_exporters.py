@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import Moonraker, free_port
+from simulator import Moonraker, free_port
 from tests.promtool import assert_promtool_clean, check_metrics
 from tests.sidecar.support import exporter_starter
 

@@ -1,7 +1,7 @@
 """dashboards/klipper.json against a real Prometheus that scraped the component.
 
 Grafana cannot be installed here, so each panel query is run the way Grafana would run it:
-real Klippy (batch mode) holds a paused print, real Moonraker serves /server/metrics with a
+real Klippy (live, simulated MCUs) holds a paused print, real Moonraker serves /server/metrics with a
 [power] device and Spoolman (the local stand-in), a real `prometheus` (Debian's 2.42) scrapes
 it every second, and every target `expr` of the dashboard goes to /api/v1/query. Every query
 must be valid PromQL; every panel must return data, except the ones listed in
@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from tests.harness import Klippy, Moonraker, free_port, terminate, wait_for
-from tests.harness.procs import spawn
+from simulator import Klippy, Moonraker, free_port, terminate, wait_for
+from simulator.procs import spawn
 from tests.spoolman_standin import SpoolmanStandin
 from tests.test_alerts import names_in, require_tool, unknown_names
 
@@ -40,16 +40,6 @@ EXPECTED_EMPTY: Dict[Tuple[str, str], str] = {
     ("Generic heaters: temperature vs target", "A"): "no [heater_generic] in the simulator",
     ("Generic heaters: temperature vs target", "B"): "no [heater_generic] in the simulator",
     ("Heater power", "C"): "no [heater_generic] in the simulator",
-    # Klippy in batch mode never talks to a real MCU: mcu.last_stats stays empty, so no
-    # load, awake or retransmit figures (klipper_mcu_info is there).
-    ("MCU load", "A"): "no MCU stats in Klippy batch mode",
-    ("MCU load", "B"): "no MCU stats in Klippy batch mode",
-    ("MCU retransmits", "A"): "no MCU stats in Klippy batch mode",
-    # nor does any sensor read a temperature: Klipper's unread 0.0 is served as absent
-    ("Bed: temperature vs target", "A"): "no sensor readings in Klippy batch mode",
-    ("Extruders: temperature vs target", "A"): "no sensor readings in Klippy batch mode",
-    ("Temperature sensors", "A"): "no sensor readings in Klippy batch mode",
-    ("Temperature sensors", "B"): "no sensor readings in Klippy batch mode",
     # no [prometheus exporter NAME] sources configured here (the sidecar has its own tests)
     ("Sidecar sources up", "A"): "no sidecar sources configured",
 }

@@ -25,7 +25,7 @@ import pytest
 from tests.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
                         by_label, rules_with_short_for, scrape_config, start_printers,
                         stop_printers)
-from tests.harness import free_port, wait_for
+from simulator import free_port, wait_for
 from tests.test_alerts import require_tool
 
 NAMES = ("alpha", "bravo", "charlie", "delta", "echo")
@@ -159,7 +159,7 @@ def test_discovery_finds_printers_by_zeroconf(farm):
 # ------------------------------------------------------------------ names and rules
 def test_printer_name_defaults_to_the_host_name_and_an_empty_one_warns():
     import socket
-    from tests.harness import Moonraker
+    from simulator import Moonraker
     with Moonraker(None, prometheus="require_auth: False\nprinter_name:   ") as moonraker:
         warnings = "\n".join(moonraker.server_info()["warnings"])
         assert "option 'printer_name' is empty" in warnings

@@ -14,12 +14,6 @@ from tests.go_families import (ANY_HOST, GO_MOONRAKER_FAMILIES, GO_PRINTER_FAMIL
                                SIMULATOR_ABSENT)
 from tests.scrape import label_keys, parse
 
-# Klippy's stats timer does not run in batch mode (-o), so mcu.last_stats never exists
-# there: the MCU statistic families are checked by the catalogue and reader unit tests.
-BATCH_MODE_ABSENT = {name for name in GO_PRINTER_FAMILIES if name.startswith("klipper_mcu_")}
-# Nor does any sensor report a reading: temperatures stay at Klipper's unread 0.0, which is
-# served as absent (checked by tests/test_placeholders.py).
-BATCH_MODE_ABSENT |= {name for name in GO_PRINTER_FAMILIES if name.endswith("_temperature")}
 # Made present by the fixture (SET_KINEMATIC_POSITION homes, QUERY_ENDSTOPS fills
 # query_endstops.last_query).
 MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}
@@ -37,7 +31,7 @@ def scraped(shared_klippy, shared_moonraker) -> Dict[str, Set[str]]:
         assert time.monotonic() < deadline, "printer series never appeared after ready"
         keys = label_keys(parse(shared_moonraker.metrics().text))
         time.sleep(0.05)
-    # homed without motion: G28 in batch mode can wait forever for the endstop on Kalico
+    # homed without motion (G28 is tested in test_live_printer.py)
     shared_klippy.gcode("SET_KINEMATIC_POSITION X=0 Y=0 Z=0\nQUERY_ENDSTOPS")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -62,7 +56,7 @@ def _check(scraped: Dict[str, Set[str]], families, absent) -> None:
 
 
 def test_go_printer_families_are_served(scraped):
-    _check(scraped, GO_PRINTER_FAMILIES, (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT)
+    _check(scraped, GO_PRINTER_FAMILIES, SIMULATOR_ABSENT - MADE_PRESENT)
 
 
 def test_go_moonraker_families_are_served(scraped):
@@ -71,6 +65,6 @@ def test_go_moonraker_families_are_served(scraped):
 
 def test_absent_list_is_honest(scraped):
     """A family listed as absent that shows up means the list is stale: keep it exact."""
-    unexpected = sorted(n for n in (SIMULATOR_ABSENT - MADE_PRESENT) | BATCH_MODE_ABSENT
+    unexpected = sorted(n for n in SIMULATOR_ABSENT - MADE_PRESENT
                         if n in scraped)
     assert not unexpected, f"listed as absent but served: {unexpected}"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from tests.harness import Moonraker, free_port, make_data_dir, terminate, wait_for
-from tests.harness.procs import spawn
+from simulator import Moonraker, free_port, make_data_dir, terminate, wait_for
+from simulator.procs import spawn
 from tests.test_alerts import require_tool
 from tests.test_dashboard import Prom
 

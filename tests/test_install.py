@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from moonraker_prometheus import __url__, __version__
-from tests.harness import REPO_ROOT, VENV_ROOT, Moonraker, wait_for
+from simulator import REPO_ROOT, VENV_ROOT, Moonraker, wait_for
 
 INSTALL = os.path.join(REPO_ROOT, "install.sh")
 VENV = os.path.join(VENV_ROOT, "moonraker")

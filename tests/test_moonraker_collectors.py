@@ -1,8 +1,8 @@
-"""Moonraker-side collectors inside a real Moonraker against real Klippy (batch mode).
+"""Moonraker-side collectors inside a real Moonraker against real Klippy (live).
 
 Prints use simulator/gcodes/pause_print.gcode: its PAUSE holds the job in progress so that
-Moonraker sees it printing (batch mode runs a print at once, and Moonraker's history records
-nothing for a print it never saw printing); the tests then resume or cancel it.
+Moonraker sees it printing (a print that ends before Moonraker saw it printing is not recorded
+in its history); the tests then resume or cancel it.
 
 Stand-ins for services that cannot run here: tests/mqtt_standin.py (an MQTT broker, so a
 Moonraker `[sensor NAME]` of `type: mqtt` gets values) and tests/spoolman_standin.py
@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional
 
 import pytest
 
-from tests.harness import Klippy, Moonraker
+from simulator import Klippy, Moonraker
 from tests.mqtt_standin import MqttStandin
 from tests.promtool import promtool_check  # noqa: F401  (fixture)
 from tests.spoolman_standin import SpoolmanStandin
@@ -172,9 +172,9 @@ def test_websocket_count_is_real(printer):
 
 
 def test_power_device_switches_and_metrics_follow(printer):
-    """Runs before the prints: batch mode runs a print at once, so the toolhead's print time
-    then lies seconds ahead and a SET_PIN after it takes effect later than Moonraker's 1 s
-    power-device timeout."""
+    """Runs before the prints: after a print the toolhead's print time can lie seconds
+    ahead, and a SET_PIN after it takes effect later than Moonraker's 1 s power-device
+    timeout."""
     _, moonraker = printer
     wait_metrics(moonraker, lambda s: 'klipper_power_device_status{device="relay"}' in s,
                  modules="power")
@@ -222,8 +222,9 @@ def test_completed_and_cancelled_prints_move_outcomes_and_totals(printer):
         assert "klipper_current_job_remaining_seconds" not in during
 
     assert moonraker.post("/printer/print/resume").status == 200
+    # the rest of the file runs in real time on the simulated MCUs
     done = wait_metrics(moonraker, lambda s: outcome(s, "completed") == outcome(
-        before, "completed") + 1, modules="history")
+        before, "completed") + 1, timeout=90.0, modules="history")
     assert done["klipper_total_jobs"] == before["klipper_total_jobs"] + 1
     assert done["klipper_total_filament_used"] > before["klipper_total_filament_used"]
     assert done["klipper_longest_job"] > 0

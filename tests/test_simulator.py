@@ -1,15 +1,16 @@
-"""The simulated printer: real Klippy (Klipper and Kalico) in batch mode with the rich
-simulator/printer.cfg, and the harness that runs it."""
+"""The simulated printer: real Klippy (Klipper and Kalico) against the simulated MCUs
+with the rich simulator/printer.cfg, and the harness that runs it."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.harness import FLAVOURS, LIVE, REPO_ROOT, Klippy, survivors
+from simulator import FLAVOURS, LIVE, REPO_ROOT, Klippy, survivors
 
 EXPECTED_OBJECTS = [
     "mcu", "mcu toolboard", "extruder", "extruder1", "heater_bed", "heaters",
@@ -81,7 +82,8 @@ class TestSimulatedPrinter:
     def test_virtual_sd_print_pauses_and_cancels(self, shared_klippy):
         k = shared_klippy
         k.gcode("SDCARD_PRINT_FILE FILENAME=pause_print.gcode")
-        assert k.wait_status("print_stats", "state", "paused", timeout=10) == "paused"
+        # G28 first: homing runs in real time
+        assert k.wait_status("print_stats", "state", "paused", timeout=90) == "paused"
         status = k.query(["print_stats", "exclude_object", "virtual_sdcard"])
         assert status["print_stats"]["filename"] == "pause_print.gcode"
         assert status["print_stats"]["info"] == {"total_layer": 3, "current_layer": 1}
@@ -92,7 +94,7 @@ class TestSimulatedPrinter:
         assert k.wait_status("print_stats", "state", "cancelled", timeout=10)
         k.gcode("SDCARD_PRINT_FILE FILENAME=quick_print.gcode")
         assert k.wait_status("print_stats", "filename", "quick_print.gcode", timeout=10)
-        assert k.wait_status("print_stats", "state", "complete", timeout=10)
+        assert k.wait_status("print_stats", "state", "complete", timeout=90)
 
     def test_m112_shutdown_then_firmware_restart_with_new_config(self, klippy):
         klippy.gcode("M112")
@@ -127,3 +129,37 @@ def test_harness_leaves_no_process():
         os.killpg(pid, 0)
     assert not os.path.exists(k.data_dir)
     assert not [s for s in survivors() if "(pid %d)" % pid in s]
+
+
+def test_firmware_reports_a_command_it_does_not_handle(tmp_path):
+    """The dictionary declares spi_send, the simulated firmware has no SPI device: a
+    block carrying it is acknowledged (as the C firmware would) but logged UNHANDLED,
+    which every Klippy fixture turns into a test failure."""
+    from simulator import mcu_dict, msgproto_for
+    from simulator.mcus import SimulatedMCU
+
+    dict_path = mcu_dict.write(str(tmp_path / "mcu.json"))
+    config = tmp_path / "printer.cfg"
+    config.write_text("[mcu]\nserial: %s\n" % (tmp_path / "tty"))
+    mcu = SimulatedMCU("mcu", dict_path, str(config), str(tmp_path / "tty"), str(tmp_path),
+                       str(tmp_path), "klipper").start()
+    try:
+        msgproto = msgproto_for("klipper")
+        parser = msgproto.MessageParser()
+        with open(dict_path) as f:
+            parser.process_identify(json.dumps(json.load(f)).encode(), decompress=False)
+        cmd = parser.lookup_command("spi_send oid=%c data=%*s").encode_by_name(
+            oid=0, data=b"\x01")
+        fd = os.open(str(tmp_path / "tty"), os.O_RDWR | os.O_NOCTTY)
+        try:
+            head = [5 + len(cmd), 0x10] + cmd  # length, seq 0, message
+            os.write(fd, bytes(head + msgproto.crc16_ccitt(head) + [0x7E]))
+            deadline = time.monotonic() + 5
+            while not mcu.unhandled() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            os.close(fd)
+        assert any("spi_send" in u for u in mcu.unhandled()), mcu.unhandled()
+        assert "spi_send" in mcu.control(op="status")["unhandled"]
+    finally:
+        mcu.stop()

@@ -1,6 +1,8 @@
-"""Test harness: real Klippy (batch mode, simulated MCUs) and real Moonraker.
+"""The simulated printer: real Klippy against simulated MCUs, real Moonraker.
 
-    from tests.harness import Klippy, Moonraker
+Used by the demo (simulator/run.py) and by the tests.
+
+    from simulator import Klippy, Moonraker
 
     with Klippy("klipper") as k:
         k.wait_ready()
@@ -8,7 +10,10 @@
             m.wait_klippy_ready()
             print(m.get("/server/metrics").text)
 
-See tests/conftest.py for the pytest fixtures built on these classes.
+Files: firmware.py (simulated MCU firmware, one process per [mcu]), world.py (the
+physics behind its pins), mcus.py (those processes), mcu_dict.py (their data
+dictionaries), klippy.py / moonraker.py / procs.py (process management).
+tests/conftest.py has the pytest fixtures built on these classes.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from .klippy import (FLAVOURS, Klippy, KlippyAPIError, default_config, flavour_c
                      klippy_executable, make_data_dir)
 from .moonraker import (COMPONENT_DIR, Moonraker, Response, check_component_link,
                         component_link, moonraker_python)
+from .mcus import SimulatedMCU, msgproto_for
 from .procs import (LIVE, REPO_ROOT, VENV_ROOT, HarnessError, free_port, kill_all, survivors,
                     terminate, wait_for)
 
@@ -24,5 +30,5 @@ __all__ = [
     "FLAVOURS", "Klippy", "KlippyAPIError", "default_config", "flavour_config", "flavour_unavailable",
     "klippy_executable", "make_data_dir", "COMPONENT_DIR", "Moonraker", "Response",
     "check_component_link", "component_link", "moonraker_python", "LIVE", "REPO_ROOT",
-    "VENV_ROOT", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
+    "VENV_ROOT", "SimulatedMCU", "msgproto_for", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
 ]

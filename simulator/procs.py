@@ -13,7 +13,7 @@ import subprocess
 import time
 from typing import Dict, List, Optional, Sequence
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_ROOT = os.environ.get("MOONRAKER_PROMETHEUS_VENVS", os.path.join(REPO_ROOT, ".venv"))
 
 # pid -> description of every harness process not yet reaped

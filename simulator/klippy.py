@@ -1,4 +1,4 @@
-"""Real Klippy (Klipper or Kalico) in batch mode against simulated MCUs."""
+"""Real Klippy (Klipper or Kalico) against the simulated MCUs (live), or in batch mode."""
 from __future__ import annotations
 
 import errno
@@ -17,8 +17,8 @@ from .procs import REPO_ROOT, VENV_ROOT, HarnessError, read_text, spawn, termina
 SIMULATOR_DIR = os.path.join(REPO_ROOT, "simulator")
 FLAVOURS = ("klipper", "kalico")
 
-sys.path.insert(0, SIMULATOR_DIR) if SIMULATOR_DIR not in sys.path else None
-import mcu_dict  # noqa: E402  (simulator/mcu_dict.py, pure stdlib)
+from . import mcu_dict  # noqa: E402  (pure stdlib)
+from .mcus import SimulatedMCU, start_mcus, unhandled_report
 
 
 def klippy_executable(flavour: str) -> str:
@@ -68,8 +68,12 @@ class KlippyAPIError(RuntimeError):
 
 
 class Klippy:
-    """One Klippy process in batch mode.
+    """One Klippy process.
 
+    ``live`` (default): Klippy runs in its normal mode and talks, through each
+    ``[mcu]``'s ``serial:``, to one simulated MCU process (simulator/firmware.py)
+    per MCU; heaters heat at ``time_factor`` times real speed.  ``live=False``:
+    batch mode (``-o``/``-d``), no MCU ever answers (see simulator/README.md).
     ``config``: path of the printer config (default: simulator/printer.cfg, plus
     simulator/printer-<flavour>.cfg when it exists); ``extra_config``: text
     appended to it.  ``@DATA_DIR@`` in the config
@@ -79,10 +83,14 @@ class Klippy:
 
     def __init__(self, flavour: str = "klipper", config: Optional[str] = None,
                  extra_config: str = "", data_dir: Optional[str] = None,
-                 host_temp: float = 42.0, copy_gcodes: bool = True) -> None:
+                 host_temp: float = 42.0, copy_gcodes: bool = True,
+                 live: bool = True, time_factor: float = 1.0) -> None:
         if flavour not in FLAVOURS:
             raise ValueError("unknown Klippy flavour %r" % (flavour,))
         self.flavour = flavour
+        self.live = live
+        self.time_factor = time_factor
+        self.mcus: List[SimulatedMCU] = []
         self.executable = klippy_executable(flavour)
         self.source_config = config or default_config(flavour)
         self.flavour_config = "" if config else flavour_config(flavour)
@@ -148,16 +156,19 @@ class Klippy:
             path = os.path.join(comms, "%s.dict.json" % name.replace(" ", "_"))
             mcu_dict.write(path, name)
             self.dict_paths[name] = path
-            # Klippy writes MCU output to OUTPUT (main) and OUTPUT-NAME (others):
-            # point them all at /dev/null
+            # batch mode writes MCU output to OUTPUT (main) and OUTPUT-NAME
+            # (others): point them all at /dev/null
             out = self.output_path if name == "mcu" else self.output_path + "-" + name
-            if not os.path.islink(out):
+            if not self.live and not os.path.islink(out):
                 os.symlink(os.devnull, out)
         return self.config_path
 
     def argv(self) -> List[str]:
-        args = [self.executable, self.config_path, "-o", self.output_path,
+        args = [self.executable, self.config_path,
                 "-a", self.socket_path, "-I", self.pty_path, "-l", self.log_path]
+        if self.live:
+            return args
+        args[2:2] = ["-o", self.output_path]
         for name, path in self.dict_paths.items():
             args += ["-d", path if name == "mcu" else "%s=%s" % (name, path)]
         return args
@@ -172,11 +183,27 @@ class Klippy:
         for p in (self.socket_path,):
             if os.path.exists(p):
                 os.unlink(p)
+        if self.live and not any(m.running() for m in self.mcus):
+            comms = os.path.dirname(self.socket_path)
+            self.mcus = start_mcus(self.config_path, self.dict_paths, comms,
+                                   os.path.dirname(self.log_path), self.flavour,
+                                   self.time_factor)
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         self.proc = spawn(self.argv(), "klippy[%s]" % self.flavour, self.stdout_path,
                           cwd=self.data_dir, env=env)
         return self
+
+    def mcu(self, name: str = "mcu") -> SimulatedMCU:
+        """The simulated MCU ``name`` (live mode): ``.control(op=..)`` injects faults."""
+        for m in self.mcus:
+            if m.name == name:
+                return m
+        raise HarnessError("no simulated MCU %r (live=%s)" % (name, self.live))
+
+    def unhandled_commands(self) -> Optional[str]:
+        """None, or the commands Klippy sent that a simulated MCU did not handle."""
+        return unhandled_report(self.mcus)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -205,6 +232,8 @@ class Klippy:
     def stop(self) -> Optional[int]:
         self.close_pty()
         rc = terminate(self.proc)
+        for m in self.mcus:
+            m.stop()
         return rc
 
     def cleanup(self) -> None:
