@@ -163,6 +163,8 @@ def _hook_routes(server: Any, paths: Sequence[str]) -> bool:
     - `authorization: {type: APIKEY, credentials: KEY}` arrives as `Authorization: APIKEY
       KEY`, which Moonraker answers with 401: it becomes the `X-Api-Key: KEY` header Moonraker
       checks (the key is still validated by Moonraker's [authorization]).
+    - A GET with a JSON body: Moonraker merges the body's fields into the arguments; only
+      the query's arguments are kept (`modules`, and what forward_url_params passes on).
 
     Moonraker has no public hook for either, so the Tornado handler class of each path's
     route is replaced by a subclass. Moonraker's router (`application.mutable_router`,
@@ -205,8 +207,15 @@ def _metrics_handler(base: type) -> type:
             await super().prepare()
 
         def parse_args(self) -> Dict[str, Any]:
+            # Moonraker merges a body's fields (JSON or form) into the arguments; a scrape
+            # is a GET whose arguments are its query, so the body is dropped before Moonraker
+            # parses: it neither selects modules nor reaches forward_url_params backends.
+            request = self.request
+            request.arguments = {k: list(v) for k, v in request.query_arguments.items()}
+            request.body_arguments = {}
+            request.headers.pop("Content-Type", None)
             args = super().parse_args()
-            values = self.request.query_arguments.get("modules", [])
+            values = request.query_arguments.get("modules", [])
             if len(values) > 1:
                 args["modules"] = ",".join(
                     self.decode_argument(v, name="modules") for v in values)
@@ -218,8 +227,8 @@ def _metrics_handler(base: type) -> type:
 def _forwardable(args: Dict[str, Any]) -> Dict[str, List[str]]:
     """Arguments a source with forward_url_params may pass on (never ours).
 
-    Moonraker hands endpoints the query arguments merged with the fields of a JSON body,
-    without saying which is which; query arguments are always strings, so only strings are
-    forwarded (a JSON body's numbers, lists and objects never are).
+    The metrics routes' handler (`_metrics_handler`) keeps only the query's arguments; where
+    that hook could not be installed, Moonraker hands endpoints the query arguments merged
+    with a JSON body's fields, and only strings (what a query holds) are forwarded.
     """
     return {k: [v] for k, v in args.items() if k != "modules" and isinstance(v, str)}

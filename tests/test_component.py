@@ -101,6 +101,19 @@ def test_repeated_modules_arguments_are_all_served(printer):
     assert unknown.status == 400 and "bogus" in unknown.text
 
 
+def test_a_get_requests_json_body_is_not_an_argument(printer):
+    """Moonraker merges a JSON body's fields into an endpoint's arguments; a scrape's
+    arguments are its query only (nor does a body reach forward_url_params backends)."""
+    _, moonraker = printer
+    response = moonraker.request("GET", "/server/metrics", params={"modules": "printer"},
+                                 body={"modules": "history", "secret_path": "/etc/shadow"})
+    assert response.status == 200, response.text
+    assert "klipper_extruder_target" in response.text
+    assert "klipper_history_jobs" not in response.text
+    no_query = moonraker.request("GET", "/server/metrics", body={"modules": "bogus"})
+    assert no_query.status == 200, no_query.text  # all modules: the body chose nothing
+
+
 @pytest.fixture
 def untrusted_moonraker():
     """Moonraker (no Klippy) whose trusted_clients excludes the test client."""
