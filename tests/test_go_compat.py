@@ -15,8 +15,10 @@ from tests.go_families import (ANY_HOST, GO_MOONRAKER_FAMILIES, GO_PRINTER_FAMIL
 from tests.scrape import label_keys, parse
 
 # Made present by the fixture (SET_KINEMATIC_POSITION homes, QUERY_ENDSTOPS fills
-# query_endstops.last_query).
-MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered"}
+# query_endstops.last_query; the MCU statistics arrive with the simulated MCUs' first
+# stats report, ~5 s after they start, as on a board).
+MADE_PRESENT = {"klipper_toolhead_homed_axes_info", "klipper_endstop_triggered",
+                "klipper_mcu_awake"}
 
 # Go families served by the Moonraker-side collectors that exist on any host.
 GO_ANY_HOST_FAMILIES = {name: GO_MOONRAKER_FAMILIES[name][0] for name in ANY_HOST}

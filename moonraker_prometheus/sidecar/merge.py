@@ -327,7 +327,7 @@ class Merger:
             await asyncio.wait_for(self._merging.acquire(),
                                    max(0.05, deadline - loop.time() - 0.1))
         except asyncio.TimeoutError:
-            return await self._late(text, names)
+            return self._late(text, names)
         merging = loop.run_in_executor(None, _merge_sources, local, parts,
                                       list(self.health.sources))
         try:
@@ -336,7 +336,7 @@ class Merger:
         except asyncio.TimeoutError:
             merging.add_done_callback(lambda _f: self._merging.release())  # type: ignore
             merging.add_done_callback(consume_outcome)
-            return await self._late(text, names)
+            return self._late(text, names)
         except BaseException:
             self._merging.release()
             raise
@@ -352,20 +352,20 @@ class Merger:
         finally:
             self._merging.release()
 
-    async def _late(self, local_text: Optional[str], names: Sequence[str]) -> str:
-        """The answer when merging missed the deadline: own text and health only."""
+    def _late(self, local_text: Optional[str], names: Sequence[str]) -> str:
+        """The answer when merging missed the deadline: own text and health only.
+
+        Both are written by `exposition` and share no family, so they are joined as they
+        are, on the loop (microseconds): no worker thread, which the late merge may be
+        starving of the GIL, stands between the scrape and its deadline.
+        """
         for name in names:
             h = self.health.sources[name]
             h.up, h.samples = 0, 0
             self.health.error(name, "timeout")
             self._causes.note("exporter " + name, "timeout: merging its output missed the "
                               "scrape deadline (lower max_bytes or drop families)")
-        # fresh rewriters: the late merge still uses this Merger's own in its thread
-        local = (Rewriter(rewrite=False), local_text) if local_text else None
-        state = await asyncio.get_running_loop().run_in_executor(None, _merge_sources, local,
-                                                                 [], list(self.health.sources))
-        return await asyncio.get_running_loop().run_in_executor(
-            None, _finish, state, Rewriter(rewrite=False), self.health.render())
+        return (local_text or "") + self.health.render()
 
     async def _fetch(self, source: Source, budget: float,
                      params: Optional[Params]) -> Optional[Fetched]:
