@@ -11,7 +11,7 @@ The printers (each a real Klippy in batch mode + real Moonraker with the compone
 Prometheus finds them through the file_sd file the discovery tool wrote from a host list,
 scrapes every second and evaluates the rules every second, with every alert's `for:`
 shortened to 3 s and the day totals evaluated every second too
-(tests/farm.rules_with_short_for).
+(simulator/farm.rules_with_short_for).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from tests.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
+from simulator.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
                         by_label, rules_with_short_for, scrape_config, start_printers,
                         stop_printers)
 from simulator import free_port, wait_for
