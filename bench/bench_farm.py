@@ -2,7 +2,7 @@
 
     .venv/moonraker/bin/python bench/bench_farm.py --printers 12 --interval 5 --duration 90
 
-Starts N real Klippy (batch mode) + Moonraker pairs (simulator/farm.py), each holding a paused
+Starts N real Klippy (live, simulated MCU firmware) + Moonraker pairs (simulator/farm.py), each holding a paused
 print so that every farm panel has something to show, writes their file_sd file with the
 discovery tool, and runs Debian's Prometheus with prometheus/rules.yml and alerts.yml
 (day-total group evaluated at the global interval) scraping them every --interval seconds,

@@ -19,8 +19,9 @@ Route = Callable[[BaseHTTPRequestHandler], None]
 class Backend:
     """A threaded HTTP stub; routes map a path to a function writing the response."""
 
-    def __init__(self, tls: Optional[ssl.SSLContext] = None, unix_path: Optional[str] = None
-                 ) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None, unix_path: Optional[str] = None,
+                 port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: any free port, then in self.port) or `unix_path`."""
         self.routes: Dict[str, Route] = {}
         self.requests: List[Tuple[str, Dict[str, str]]] = []
         backend = self
@@ -46,7 +47,7 @@ class Backend:
             self.server = socketserver.ThreadingUnixStreamServer(unix_path, Handler)
             self.port = 0
         else:
-            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
             self.port = self.server.server_address[1]
         self.server.daemon_threads = True
         if tls is not None:

@@ -1,7 +1,7 @@
 """A farm, live: five real simulated printers, the discovery tool, a real Prometheus with
 prometheus/rules.yml and alerts.yml, the farm dashboard's queries, and agent mode.
 
-The printers (each a real Klippy in batch mode + real Moonraker with the component):
+The printers (each a real Klippy in live, on simulated MCU firmware + real Moonraker with the component):
   alpha    idle, announces itself over zeroconf ([zeroconf] component)
   bravo    a print paused (pause_print.gcode) and left paused
   charlie  a print started and cancelled: a failed print in Moonraker's history
