@@ -2,7 +2,7 @@
 
     .venv/moonraker/bin/python bench/bench_farm.py --printers 12 --interval 5 --duration 90
 
-Starts N real Klippy (batch mode) + Moonraker pairs (tests/farm.py), each holding a paused
+Starts N real Klippy (live, simulated MCU firmware) + Moonraker pairs (simulator/farm.py), each holding a paused
 print so that every farm panel has something to show, writes their file_sd file with the
 discovery tool, and runs Debian's Prometheus with prometheus/rules.yml and alerts.yml
 (day-total group evaluated at the global interval) scraping them every --interval seconds,
@@ -37,7 +37,7 @@ from typing import Dict, List
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.farm import (PROMETHEUS_DIR, PrinterSpec, PrometheusServer,  # noqa: E402
+from simulator.farm import (PROMETHEUS_DIR, PrinterSpec, PrometheusServer,  # noqa: E402
                         rules_with_short_for, scrape_config, start_printers, stop_printers)
 from simulator import wait_for  # noqa: E402
 

@@ -1,8 +1,8 @@
 """What the Moonraker-side collectors cost a scrape, inside a real Moonraker.
 
 Starts real Klippy (live, simulated MCUs) and real Moonraker with the component, a [power] device,
-the job queue, an MQTT [sensor] (tests/mqtt_standin.py) and [spoolman]
-(tests/spoolman_standin.py), then scrapes /server/metrics many times and reports:
+the job queue, an MQTT [sensor] (simulator/mqtt_standin.py) and [spoolman]
+(simulator/spoolman_standin.py), then scrapes /server/metrics many times and reports:
 
 - per collector: the median of `klipper_exporter_collector_duration_seconds{collector}`
   (time spent in its render(), measured by the component itself);
@@ -26,9 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from moonraker_prometheus.collectors import module_names  # noqa: E402
 from simulator import Klippy, Moonraker  # noqa: E402
-from tests.mqtt_standin import MqttStandin  # noqa: E402
-from tests.spoolman_standin import SpoolmanStandin  # noqa: E402
-from tests.test_moonraker_collectors import moonraker_conf, samples, settle  # noqa: E402
+from simulator.mqtt_standin import MqttStandin  # noqa: E402
+from simulator.spoolman_standin import SpoolmanStandin  # noqa: E402
+from simulator.services import moonraker_conf, samples, settle  # noqa: E402
 
 OURS = ("server", "process", "system", "network", "jobs", "history", "disk", "power",
         "sensors", "spoolman", "updates")

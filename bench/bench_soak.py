@@ -38,7 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from simulator import Moonraker  # noqa: E402
-from tests.sidecar.support import Backend, write_script  # noqa: E402
+from simulator.backend import Backend, write_script  # noqa: E402
 
 BIG = 50 * 1000 * 1000
 MARKER = "sleep 6007"

@@ -12,7 +12,10 @@ Used by the demo (simulator/run.py) and by the tests.
 
 Files: firmware.py (simulated MCU firmware, one process per [mcu]), world.py (the
 physics behind its pins), mcus.py (those processes), mcu_dict.py (their data
-dictionaries), klippy.py / moonraker.py / procs.py (process management).
+dictionaries), klippy.py / moonraker.py / procs.py (process management); farm.py (many
+printers and a real Prometheus), services.py with mqtt_standin.py and spoolman_standin.py
+(stand-ins for services that cannot run here), backend.py (HTTP stubs and exec scripts for
+the sidecar). Tests and bench/ import these; the simulator never imports the tests.
 tests/conftest.py has the pytest fixtures built on these classes.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from simulator import Moonraker
-from tests.sidecar.support import Backend
+from simulator.backend import Backend
 
 SECRET = "hunter2TOPSECRET"
 GOOD = b"# TYPE backend_up gauge\nbackend_up 1\n"

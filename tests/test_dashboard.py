@@ -23,7 +23,7 @@ import pytest
 
 from simulator import Klippy, Moonraker, free_port, terminate, wait_for
 from simulator.procs import spawn
-from tests.spoolman_standin import SpoolmanStandin
+from simulator.spoolman_standin import SpoolmanStandin
 from tests.test_alerts import names_in, require_tool, unknown_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

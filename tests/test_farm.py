@@ -1,17 +1,18 @@
 """A farm, live: five real simulated printers, the discovery tool, a real Prometheus with
 prometheus/rules.yml and alerts.yml, the farm dashboard's queries, and agent mode.
 
-The printers (each a real Klippy in batch mode + real Moonraker with the component):
+The printers (each a real Klippy in live, on simulated MCU firmware + real Moonraker with the component):
   alpha    idle, announces itself over zeroconf ([zeroconf] component)
   bravo    a print paused (pause_print.gcode) and left paused
-  charlie  a print started and cancelled: a failed print in Moonraker's history
+  charlie  a print started and cancelled: a failed print in Moonraker's history; then a
+           corrupted link to its MCU (simulated firmware fault): retransmits rise
   delta    switched off on purpose: power device "printer" off, then Klippy shut down (M112)
   echo     stops answering: its Moonraker is stopped
 
 Prometheus finds them through the file_sd file the discovery tool wrote from a host list,
 scrapes every second and evaluates the rules every second, with every alert's `for:`
 shortened to 3 s and the day totals evaluated every second too
-(tests/farm.rules_with_short_for).
+(simulator/farm.rules_with_short_for).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import sys
 
 import pytest
 
-from tests.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
+from simulator.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, PrometheusServer,
                         by_label, rules_with_short_for, scrape_config, start_printers,
                         stop_printers)
 from simulator import free_port, wait_for
@@ -81,6 +82,7 @@ def farm(tmp_path_factory):
             p[name].klippy.wait_status("print_stats", "state", "paused", timeout=20)
         r = p["charlie"].moonraker.post("/printer/print/cancel")
         assert r.status == 200, r.text
+        p["charlie"].klippy.mcu("mcu").control(op="fault", fault="corrupt", rate=0.1)
         r = p["delta"].moonraker.post("/machine/device_power/device",
                                       params={"device": "printer", "action": "off"})
         assert r.status == 200, r.text
@@ -194,11 +196,11 @@ def test_recorded_state_of_each_printer(farm):
 
 
 def test_farm_alerts(farm):
-    """bravo paused too long, charlie's cancelled print, echo stopped answering; nothing
-    for delta (off on purpose) and nothing about alpha."""
+    """bravo paused too long, charlie's cancelled print and flaky MCU link, echo stopped
+    answering; nothing for delta (off on purpose) and nothing about alpha."""
     prom = farm["prom"]
     expected = {("KlipperPrintPausedTooLong", "bravo"), ("KlipperPrintFailed", "charlie"),
-                ("KlipperTargetDown", "echo")}
+                ("KlipperMcuLinkErrors", "charlie"), ("KlipperTargetDown", "echo")}
 
     def firing(result):
         return {(s["metric"]["alertname"], s["metric"].get("printer")) for s in result}
@@ -258,6 +260,10 @@ def test_every_farm_dashboard_query_returns_data_per_printer(farm):
     prom = farm["prom"]
     prom.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
     prom.wait_query("instance:klipper_printer_state:info", lambda r: len(r) == 5, 30)
+    # live printers: a temperature exists once its sensor has really been read
+    prom.wait_query("klipper_extruder_temperature * on (instance, job) group_left (printer) "
+                    "instance:klipper_printer:info",
+                    lambda r: {s["metric"]["printer"] for s in r} == READY, 20)
     check_farm_queries(prom)
     assert {k for k in PER_PRINTER} <= {(t, r) for t, r, _ in farm_queries()}
 

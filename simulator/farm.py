@@ -6,7 +6,7 @@
     ...
     prom.stop(); stop_printers(printers)
 
-Each printer is one real Klippy (batch mode, simulated MCUs) and one real Moonraker with the
+Each printer is one real Klippy (live, on simulated MCU firmware) and one real Moonraker with the
 component and `[prometheus] printer_name`; Klippys and Moonrakers start concurrently, so N
 printers take about as long as the slowest one. Prometheus is Debian's `prometheus` binary.
 """
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
 
 from simulator import HarnessError, Klippy, Moonraker, free_port, terminate, wait_for
 from simulator.procs import spawn
@@ -41,6 +44,7 @@ class PrinterSpec:
     name: str
     extra_config: str = ""  # appended to moonraker.conf
     prometheus: str = "require_auth: False"  # [prometheus] body (printer_name is added)
+    klippy_config: str = ""  # appended to Klippy's printer.cfg
 
 
 @dataclass
@@ -60,8 +64,8 @@ def start_printers(specs: Sequence[PrinterSpec], flavour: str = "klipper",
     printers: List[Printer] = []
     klippys: List[Klippy] = []
     try:
-        for _ in specs:
-            klippys.append(Klippy(flavour).start())
+        for spec in specs:
+            klippys.append(Klippy(flavour, extra_config=spec.klippy_config).start())
         for k in klippys:
             k.wait_ready(timeout=timeout)
         for spec, k in zip(specs, klippys):
@@ -101,17 +105,28 @@ def scrape_config(targets: Sequence[str] = (), file_sd: Sequence[str] = (),
     return "\n".join(lines) + "\n"
 
 
-def rules_with_short_for(src: str, dst: str, duration: str = "3s") -> str:
-    """Copy a rule file with every alert's `for:` set to `duration` and every group's
-    `interval:` removed (evaluated at the global interval): live tests cannot wait 30
-    minutes for an alert or 5 minutes for a day total. Returns dst."""
-    import re
+RANGE_WINDOW = re.compile(r"\[(\d+[smhdwy])([:\]])")
+
+
+def rules_with_short_for(src: str, dst: str, duration: str = "3s",
+                         window: Optional[str] = None) -> str:
+    """Copy a rule file (read and written with PyYAML) with only its durations shortened:
+    every rule's `for:` set to `duration`, every group's `interval:` removed (evaluated at
+    the global interval) and, when `window` is given, every range window (`[5m]`,
+    `[15m:1m]`'s `15m`) set to it. Expressions, thresholds, labels and annotations are
+    unchanged: live tests cannot wait 30 minutes for an alert, 5 minutes for a day total
+    or 15 minutes for a rate window to empty. Returns dst."""
     with open(src, encoding="utf-8") as f:
-        text = f.read()
-    text = re.sub(r"(?m)^(\s+for: )\S+$", r"\g<1>" + duration, text)
-    text = re.sub(r"(?m)^\s+interval: \S+\n", "", text)
+        doc = yaml.safe_load(f)
+    for group in doc["groups"]:
+        group.pop("interval", None)
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = duration
+            if window is not None:
+                rule["expr"] = RANGE_WINDOW.sub(f"[{window}\\2", rule["expr"])
     with open(dst, "w", encoding="utf-8") as f:
-        f.write(text)
+        yaml.safe_dump(doc, f, sort_keys=False, allow_unicode=True)
     return dst
 
 

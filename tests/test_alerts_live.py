@@ -1,0 +1,186 @@
+"""Every shipped alert a fault can trigger, firing and resolving in a real Prometheus that
+scrapes a live simulated printer (real Klippy on the simulated MCU firmware, real Moonraker).
+
+One printer, one Prometheus for the module. Prometheus loads copies of prometheus/rules.yml
+and alerts.yml in which only durations differ (simulator/farm.rules_with_short_for, PyYAML):
+every `for:` is 1 s, group intervals are the global 1 s, and range windows (`[5m]`, `[15m]`)
+are 10 s, so that a link-error rate or a failed-job count can fall back within the test.
+test_only_durations_differ_in_the_loaded_rules checks that nothing else changed.
+
+TRIGGERS maps each alert to the fault that fires it here; CANNOT_TRIGGER lists the alerts
+no simulated fault triggers, with the reason. A new alert in alerts.yml fails
+test_every_shipped_alert_has_a_live_decision until it is put in one of them.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from simulator import free_port, wait_for
+from simulator.backend import Backend
+from simulator.farm import (PROMETHEUS_DIR, RANGE_WINDOW, PrinterSpec, PrometheusServer,
+                            rules_with_short_for, scrape_config, start_printers, stop_printers)
+from tests.test_alerts import require_tool
+
+WINDOW = "10s"
+
+TRIGGERS = {
+    "KlipperExtruderFarFromTarget": "heating target: the paused print's M104 S210, far from 25 °C",
+    "KlipperBedFarFromTarget": "heating target: the paused print's M140 S60",
+    "KlipperGenericHeaterFarFromTarget": "heating target: SET_HEATER_TEMPERATURE on a "
+                                         "[heater_generic] added to printer.cfg",
+    "KlipperPrintPausedTooLong": "a print paused (pause_print.gcode)",
+    "KlipperPrintFailed": "that print cancelled",
+    "KlipperMcuLinkErrors": "link corruption (fault corrupt): retransmits rise",
+    "KlipperSidecarSourceDown": "a merged exporter whose port nobody listens on",
+    "KlippyNotReady": "thermistor open: MCU 'mcu' shutdown: ADC out of range",
+    "KlipperTargetDown": "Moonraker stopped",
+    "KlipperMetricsAbsent": "Moonraker stopped (the only target of the job)",
+}
+CANNOT_TRIGGER = {
+    "KlipperPrinterMetricsMissing":
+        "a configuration mistake, not a fault: the printer module left out of `modules`; "
+        "prometheus/alerts.test.yml covers it",
+    "KlipperMcuLoadHigh":
+        "the simulated firmware's task times are Python's, far below 70 % of 2.5 ms, and the "
+        "one fault that stalls it (late) shuts the MCU down instead of loading it",
+    "KlipperDiskAlmostFull":
+        "needs the gcodes file system under 10 % free; filling the shared disk is no test",
+    "KlipperCollectorFailing":
+        "a collector fails only on a bug: every simulated fault is bad input the collectors "
+        "turn into absent series and error metrics, never a failed collector",
+    "SpoolmanActiveSpoolNearlyEmpty":
+        "no printer fault: it needs Spoolman data (a nearly empty active spool); not shown "
+        "live yet (prometheus/alerts.test.yml covers it)",
+}
+
+GENERIC_HEATER = """
+[heater_generic enclosure_heater]
+heater_pin: PD7
+sensor_type: Generic 3950
+sensor_pin: PC11
+control: watermark
+min_temp: 0
+max_temp: 80
+"""
+
+
+def shipped_alerts():
+    with open(os.path.join(PROMETHEUS_DIR, "alerts.yml"), encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("alerts_live")
+    source_port = free_port()
+    spec = PrinterSpec("kilo", klippy_config=GENERIC_HEATER, extra_config=(
+        f"[prometheus exporter extra]\ntype: http\nurl: http://127.0.0.1:{source_port}/metrics\n"))
+    printers = start_printers([spec])
+    prom = None
+    try:
+        rules = [rules_with_short_for(os.path.join(PROMETHEUS_DIR, name), str(tmp / name),
+                                      "1s", WINDOW) for name in ("rules.yml", "alerts.yml")]
+        prom = PrometheusServer(str(tmp / "prometheus"),
+                                scrape_config(targets=[printers[0].target]), rule_files=rules)
+        prom.start()
+        prom.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3', bool, 40, "3 scrapes")
+        yield {"printer": printers[0], "prom": prom, "tmp": tmp, "source_port": source_port}
+    finally:
+        if prom is not None:
+            prom.stop()
+        stop_printers(printers)
+
+
+def alerts(prom, state: str = "firing"):
+    return {s["metric"]["alertname"] for s in prom.query(f'ALERTS{{alertstate="{state}"}}')}
+
+
+def wait_firing(prom, names, timeout: float = 40.0) -> None:
+    prom.wait_query('ALERTS{alertstate="firing"}',
+                    lambda r: set(names) <= {s["metric"]["alertname"] for s in r}, timeout,
+                    f"{sorted(names)} firing")
+
+
+def wait_resolved(prom, names, timeout: float = 40.0) -> None:
+    """Until none of `names` is pending or firing (a resolved alert leaves ALERTS)."""
+    wait_for(lambda: not set(names) & {s["metric"]["alertname"] for s in prom.query("ALERTS")},
+             timeout, 0.5, f"{sorted(names)} resolved")
+
+
+def test_every_shipped_alert_has_a_live_decision():
+    names = {r["alert"] for r in shipped_alerts()}
+    assert not set(TRIGGERS) & set(CANNOT_TRIGGER)
+    assert set(TRIGGERS) | set(CANNOT_TRIGGER) == names, (
+        "decide for each alert: a fault in TRIGGERS or a reason in CANNOT_TRIGGER")
+
+
+def test_only_durations_differ_in_the_loaded_rules(live):
+    for name in ("rules.yml", "alerts.yml"):
+        with open(os.path.join(PROMETHEUS_DIR, name), encoding="utf-8") as f:
+            shipped = yaml.safe_load(f)
+        with open(live["tmp"] / name, encoding="utf-8") as f:
+            loaded = yaml.safe_load(f)
+        for doc in (shipped, loaded):
+            for group in doc["groups"]:
+                group.pop("interval", None)
+                for rule in group["rules"]:
+                    rule.pop("for", None)
+                    rule["expr"] = RANGE_WINDOW.sub(r"[W\2", rule["expr"])
+        assert loaded == shipped
+
+
+def test_heating_paused_print_link_errors_and_dead_source_fire_then_resolve(live):
+    prom, printer = live["prom"], live["printer"]
+    klippy, moonraker = printer.klippy, printer.moonraker
+    assert not alerts(prom, "firing") - {"KlipperSidecarSourceDown"}
+    r = moonraker.post("/printer/print/start", params={"filename": "pause_print.gcode"})
+    assert r.status == 200, r.text
+    klippy.wait_status("print_stats", "state", "paused", timeout=20)
+    klippy.script("SET_HEATER_TEMPERATURE HEATER=enclosure_heater TARGET=70")
+    klippy.mcu("mcu").control(op="fault", fault="corrupt", rate=0.3)
+    group = {"KlipperExtruderFarFromTarget", "KlipperBedFarFromTarget",
+             "KlipperGenericHeaterFarFromTarget", "KlipperPrintPausedTooLong",
+             "KlipperMcuLinkErrors", "KlipperSidecarSourceDown"}
+    wait_firing(prom, group)
+
+    klippy.mcu("mcu").control(op="clear")
+    backend = Backend(port=live["source_port"])
+    try:
+        backend.body("/metrics", b"# TYPE extra_up gauge\nextra_up 1\n")
+        assert moonraker.post("/printer/print/cancel").status == 200
+        klippy.wait_status("print_stats", "state", "cancelled", timeout=20)
+        klippy.script("M104 S0\nM140 S0\nSET_HEATER_TEMPERATURE HEATER=enclosure_heater TARGET=0")
+        wait_firing(prom, {"KlipperPrintFailed"})
+        wait_resolved(prom, group, 60)
+        wait_resolved(prom, {"KlipperPrintFailed"}, 60)
+    finally:
+        backend.close()
+
+
+def test_mcu_shutdown_fires_klippy_not_ready_until_firmware_restart(live):
+    prom, klippy = live["prom"], live["printer"].klippy
+    klippy.mcu("mcu").control(op="fault", fault="open", sensor="extruder")
+    klippy.wait_ready(timeout=60, state="shutdown")
+    wait_firing(prom, {"KlippyNotReady"})
+    firing = prom.query('ALERTS{alertname="KlippyNotReady",alertstate="firing"}')
+    assert [s["metric"]["state"] for s in firing] == ["shutdown"]
+    klippy.mcu("mcu").control(op="clear")
+    klippy.gcode("FIRMWARE_RESTART")
+    klippy.wait_ready(timeout=60)
+    wait_resolved(prom, {"KlippyNotReady"})
+
+
+def test_moonraker_down_fires_target_down_and_metrics_absent_until_it_is_back(live):
+    prom, moonraker = live["prom"], live["printer"].moonraker
+    moonraker.stop()
+    wait_firing(prom, {"KlipperTargetDown", "KlipperMetricsAbsent"})
+    moonraker.start()
+    moonraker.wait_klippy_ready(60)
+    wait_resolved(prom, {"KlipperTargetDown", "KlipperMetricsAbsent"})
+    wait_for(lambda: not alerts(prom, "firing") - {"KlipperSidecarSourceDown"}, 20, 0.5,
+             "no alert left firing")
