@@ -1,7 +1,9 @@
 """The [prometheus] component inside a real Moonraker: loading, endpoint, options, auth."""
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Iterator, Tuple
 
 import pytest
 
@@ -141,13 +143,18 @@ def test_require_auth_false_serves_untrusted_client(untrusted_moonraker):
     assert "klipper_klippy_connected 0.0" in response.text
 
 
-def test_api_key_header_authorizes_untrusted_client():
+@contextlib.contextmanager
+def untrusted_server_and_api_key() -> Iterator[Tuple[Moonraker, str]]:
+    """Moonraker that does not trust the test client, and its API key (read while trusted)."""
     data_dir = make_data_dir()
-    trusted = Moonraker(None, data_dir=data_dir)
-    with trusted:
+    with Moonraker(None, data_dir=data_dir) as trusted:
         api_key = trusted.get("/access/api_key").json()["result"]
-    untrusted = Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED)
-    with untrusted:
+    with Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED) as untrusted:
+        yield untrusted, api_key
+
+
+def test_api_key_header_authorizes_untrusted_client():
+    with untrusted_server_and_api_key() as (untrusted, api_key):
         assert untrusted.metrics().status == 401
         assert untrusted.metrics(headers={"X-Api-Key": "wrong"}).status == 401
         assert untrusted.metrics(headers={"X-Api-Key": api_key}).status == 200
@@ -156,12 +163,7 @@ def test_api_key_header_authorizes_untrusted_client():
 def test_go_exporter_apikey_authorization_header_is_accepted():
     """prometheus-klipper-exporter documents `authorization: {type: APIKEY, credentials:
     KEY}` in the Prometheus job: `Authorization: APIKEY KEY` works on /server/metrics."""
-    data_dir = make_data_dir()
-    trusted = Moonraker(None, data_dir=data_dir)
-    with trusted:
-        api_key = trusted.get("/access/api_key").json()["result"]
-    untrusted = Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED)
-    with untrusted:
+    with untrusted_server_and_api_key() as (untrusted, api_key):
         assert untrusted.metrics(headers={"Authorization": f"APIKEY {api_key}"}).status == 200
         assert untrusted.metrics(headers={"Authorization": "APIKEY wrong"}).status == 401
         # only the metrics endpoints translate it: Moonraker's own stay as they are
