@@ -307,12 +307,17 @@ def basic(user: str, password: str) -> Dict[str, str]:
         ("%s:%s" % (user, password)).encode()).decode()}
 
 
-def test_bcrypt_basic_auth(sidecar, backend):
+def basic_auth_sidecar_port(sidecar, backend, rounds: int) -> int:
+    """Port of a sidecar serving backend's `m 1` to user prometheus, password s3cret
+    (bcrypt with `rounds`)."""
     backend.body("/m", b"m 1\n")
-    digest = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
-    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
-                web={"basic_auth_users": {"prometheus": digest}})
-    port = s.port()
+    digest = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=rounds)).decode()
+    return sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
+                   web={"basic_auth_users": {"prometheus": digest}}).port()
+
+
+def test_bcrypt_basic_auth(sidecar, backend):
+    port = basic_auth_sidecar_port(sidecar, backend, rounds=4)
     status, _, body = get(port, "/metrics", basic("prometheus", "s3cret"))
     assert status == 200 and b'm{exporter_name="m"} 1' in body
     for headers in (basic("prometheus", "wrong"), basic("nobody", "s3cret"), {},
@@ -396,11 +401,7 @@ reverse_exporters:
 
 
 def test_a_wrong_password_flood_does_not_starve_authenticated_scrapes(sidecar, backend):
-    backend.body("/m", b"m 1\n")
-    digest = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=10)).decode()
-    s = sidecar(one_path({"http": [{"name": "m", "address": backend.url("/m")}]}),
-                web={"basic_auth_users": {"prometheus": digest}})
-    port = s.port()
+    port = basic_auth_sidecar_port(sidecar, backend, rounds=10)
     assert get(port, "/metrics", basic("prometheus", "s3cret"))[0] == 200
     statuses: List[int] = []
 
