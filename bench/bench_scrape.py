@@ -140,9 +140,7 @@ def profile_render(klippy: Klippy, repeat: int) -> str:
 
     def full() -> None:
         for _ in range(repeat):
-            state.texts = [None] * len(plan.entries)
-            state.body.invalidate()
-            state.render()
+            PrinterState(plan, status).render()
     start = time.perf_counter()
     full()
     uncached = (time.perf_counter() - start) / repeat
@@ -154,7 +152,7 @@ def profile_render(klippy: Klippy, repeat: int) -> str:
     out.write(f"printer render in-process: {len(plan.entries)} entries, "
               f"{body.count(chr(10))} lines, {len(body)} bytes\n")
     out.write(f"  cached render     {cached * 1e6:8.1f} us\n")
-    out.write(f"  full re-render    {uncached * 1e6:8.1f} us\n")
+    out.write(f"  fresh state, rendered in full {uncached * 1e6:8.1f} us\n")
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(15)
     return out.getvalue()
@@ -223,7 +221,10 @@ def main() -> int:
               f"max {ms(rep['max_lateness'])} p99 {ms(rep['p99_lateness'])} "
               f"({rep['requests']} requests)")
     for name, rep in stalls.items():
-        print(f"  slowest callback, {name}: {rep['slowest_callback'][:160]}")
+        print(f"  slowest callback, {name}: wall: {rep['slowest_callback'][:120]} (garbage "
+              f"collection in it: {ms(rep['slowest_callback_gc'])}); CPU: "
+              f"{rep['slowest_cpu_callback'][:120]} (garbage collection in it: "
+              f"{ms(rep['slowest_cpu_callback_gc'])})")
     worst = stalls["/server/metrics burst"]["max_callback"]
     worst_cpu = stalls["/server/metrics burst"]["max_callback_cpu"]
     print(f"longest stall during scrapes {ms(worst)} wall, {ms(worst_cpu)} CPU "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.events
+import gc
 import time
 from typing import TYPE_CHECKING, Any, Dict, List
 
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
 
 TICK = 0.001
+
+
+def describe(handle: asyncio.events.Handle) -> str:
+    """What a loop callback runs: the coroutine a task step resumes, or the callback."""
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" at {frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}" if frame else ""
+        return f"task {getattr(coro, '__qualname__', coro)!s}{where}"[:300]
+    return repr(handle)[:300]
 
 
 class LoopMonitor:
@@ -39,6 +52,9 @@ class LoopMonitor:
         self.server.register_endpoint(
             "/server/loop_monitor/profile", RequestType.GET, self._handle_profile,
             transports=TransportType.HTTP)
+        self.server.register_endpoint(
+            "/server/loop_monitor/trace", RequestType.GET, self._handle_trace,
+            transports=TransportType.HTTP)
 
     def _reset(self) -> None:
         self.window_start = time.monotonic()
@@ -48,6 +64,11 @@ class LoopMonitor:
         self.max_callback = 0.0
         self.max_callback_cpu = 0.0
         self.slowest_callback = ""
+        self.slowest_gc = 0.0  # of which garbage collection (seconds)
+        self.slowest_cpu_callback = ""  # the callback that used the most CPU time
+        self.slowest_cpu_gc = 0.0
+        self.gc_in_callback = 0.0
+        self._gc_start = 0.0
         self.callbacks = 0
         self.long_callbacks: List[float] = []  # callbacks over 0.2 ms
 
@@ -58,6 +79,7 @@ class LoopMonitor:
         cpu_clock = time.thread_time
 
         def _run(handle: asyncio.events.Handle) -> None:
+            monitor.gc_in_callback = 0.0
             start, cpu_start = clock(), cpu_clock()
             original(handle)
             elapsed = clock() - start
@@ -65,13 +87,24 @@ class LoopMonitor:
             monitor.callbacks += 1
             if cpu > monitor.max_callback_cpu:
                 monitor.max_callback_cpu = cpu
+                monitor.slowest_cpu_callback = describe(handle)
+                monitor.slowest_cpu_gc = monitor.gc_in_callback
             if elapsed > 0.0002 and len(monitor.long_callbacks) < 100000:
                 monitor.long_callbacks.append(elapsed)
             if elapsed > monitor.max_callback:
                 monitor.max_callback = elapsed
-                monitor.slowest_callback = repr(handle)[:300]
+                monitor.slowest_callback = describe(handle)
+                monitor.slowest_gc = monitor.gc_in_callback
         asyncio.events.Handle._run = _run  # type: ignore[assignment]
         self._original_run = original
+
+        def on_gc(phase: str, info: Dict[str, int]) -> None:
+            if phase == "start":
+                monitor._gc_start = clock()
+            else:
+                monitor.gc_in_callback += clock() - monitor._gc_start
+        gc.callbacks.append(on_gc)
+        self._on_gc = on_gc
 
     async def component_init(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -96,6 +129,9 @@ class LoopMonitor:
                 "window": time.monotonic() - self.window_start, "tick": self.tick,
                 "max_callback": self.max_callback, "slowest_callback": self.slowest_callback,
                 "max_callback_cpu": self.max_callback_cpu,
+                "slowest_callback_gc": self.slowest_gc,
+                "slowest_cpu_callback": self.slowest_cpu_callback,
+                "slowest_cpu_callback_gc": self.slowest_cpu_gc,
                 "callbacks": self.callbacks,
                 "callbacks_over_1ms": sum(1 for d in self.long_callbacks if d > 0.001),
                 "callbacks_over_2ms": sum(1 for d in self.long_callbacks if d > 0.002)}
@@ -129,10 +165,28 @@ class LoopMonitor:
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
         return {"render_seconds": plain, "modules": selected, "stats": out.getvalue()}
 
+    async def _handle_trace(self, web_request: "WebRequest") -> Dict[str, Any]:
+        """start=true: cProfile everything on the loop from now; start=false: stop, report."""
+        import cProfile
+        import io
+        import pstats
+
+        if web_request.get_boolean("start", True):
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+            return {}
+        self._profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(self._profiler, stream=out)
+        stats.sort_stats(web_request.get_str("sort", "tottime")).print_stats(
+            web_request.get_int("lines", 40))
+        return {"stats": out.getvalue()}
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
         asyncio.events.Handle._run = self._original_run  # type: ignore[assignment]
+        gc.callbacks.remove(self._on_gc)
 
 
 def load_component(config: "ConfigHelper") -> LoopMonitor:

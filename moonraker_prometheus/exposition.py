@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,6 +49,11 @@ class Declaration:
     type: str
     help: str
     labels: Tuple[str, ...] = ()
+    # Sample prefixes written so far, `name{k="v",...}` per tuple of label values (see
+    # Family.add): label values repeat from one scrape to the next (collectors, interfaces,
+    # sensors), so each prefix is escaped and joined once.
+    prefixes: Dict[Tuple[str, ...], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.exposition_type not in TYPES:
@@ -128,10 +133,8 @@ def header_lines(name: str, mtype: str, help_text: Optional[str]) -> str:
 # Rendered HELP/TYPE lines per metric name (with the declaration they were rendered for, so a
 # different declaration under the same name is never served a stale header).
 _header_cache: Dict[str, Tuple[Declaration, str]] = {}
-# Sample prefixes per metric name: (the label keys they were rendered for, {label values:
-# `name{k="v",...}`}). Label values repeat from one scrape to the next (collectors,
-# interfaces, sensors), so each prefix is escaped and joined once.
-_prefix_cache: Dict[str, Tuple[Tuple[str, ...], Dict[Tuple[str, ...], str]]] = {}
+# Sample prefixes kept in all declarations together (bounded: label values can come from
+# anywhere, e.g. Klipper section names).
 _prefix_count = 0
 
 
@@ -151,12 +154,9 @@ def _new_prefix(metric: Declaration, label_values: Tuple[str, ...]) -> str:
     format_labels)."""
     global _prefix_count
     prefix = metric.name + format_labels(metric.labels, label_values)
-    entry = _prefix_cache.get(metric.name)
-    if entry is None or entry[0] != metric.labels:
-        entry = _prefix_cache[metric.name] = (metric.labels, {})
     if _prefix_count < _CACHE_MAX:
         try:
-            entry[1][label_values] = prefix
+            metric.prefixes[label_values] = prefix
             _prefix_count += 1
         except TypeError:  # an unhashable label value: rendered, not kept
             pass
@@ -171,31 +171,27 @@ class Family:
     (nothing at all when there is no sample), `render_samples()` the samples alone.
     """
 
-    __slots__ = ("metric", "lines")
+    __slots__ = ("metric", "lines", "prefixes")
 
     def __init__(self, metric: Declaration) -> None:
         self.metric = metric
         self.lines: List[str] = []
+        self.prefixes = metric.prefixes
 
     def add(self, value: float, *label_values: str) -> None:
-        # The prefix lookup and the common case of format_value() are written inline:
-        # calling helpers per sample cost ~2% of the /server/metrics latency
-        # (bench/bench_scrape.py).
-        metric = self.metric
-        entry = _prefix_cache.get(metric.name)
-        prefix = None
-        if entry is not None and entry[0] == metric.labels:
-            try:
-                prefix = entry[1].get(label_values)
-            except TypeError:
-                pass
+        # The prefix lookup and the common case of format_value() are written inline: this
+        # runs once per sample of every scrape (bench/bench_scrape.py).
+        try:
+            prefix = self.prefixes.get(label_values)
+        except TypeError:  # an unhashable label value
+            prefix = None
         if prefix is None:
-            prefix = _new_prefix(metric, label_values)
+            prefix = _new_prefix(self.metric, label_values)
         v = float(value)
-        if v != v or v == _INF or v == -_INF:
-            self.lines.append(f"{prefix} {format_value(v)}\n")
-        else:
+        if v - v == 0.0:  # finite (inf - inf and NaN - NaN are NaN)
             self.lines.append(f"{prefix} {v!r}\n")
+        else:
+            self.lines.append(f"{prefix} {format_value(v)}\n")
 
     def render_samples(self) -> str:
         return "".join(self.lines)

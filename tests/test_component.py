@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from types import SimpleNamespace
 from typing import Iterator, Tuple
 
 import pytest
@@ -60,6 +61,10 @@ def test_metrics_endpoint_answers_text_exposition(printer, promtool_check):
     assert "klipper_klippy_connected 1.0" in response.text
     assert 'klipper_klippy_state_info{state="ready"} 1.0' in response.text
     promtool_check(response.text)
+    # Tornado hashes a GET's whole body into an ETag; no scraper asks for it, so the
+    # metrics routes skip it (other routes keep theirs)
+    assert "Etag" not in response.headers
+    assert "Etag" in moonraker.request("GET", "/server/info").headers
 
 
 def test_extruder_target_follows_m104_in_next_scrape(printer):
@@ -114,6 +119,29 @@ def test_a_get_requests_json_body_is_not_an_argument(printer):
     assert "klipper_history_jobs" not in response.text
     no_query = moonraker.request("GET", "/server/metrics", body={"modules": "bogus"})
     assert no_query.status == 200, no_query.text  # all modules: the body chose nothing
+
+
+@pytest.mark.unit
+def test_metrics_routes_are_tried_first_and_other_routes_keep_their_place():
+    """Tornado tries a router's rules in order; Moonraker registers ~80 before a component
+    loads. The metrics routes move to the front (Moonraker's own router class)."""
+    import tornado.web
+    from moonraker.components.application import DynamicRequestHandler, MutableRouter
+
+    from moonraker_prometheus.component import _hook_routes
+
+    router = MutableRouter(tornado.web.Application())
+    for path in ("/server/info", "/printer/info", "/server/metrics", "/machine/proc_stats",
+                 "/server/metrics/node"):
+        router.add_handler(path, DynamicRequestHandler, {})
+    app = SimpleNamespace(mutable_router=router)
+    server = SimpleNamespace(lookup_component=lambda name, default=None: app)
+    assert _hook_routes(server, ["/server/metrics", "/server/metrics/node"])
+    order = [rule.matcher.regex.pattern for rule in router.rules]
+    assert order == ["/server/metrics/node$", "/server/metrics$", "/server/info$",
+                     "/printer/info$", "/machine/proc_stats$"]
+    assert all(rule.target.__name__ == "MetricsRequestHandler" for rule in router.rules[:2])
+    assert router.rules[2].target is DynamicRequestHandler
 
 
 @pytest.fixture

@@ -498,7 +498,7 @@ def test_a_failing_updater_is_logged_once_and_the_others_served(tmp_path, caplog
     assert len(logged) == 1 and "KeyError" in logged[0].getMessage()
 
 
-def test_render_cache_follows_its_source_invalidation_and_age():
+def test_render_cache_follows_its_key_invalidation_and_age():
     renders: List[str] = []
 
     def render() -> str:
@@ -509,10 +509,91 @@ def test_render_cache_follows_its_source_invalidation_and_age():
     source = {"a": 1}
     assert cache.text(source, render) == "text 1"
     assert cache.text(source, render) == "text 1"  # same object: cached
-    assert cache.text({"a": 1}, render) == "text 2"  # an equal but new object: re-rendered
+    assert cache.text({"a": 1}, render) == "text 1"  # an equal key: cached
+    assert cache.text({"a": 2}, render) == "text 2"  # another value: rendered again
+    assert cache.text(("x", 1.5), render) == "text 3"
+    assert cache.text(("x", 1.5), render) == "text 3"
     cache.invalidate()
-    assert cache.text(None, render) == "text 3"
+    assert cache.text(("x", 1.5), render) == "text 4"
     aged = RenderCache(max_age=0.0)
-    assert aged.text(None, render) == "text 4"
-    time.sleep(0.001)
     assert aged.text(None, render) == "text 5"
+    time.sleep(0.001)
+    assert aged.text(None, render) == "text 6"
+
+
+def _system_info() -> Dict[str, Any]:
+    return {"cpu_info": {"cpu_count": 4}, "available_services": ["klipper"],
+            "service_state": {"klipper": {"active_state": "active", "sub_state": "running"}}}
+
+
+# Moonraker changes much of what the collectors read in place (dicts, lists, attributes):
+# each row changes one such input the way Moonraker does and names a sample that must
+# then be served. A collector whose cache key misses that input serves the old text.
+IN_PLACE_CHANGES = [
+    (ServerCollector, lambda s, c: s.components.update(extra=object()),
+     'klipper_component_info{component="extra"} 1.0'),
+    (ServerCollector, lambda s, c: s.failed_components.append("gone"),
+     'klipper_component_failed_info{failed_component="gone"} 1.0'),
+    (ServerCollector, lambda s, c: s.warnings.update(w2="another"),
+     "klipper_moonraker_warnings 2.0"),
+    (ProcessCollector, lambda s, c: c["proc_stats"].memory_usage.update(available=300),
+     "klipper_system_memory_available 300.0"),
+    (ProcessCollector, lambda s, c: c["proc_stats"].proc_stat_queue.append(
+        {"time": 2.0, "cpu_usage": 7.5, "memory": 51300, "mem_units": "kB"}),
+     "klipper_moonraker_cpu_usage 7.5"),
+    (ProcessCollector, lambda s, c: setattr(c["proc_stats"].watchdog, "blocked_count", 5),
+     "klipper_moonraker_event_loop_blocked_total 5.0"),
+    (ProcessCollector, lambda s, c: setattr(c["proc_stats"], "last_throttled", 1),
+     "klipper_system_throttled_bits 1.0"),
+    (ProcessCollector, lambda s, c: s.fire("proc_stats:proc_stat_update", {"cpu_temp": 61.0}),
+     "klipper_system_cpu_temp 61.0"),
+    (SystemCollector, lambda s, c: c["machine"].get_system_info()["service_state"]["klipper"]
+     .update(active_state="failed"),
+     'klipper_service_state_info{service="klipper",state="failed"} 1.0'),
+    (SystemCollector, lambda s, c: c["machine"].get_system_info()["available_services"]
+     .append("crowsnest"), 'klipper_service_available{service="crowsnest"} 1.0'),
+    (JobQueueCollector, lambda s, c: c["job_queue"].queued_jobs.update(
+        {"0002": SimpleNamespace(filename="two.gcode", time_added=5.0)}),
+     "klipper_job_queue_length 2.0"),
+    (JobQueueCollector, lambda s, c: setattr(c["job_queue"], "queue_state", "ready"),
+     'klipper_job_queue_state_info{state="ready"} 1.0'),
+    (HistoryCollector, lambda s, c: c["history"].job_totals.update(total_jobs=4),
+     "klipper_total_jobs 4.0"),
+    (HistoryCollector, lambda s, c: c["history"].current_job.metadata.update(
+        layer_height=0.3), "klipper_current_print_layer_height 0.3"),
+    (HistoryCollector, lambda s, c: setattr(c["job_state"], "get_last_stats", lambda: {
+        "filename": "cube.gcode", "total_duration": 40.0, "print_duration": 35.0}),
+     "klipper_current_print_total_duration 40.0"),
+    (PowerCollector, lambda s, c: setattr(c["power"].devices["plug"], "state", "off"),
+     'klipper_power_device_status{device="plug"} 0.0'),
+    (PowerCollector, lambda s, c: setattr(c["power"].devices["plug"],
+                                          "locked_while_printing", False),
+     'klipper_power_device_locked_while_printing{device="plug"} 0.0'),
+    (SensorsCollector, lambda s, c: c["sensor"].sensors["room"].last_measurements.update(
+        temperature=22.0), "22.0"),
+    (SensorsCollector, lambda s, c: setattr(c["sensor"].sensors["room"], "error_state",
+                                            "Timeout"), 'error="Timeout"'),
+    (SpoolmanCollector, lambda s, c: c["spoolman"].pending_reports.update({1: 20.0}),
+     'klipper_spoolman_pending_filament_meters{spool_id="1"} 0.02'),
+    (SpoolmanCollector, lambda s, c: setattr(c["spoolman"], "spool_id", 2),
+     "klipper_spoolman_active_spool_id 2.0"),
+    (SpoolmanCollector, lambda s, c: setattr(c["spoolman"], "ws_connected", False),
+     "klipper_spoolman_connected 0.0"),
+]
+
+
+@pytest.mark.parametrize("cls, change, expected", IN_PLACE_CHANGES,
+                         ids=[f"{row[0].name}-{i}" for i, row in enumerate(IN_PLACE_CHANGES)])
+def test_a_cached_collector_follows_what_moonraker_changes_in_place(
+        cls, change, expected, tmp_path):
+    components = known_components(tmp_path)
+    info = _system_info()
+    components["machine"] = SimpleNamespace(get_system_info=lambda: info)
+    server = FakeServer(components, warnings={"w": "a warning"}, failed=["broken"])
+    collector = cls(server)
+    first = collector.render()
+    assert expected not in first
+    if cls.name not in ("process", "history"):  # their uptime / age lines move every render
+        assert collector.render() is first  # nothing changed: the cached text itself
+    change(server, components)
+    assert expected in collector.render()

@@ -139,36 +139,39 @@ _NOTHING = object()
 
 
 class RenderCache:
-    """Text rendered once and served until its source changes: the one caching scheme of
+    """Text rendered once and served until its inputs change: the one caching scheme of
     the collectors.
 
-    `text(source, render)` calls `render()` (which returns text) only when `source` is not
-    the object the cached text was rendered from (compared by identity: Moonraker replaces
-    the dicts and lists it refreshes), when `invalidate()` was called since, or when the
-    text is older than `max_age` seconds (None: no age limit). The source object is held,
-    so its identity cannot be reused.
+    `text(key, render)` calls `render()` (which returns text) only when `key` differs from
+    the key the cached text was rendered for (the same object, or an equal one, is a hit:
+    `is`, then `==`), when `invalidate()` was called since, or when the text is older than
+    `max_age` seconds (None: no age limit). `render()` must depend on nothing `key` does
+    not capture: a dict or list Moonraker replaces on every refresh can be the key itself,
+    one it changes in place must be given as its values (a tuple). The key is held, so its
+    identity cannot be reused.
     """
 
-    __slots__ = ("max_age", "_source", "_text", "_rendered_at")
+    __slots__ = ("max_age", "_key", "_text", "_rendered_at")
 
     def __init__(self, max_age: Optional[float] = None) -> None:
         self.max_age = max_age
-        self._source: Any = _NOTHING
+        self._key: Any = _NOTHING
         self._text = ""
         self._rendered_at = 0.0
 
-    def text(self, source: Any, render: Callable[[], str]) -> str:
-        if source is self._source and (
+    def text(self, key: Any, render: Callable[[], str]) -> str:
+        cached = self._key
+        if (cached is key or (cached is not _NOTHING and cached == key)) and (
                 self.max_age is None or time.monotonic() - self._rendered_at <= self.max_age):
             return self._text
         self._text = render()
-        self._source = source
+        self._key = key
         if self.max_age is not None:
             self._rendered_at = time.monotonic()
         return self._text
 
     def invalidate(self) -> None:
-        self._source = _NOTHING
+        self._key = _NOTHING
 
 
 def lookup(server: "Server", name: str) -> Any:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, lookup
+from .base import Collector, PeriodicRefresh, RenderCache, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -26,6 +26,7 @@ class DiskCollector(Collector):
         self.refresher = PeriodicRefresh(server, "disk usage", self._fetch, REFRESH_INTERVAL,
                                          max_age=MAX_AGE)
         server.register_event_handler("file_manager:filelist_changed", self._on_files_changed)
+        self._cache = RenderCache()
 
     def _gcodes_path(self) -> Optional[str]:
         fm = lookup(self.server, "file_manager")
@@ -49,18 +50,23 @@ class DiskCollector(Collector):
         await self.refresher.close()
 
     def render(self) -> str:
-        c = catalogue
         usage = self.refresher.current()
         if usage is None:
             return ""
+        text = self._cache.text(usage, lambda: self._render(usage))
+        age = self.refresher.age()
+        if age is not None:
+            f = Family(catalogue.DISK_AGE)
+            f.add(age)
+            text += f.render()
+        return text
+
+    @staticmethod
+    def _render(usage: Tuple[int, int, int]) -> str:
+        c = catalogue
         families: List[Family] = []
         for metric, value in zip((c.DISK_TOTAL, c.DISK_USED, c.DISK_AVAILABLE), usage):
             f = Family(metric)
             f.add(float(value))
-            families.append(f)
-        age = self.refresher.age()
-        if age is not None:
-            f = Family(c.DISK_AGE)
-            f.add(age)
             families.append(f)
         return render_families(families)

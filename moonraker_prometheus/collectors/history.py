@@ -1,12 +1,12 @@
 """Moonraker's job history: totals, outcome counts and the job in progress (Go `history`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, add, lookup
+from .base import Collector, PeriodicRefresh, RenderCache, add, lookup
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -48,6 +48,8 @@ class HistoryCollector(Collector):
         self.outcomes = PeriodicRefresh(server, "history job outcomes", self._count_outcomes,
                                         REFRESH_INTERVAL)
         server.register_event_handler("history:history_changed", self._on_history_changed)
+        self._totals = RenderCache()
+        self._current_job = RenderCache()
 
     async def _count_outcomes(self) -> Optional[Dict[str, float]]:
         history = lookup(self.server, "history")
@@ -75,44 +77,40 @@ class HistoryCollector(Collector):
         await self.outcomes.close()
 
     def render(self) -> str:
-        c = catalogue
         history = lookup(self.server, "history")
         if history is None:
             return ""
-        families: List[Family] = []
         totals: Dict[str, Any] = getattr(history, "job_totals", None) or {}
-        for key, metric in TOTALS:
+        # job_totals is changed in place: the key holds its values.
+        key = (tuple(totals.get(field) for field, _ in TOTALS), self.outcomes.current())
+        text = self._totals.text(key, lambda: self._render_totals(*key))
+        if key[1] is not None:
+            age = self.outcomes.age()
+            if age is not None:
+                f = Family(catalogue.HISTORY_AGE)
+                f.add(age)
+                text += f.render()
+        return text + self._render_current_job(history)
+
+    @staticmethod
+    def _render_totals(totals: Tuple[Any, ...], counts: Optional[Dict[str, float]]) -> str:
+        families: List[Family] = []
+        for value, (_, metric) in zip(totals, TOTALS):
             f = Family(metric)
-            add(f, totals.get(key))
+            add(f, value)
             families.append(f)
-        counts = self.outcomes.current()
         if counts is not None:
-            f = Family(c.HISTORY_JOBS)
+            f = Family(catalogue.HISTORY_JOBS)
             for status in sorted(counts):
                 f.add(counts[status], status)
             families.append(f)
-            age = self.outcomes.age()
-            if age is not None:
-                f = Family(c.HISTORY_AGE)
-                f.add(age)
-                families.append(f)
-        families.extend(self._current_job(history))
         return render_families(families)
 
-    def _current_job(self, history: Any) -> List[Family]:
-        c = catalogue
+    def _render_current_job(self, history: Any) -> str:
         job = getattr(history, "current_job", None)
         if job is None:
-            return []
-        families: List[Family] = []
+            return ""
         filename = getattr(job, "filename", "") or ""
-        job_id = getattr(history, "current_job_id", None)
-        f = Family(c.CURRENT_JOB)
-        f.add(1.0, str(filename), f"{job_id:06X}" if isinstance(job_id, int) else "")
-        families.append(f)
-        f = Family(c.CURRENT_JOB_START)
-        add(f, getattr(job, "start_time", None))
-        families.append(f)
         # History updates the job's durations only when it finishes; job_state keeps
         # Klippy's print_stats as pushed, so read the live values there.
         stats: Dict[str, Any] = {}
@@ -121,20 +119,40 @@ class HistoryCollector(Collector):
             last = job_state.get_last_stats() or {}
             if last.get("filename") == filename:
                 stats = last
-        f = Family(c.CURRENT_TOTAL_DURATION)
-        add(f, stats.get("total_duration", getattr(job, "total_duration", None)))
-        families.append(f)
         metadata: Dict[str, Any] = getattr(job, "metadata", None) or {}
-        for key, metric, factor in CURRENT_METADATA:
-            value = as_number(metadata.get(key))
+        key = (filename, getattr(history, "current_job_id", None),
+               getattr(job, "start_time", None),
+               stats.get("total_duration", getattr(job, "total_duration", None)),
+               stats.get("print_duration"),
+               tuple(metadata.get(field) for field, _, _ in CURRENT_METADATA))
+        return self._current_job.text(key, lambda: self._render_job(*key))
+
+    @staticmethod
+    def _render_job(filename: str, job_id: Any, start_time: Any, total_duration: Any,
+                    print_duration: Any, metadata: Tuple[Any, ...]) -> str:
+        c = catalogue
+        families: List[Family] = []
+        f = Family(c.CURRENT_JOB)
+        f.add(1.0, str(filename), f"{job_id:06X}" if isinstance(job_id, int) else "")
+        families.append(f)
+        f = Family(c.CURRENT_JOB_START)
+        add(f, start_time)
+        families.append(f)
+        f = Family(c.CURRENT_TOTAL_DURATION)
+        add(f, total_duration)
+        families.append(f)
+        estimate = None
+        for raw, (field, metric, factor) in zip(metadata, CURRENT_METADATA):
+            value = as_number(raw)
             f = Family(metric)
             if value is not None:
                 f.add(value * factor)
             families.append(f)
-        estimate = as_number(metadata.get("estimated_time"))
-        printed = as_number(stats.get("print_duration"))
+            if field == "estimated_time":
+                estimate = value
+        printed = as_number(print_duration)
         if estimate is not None and printed is not None:
             f = Family(c.CURRENT_REMAINING)
             f.add(max(estimate - printed, 0.0))
             families.append(f)
-        return families
+        return render_families(families)

@@ -1,11 +1,14 @@
 """Moonraker's connection to Klippy: always answers, even when Klippy is gone."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..catalogue import klippy as catalogue
 from ..exposition import Family, render_families
-from .base import Collector
+from .base import Collector, RenderCache
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
 
 
 class KlippyCollector(Collector):
@@ -18,19 +21,29 @@ class KlippyCollector(Collector):
     # then this collector says "startup", so "ready" always comes with the printer series.
     printer_ready: Optional[Callable[[], bool]] = None
 
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self._cache = RenderCache()
+
     def render(self) -> str:
         connection = self.server.lookup_component("klippy_connection")
         state = connection.state
-        connected = Family(catalogue.CONNECTED)
-        connected.add(1.0 if connection.is_connected() else 0.0)
-        state_info = Family(catalogue.STATE)
+        connected = connection.is_connected()
         name = state.name.lower()
         message = getattr(state, "message", "")
         if name == "ready" and self.printer_ready is not None and not self.printer_ready():
             name, message = "startup", ("Klippy is ready; the exporter is subscribing to its "
                                         "printer objects (if this lasts, see Moonraker's log)")
+        key = (connected, name, message)
+        return self._cache.text(key, lambda: self._render(connected, name, message))
+
+    @staticmethod
+    def _render(connected: bool, name: str, message: str) -> str:
+        connected_family = Family(catalogue.CONNECTED)
+        connected_family.add(1.0 if connected else 0.0)
+        state_info = Family(catalogue.STATE)
         state_info.add(1.0, name)
-        families = [connected, state_info]
+        families = [connected_family, state_info]
         if message:
             message_info = Family(catalogue.STATE_MESSAGE)
             message_info.add(1.0, message)

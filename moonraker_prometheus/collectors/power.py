@@ -1,11 +1,14 @@
 """Moonraker [power] devices (Go module `device_power`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, lookup
+from .base import Collector, RenderCache, lookup
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
 
 
 class PowerCollector(Collector):
@@ -14,25 +17,34 @@ class PowerCollector(Collector):
     name = "power"
     metrics = catalogue.POWER
 
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self._cache = RenderCache()
+
     def render(self) -> str:
-        c = catalogue
         power = lookup(self.server, "power")
         if power is None:
             return ""
         devices: Dict[str, Any] = getattr(power, "devices", None) or {}
+        # A device object's state changes in place: the key holds what is rendered.
+        key = tuple((str(getattr(dev, "name", name)), str(getattr(dev, "type", "")),
+                     getattr(dev, "state", None), getattr(dev, "locked_while_printing", None))
+                    for name, dev in list(devices.items()))
+        return self._cache.text(key, lambda: self._render(key))
+
+    @staticmethod
+    def _render(devices: Tuple[Tuple[str, str, Any, Any], ...]) -> str:
+        c = catalogue
         info = Family(c.POWER_DEVICE)
         status = Family(c.POWER_STATUS)
         state = Family(c.POWER_STATE)
         locked = Family(c.POWER_LOCKED)
-        for name, dev in list(devices.items()):
-            name = str(getattr(dev, "name", name))
-            info.add(1.0, name, str(getattr(dev, "type", "")))
-            dev_state = getattr(dev, "state", None)
+        for name, kind, dev_state, lwp in devices:
+            info.add(1.0, name, kind)
             if isinstance(dev_state, str):
                 state.add(1.0, name, dev_state)
                 if dev_state in ("on", "off"):
                     status.add(1.0 if dev_state == "on" else 0.0, name)
-            lwp = getattr(dev, "locked_while_printing", None)
             if isinstance(lwp, bool):
                 locked.add(1.0 if lwp else 0.0, name)
         families: List[Family] = [info, status, state, locked]

@@ -4,9 +4,10 @@ Klippy answers object queries only on its 250 ms status timer, so a scrape never
 Klippy anything: at every `klippy_ready` the collector discovers the objects, subscribes
 to exactly the fields the catalogue needs, and keeps the pushed state.
 
-Rendering is cached at two levels: the text of each (object, family) entry, dropped only
-when a push changes one of the fields that entry reads, and the whole body, dropped when
-any entry is. Moonraker hands every subscriber the pushes of *all* host subscriptions, so
+Rendering is cached at three levels: the text of each (object, family) entry, dropped only
+when a push changes one of the fields that entry reads; each family's block (its header
+and its entries' lines), rebuilt when one of its entries is; and the whole body, joined
+again from the blocks when any block is. Moonraker hands every subscriber the pushes of *all* host subscriptions, so
 pushes for objects or fields outside the plan change nothing.
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Plan:
         """`instances` overrides the label value of some objects (see sensor_owners)."""
         self.entries: List[Entry] = []
         self.families: List[Tuple[str, List[int]]] = []  # (header, entry indexes)
+        self.family_of: List[int] = []  # entry index -> index in families
         self.subscription: Subscription = {}
         self.by_object: Dict[str, List[int]] = {}
         family_index: Dict[str, int] = {}
@@ -123,6 +125,7 @@ class Plan:
                         self.families.append((header(metrics[name]), []))
                     index = len(self.entries)
                     self.entries.append(Entry(obj, fld.metric, instance, fld))
+                    self.family_of.append(family_index[name])
                     self.families[family_index[name]][1].append(index)
                     self.by_object.setdefault(obj, []).append(index)
                     self._want(obj, fld.top_levels)
@@ -155,6 +158,8 @@ class PrinterState:
             self.status[obj] = {}
             self._merge(obj, status.get(obj))
         self.texts: List[Optional[str]] = [None] * len(plan.entries)
+        self.blocks: List[str] = [""] * len(plan.families)
+        self.stale_blocks: Set[int] = set(range(len(plan.families)))
         self.body = RenderCache()
         # Moonraker's cached status dict per object, as last merged (held, so compared by
         # identity without any risk of id reuse)
@@ -189,6 +194,7 @@ class PrinterState:
                 needs = self.plan.entries[index].needs
                 if needs is None or not needs.isdisjoint(changed):
                     self.texts[index] = None
+                    self.stale_blocks.add(self.plan.family_of[index])
                     dirty = True
         if dirty:
             self.body.invalidate()
@@ -228,10 +234,11 @@ class PrinterState:
         return self.body.text(None, self._render)
 
     def _render(self) -> str:
-        out: List[str] = []
         texts = self.texts
         entries = self.plan.entries
-        for head, indexes in self.plan.families:
+        families = self.plan.families
+        for f in self.stale_blocks:
+            head, indexes = families[f]
             parts = []
             for i in indexes:
                 text = texts[i]
@@ -240,10 +247,9 @@ class PrinterState:
                     text = texts[i] = entry.render(self._status_for(entry))
                 if text:
                     parts.append(text)
-            if parts:
-                out.append(head)
-                out.extend(parts)
-        return "".join(out)
+            self.blocks[f] = head + "".join(parts) if parts else ""
+        self.stale_blocks.clear()
+        return "".join(self.blocks)
 
 
 class PrinterCollector(Collector):

@@ -56,6 +56,7 @@ class SpoolmanCollector(Collector):
         super().__init__(server)
         self.spools = PeriodicRefresh(server, "Spoolman spool list", self._fetch_spools,
                                       REFRESH_INTERVAL, max_age=MAX_AGE)
+        self._status_text = RenderCache()
         self._spool_text = RenderCache()  # the spool list's families, per fetched list
         server.register_event_handler(
             "spoolman:spoolman_status_changed", self._on_status_changed)
@@ -88,40 +89,48 @@ class SpoolmanCollector(Collector):
         await self.spools.close()
 
     def render(self) -> str:
-        c = catalogue
         spoolman = lookup(self.server, "spoolman")
         if spoolman is None:
             return ""
-        families: List[Family] = []
-        f = Family(c.SPOOLMAN_CONNECTED)
-        f.add(1.0 if getattr(spoolman, "ws_connected", False) else 0.0)
-        families.append(f)
-        spool_id = getattr(spoolman, "spool_id", None)
-        f = Family(c.SPOOLMAN_ACTIVE)
-        f.add(float(spool_id) if as_number(spool_id) is not None else -1.0)
-        families.append(f)
         pending: Dict[Any, Any] = getattr(spoolman, "pending_reports", None) or {}
-        f = Family(c.SPOOLMAN_PENDING)
-        f.add(float(len(pending)))
-        families.append(f)
-        f = Family(c.SPOOLMAN_PENDING_LENGTH)
-        for sid, used in list(pending.items()):
-            value = as_number(used)
-            if value is not None:
-                f.add(value / 1000.0, str(sid))
-        families.append(f)
-        out = render_families(families)
+        # pending_reports is changed in place: the key holds its items.
+        key = (bool(getattr(spoolman, "ws_connected", False)),
+               getattr(spoolman, "spool_id", None), tuple(pending.items()))
+        text = self._status_text.text(key, lambda: self._render_status(*key))
         spools = self.spools.current()
         if spools is not None:
-            out += self._spool_text.text(spools, lambda: render_spools(spools))
+            text += self._spool_text.text(spools, lambda: render_spools(spools))
         tail: List[Family] = []
         if self.spools.ok is not None:
-            f = Family(c.SPOOLMAN_LIST_SUCCESS)
+            f = Family(catalogue.SPOOLMAN_LIST_SUCCESS)
             f.add(1.0 if self.spools.ok else 0.0)
             tail.append(f)
         age = self.spools.age()
         if age is not None:
-            f = Family(c.SPOOLMAN_LIST_AGE)
+            f = Family(catalogue.SPOOLMAN_LIST_AGE)
             f.add(age)
             tail.append(f)
-        return out + render_families(tail)
+        return text + render_families(tail)
+
+    @staticmethod
+    def _render_status(connected: bool, spool_id: Any, pending: Tuple[Tuple[Any, Any], ...]
+                       ) -> str:
+        """Connection, active spool and the usage not yet reported to Spoolman."""
+        c = catalogue
+        families: List[Family] = []
+        f = Family(c.SPOOLMAN_CONNECTED)
+        f.add(1.0 if connected else 0.0)
+        families.append(f)
+        f = Family(c.SPOOLMAN_ACTIVE)
+        f.add(float(spool_id) if as_number(spool_id) is not None else -1.0)
+        families.append(f)
+        f = Family(c.SPOOLMAN_PENDING)
+        f.add(float(len(pending)))
+        families.append(f)
+        f = Family(c.SPOOLMAN_PENDING_LENGTH)
+        for sid, used in pending:
+            value = as_number(used)
+            if value is not None:
+                f.add(value / 1000.0, str(sid))
+        families.append(f)
+        return render_families(families)

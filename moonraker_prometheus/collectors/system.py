@@ -1,11 +1,14 @@
 """Host facts and system services, from the machine component (Go module `system_info`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, add, lookup
+from .base import Collector, RenderCache, add, lookup
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
 
 
 class SystemCollector(Collector):
@@ -14,40 +17,55 @@ class SystemCollector(Collector):
     name = "system"
     metrics = catalogue.SYSTEM
 
+    def __init__(self, server: "Server") -> None:
+        super().__init__(server)
+        self._cache = RenderCache()
+
     def render(self) -> str:
-        c = catalogue
         machine = lookup(self.server, "machine")
         if machine is None:
             return ""
         info: Dict[str, Any] = machine.get_system_info() or {}
+        # The machine component changes its system_info and service states in place: the
+        # key holds what is rendered.
+        services: Dict[str, Any] = info.get("service_state") or {}
+        dist = info.get("distribution") or {}
+        python = info.get("python") or {}
+        key = ((info.get("cpu_info") or {}).get("cpu_count"),
+               tuple(info.get("available_services") or ()),
+               tuple((service, svc.get("active_state"), svc.get("sub_state"))
+                     for service, svc in services.items() if isinstance(svc, dict)),
+               (dist.get("name"), dist.get("kernel_version", "")) if isinstance(dist, dict)
+               else None,
+               python.get("version") if isinstance(python, dict) else None)
+        return self._cache.text(key, lambda: self._render(*key))
+
+    @staticmethod
+    def _render(cpu_count: Any, available_services: Tuple[Any, ...],
+                service_states: Tuple[Tuple[str, Any, Any], ...],
+                distribution: Optional[Tuple[Any, Any]], python_version: Any) -> str:
+        c = catalogue
         families: List[Family] = []
         f = Family(c.SYSTEM_CPU_COUNT)
-        add(f, (info.get("cpu_info") or {}).get("cpu_count"))
+        add(f, cpu_count)
         families.append(f)
         available = Family(c.SERVICE_AVAILABLE)
         state = Family(c.SERVICE_STATE)
         sub_state = Family(c.SERVICE_SUB_STATE)
-        services: Dict[str, Any] = info.get("service_state") or {}
-        for service in info.get("available_services") or ():
+        for service in available_services:
             available.add(1.0, str(service))
-        for service, svc in services.items():
-            if not isinstance(svc, dict):
-                continue
-            if isinstance(svc.get("active_state"), str):
-                state.add(1.0, service, svc["active_state"])
-            if isinstance(svc.get("sub_state"), str):
-                sub_state.add(1.0, service, svc["sub_state"])
+        for service, active_state, service_sub_state in service_states:
+            if isinstance(active_state, str):
+                state.add(1.0, service, active_state)
+            if isinstance(service_sub_state, str):
+                sub_state.add(1.0, service, service_sub_state)
         families += [available, state, sub_state]
-        dist = info.get("distribution") or {}
-        name = dist.get("name") if isinstance(dist, dict) else None
-        if isinstance(name, str):
+        if distribution is not None and isinstance(distribution[0], str):
             f = Family(c.SYSTEM_OS)
-            f.add(1.0, name, str(dist.get("kernel_version", "")))
+            f.add(1.0, distribution[0], str(distribution[1]))
             families.append(f)
-        python = info.get("python") or {}
-        version = python.get("version") if isinstance(python, dict) else None
-        if isinstance(version, (list, tuple)) and len(version) >= 3:
+        if isinstance(python_version, (list, tuple)) and len(python_version) >= 3:
             f = Family(c.SYSTEM_PYTHON)
-            f.add(1.0, ".".join(str(v) for v in version[:3]))
+            f.add(1.0, ".".join(str(v) for v in python_version[:3]))
             families.append(f)
         return render_families(families)
