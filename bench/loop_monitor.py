@@ -7,6 +7,11 @@ scrape rendering on it, for instance) shows up as lateness.
 
     GET /server/loop_monitor           {"max_lateness": s, "ticks": n, "p99_lateness": s, ...}
     GET /server/loop_monitor?reset=true  same, then start a new window
+    GET /server/loop_monitor?ticker=false  stop the ticker (true: start it again), so that
+                                           a CPU measurement counts Moonraker's work only
+    GET /server/loop_monitor/profile?n=300&modules=a,b  cProfile of n component renders
+    GET /server/loop_monitor/trace?start=true  cProfile everything on the loop from now;
+        ?start=false[&sort=tottime&lines=40]  stop and report
 
 Never part of the product: nothing in moonraker_prometheus imports it.
 """
@@ -69,6 +74,8 @@ class LoopMonitor:
         self.slowest_cpu_gc = 0.0
         self.gc_in_callback = 0.0
         self._gc_start = 0.0
+        self.gc_time = [0.0, 0.0, 0.0]  # seconds spent in garbage collection per generation
+        self.gc_runs = [0, 0, 0]
         self.callbacks = 0
         self.long_callbacks: List[float] = []  # callbacks over 0.2 ms
 
@@ -102,7 +109,10 @@ class LoopMonitor:
             if phase == "start":
                 monitor._gc_start = clock()
             else:
-                monitor.gc_in_callback += clock() - monitor._gc_start
+                spent = clock() - monitor._gc_start
+                monitor.gc_in_callback += spent
+                monitor.gc_time[info["generation"]] += spent
+                monitor.gc_runs[info["generation"]] += 1
         gc.callbacks.append(on_gc)
         self._on_gc = on_gc
 
@@ -130,6 +140,7 @@ class LoopMonitor:
                 "max_callback": self.max_callback, "slowest_callback": self.slowest_callback,
                 "max_callback_cpu": self.max_callback_cpu,
                 "slowest_callback_gc": self.slowest_gc,
+                "gc_seconds": self.gc_time, "gc_runs": self.gc_runs,
                 "slowest_cpu_callback": self.slowest_cpu_callback,
                 "slowest_cpu_callback_gc": self.slowest_cpu_gc,
                 "callbacks": self.callbacks,
@@ -140,6 +151,12 @@ class LoopMonitor:
         result = self.report()
         if web_request.get_boolean("reset", False):
             self._reset()
+        ticker = web_request.get_boolean("ticker", None)
+        if ticker is False and self._task is not None:
+            self._task.cancel()  # its ~1000 wake-ups a second would count as Moonraker's CPU
+            self._task = None
+        elif ticker and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
         return result
 
     async def _handle_profile(self, web_request: "WebRequest") -> Dict[str, Any]:

@@ -123,28 +123,30 @@ class PrometheusComponent:
         A collector's text is encoded once per change (`_encoded`): one label value outside
         ASCII (a sensor named "Électronique") makes encoding a text cost ~1 µs per kB.
         """
-        modules = [*ALWAYS_SERVED, *(m for m in modules if m not in ALWAYS_SERVED)]
+        modules = [*ALWAYS_SERVED, *(m for m in modules if m != EXPORTERS
+                                     and m not in ALWAYS_SERVED)]
         parts: List[bytes] = []
-        outcomes: List[Tuple[str, float]] = []
-        duration = Family(self_metrics.COLLECTOR_DURATION)
-        clock = time.perf_counter
+        failed: List[str] = []
+        durations: List[int] = []
+        clock = time.perf_counter_ns  # whole nanoseconds: short, quickly written values
         for name in modules:
-            if name == EXPORTERS:
-                continue  # merged by the sidecar after rendering
             start = clock()
             try:
                 parts.append(self._encoded(name, self.collectors[name].render()))
-                ok = 1.0
-                if self._last_error:
-                    self._last_error.pop(name, None)
             except Exception as e:
-                ok = 0.0
+                failed.append(name)
                 self._log_failure(name, e)
-            duration.add(clock() - start, name)
-            outcomes.append((name, ok))
-        key = tuple(outcomes)
+            durations.append(clock() - start)
+        if self._last_error:
+            for name in modules:
+                if name not in failed:
+                    self._last_error.pop(name, None)
+        key = (tuple(modules), tuple(failed))
+        duration = Family(self_metrics.COLLECTOR_DURATION)
+        for name, nanoseconds in zip(modules, durations):
+            duration.add(nanoseconds / 1e9, name)
         parts += (self._encoded(" info", self._info_text()),
-                  self._encoded(" success", self._success.text(key, lambda: _successes(key))),
+                  self._encoded(" success", self._success.text(key, lambda: _successes(*key))),
                   duration.render().encode())
         return b"".join(parts)
 
@@ -183,11 +185,11 @@ class PrometheusComponent:
             logging.exception(f"prometheus: collector '{name}' failed: {cause}")
 
 
-def _successes(outcomes: Tuple[Tuple[str, float], ...]) -> str:
-    """klipper_exporter_collector_success: 1 or 0 per (collector, outcome)."""
+def _successes(modules: Tuple[str, ...], failed: Tuple[str, ...]) -> str:
+    """klipper_exporter_collector_success: 1 per collector rendered, 0 per failed one."""
     success = Family(self_metrics.COLLECTOR_SUCCESS)
-    for name, ok in outcomes:
-        success.add(ok, name)
+    for name in modules:
+        success.add(0.0 if name in failed else 1.0, name)
     return success.render()
 
 

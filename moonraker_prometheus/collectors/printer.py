@@ -7,8 +7,8 @@ to exactly the fields the catalogue needs, and keeps the pushed state.
 Rendering is cached at three levels: the text of each (object, family) entry, dropped only
 when a push changes one of the fields that entry reads; each family's block (its header
 and its entries' lines), rebuilt when one of its entries is; and the whole body, joined
-again from the blocks when any block is. Moonraker hands every subscriber the pushes of *all* host subscriptions, so
-pushes for objects or fields outside the plan change nothing.
+again from the blocks when any block is. Moonraker hands every subscriber the pushes of
+*all* host subscriptions, so pushes for objects or fields outside the plan change nothing.
 """
 from __future__ import annotations
 
