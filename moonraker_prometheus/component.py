@@ -1,6 +1,7 @@
 """The [prometheus] Moonraker component: options, endpoint, collector lifecycle."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -38,6 +39,9 @@ class PrometheusComponent:
         # Klippy's state says "ready" only once the printer series are there too.
         klippy, printer = self.collectors["klippy"], self.collectors["printer"]
         klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
+        # Collectors whose re-render can be long (see Collector.stale)
+        self._may_be_stale = [c for c in self.collectors.values()
+                              if type(c).stale is not Collector.stale]
         self._last_error: Dict[str, str] = {}
         self._info = RenderCache()
         self._success = RenderCache()
@@ -89,6 +93,11 @@ class PrometheusComponent:
         modules = self._requested_modules(web_request)
         merger = self.mergers[""]
         if merger is None or EXPORTERS not in modules:
+            if any(c.stale() for c in self._may_be_stale if c.name in modules):
+                # Printer objects changed since the last scrape (Klippy pushes every 250
+                # ms): their re-render (up to ~0.4 ms on a live printer) gets a loop
+                # callback of its own instead of extending the one that parsed the request.
+                await asyncio.sleep(0)
             return self.render(modules)
         # Concurrent scrapes with the same selection share one run of every source; our
         # own text is rendered once for them, when the sources have answered.

@@ -11,7 +11,8 @@ exporter's text, as the sidecar merges them).
 prometheus_client's registry walks every sample through generic objects; a scrape of a
 rich printer renders hundreds of samples on Moonraker's event loop, so the hot path is a
 dictionary lookup and one string join per sample: each family's sample prefixes
-(`name{k="v",...}`, escaped) are computed once per distinct label values and kept here.
+(`name{k="v",...}`, escaped) are computed once per distinct label values and kept on its
+declaration.
 """
 from __future__ import annotations
 

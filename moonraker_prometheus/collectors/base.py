@@ -37,6 +37,11 @@ class Collector(abc.ABC):
     def render(self) -> str:
         """The collector's families in the text exposition format ("" when none)."""
 
+    def stale(self) -> bool:
+        """Whether the next render() has real work to do (text to re-render, beyond cache
+        lookups and a few fresh samples). The component then gives it a loop callback of its
+        own. Only collectors whose re-render can take hundreds of microseconds say so."""
+        return False
 
     async def start(self) -> None:
         """Start background work; called once Moonraker's components are initialised."""

@@ -229,6 +229,10 @@ class PrinterState:
                 merged[f"{other}.{name}"] = other_status[name]
         return merged
 
+    def stale(self) -> bool:
+        """Whether a push changed entries since the last render."""
+        return bool(self.stale_blocks)
+
     def render(self) -> str:
         """The plan's families; only entries whose fields changed are re-rendered."""
         return self.body.text(None, self._render)
@@ -318,6 +322,10 @@ class PrinterCollector(Collector):
         state = self._state
         if state is not None:
             state.update(status)
+
+    def stale(self) -> bool:
+        state = self._state
+        return state is not None and state.stale()
 
     def render(self) -> str:
         connection = self.server.lookup_component("klippy_connection")
