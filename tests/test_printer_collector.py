@@ -59,6 +59,23 @@ def test_only_entries_reading_the_changed_field_are_re_rendered():
     assert entry.obj == "extruder1" and entry.field.path == "target"
 
 
+def test_a_push_makes_only_its_family_blocks_stale_until_the_next_render():
+    """A push re-renders its entries' family blocks only, and says so (stale()) until the
+    next render: the component then gives that render a loop callback of its own."""
+    state = make_state({"extruder": {"temperature": 21.0, "target": 0.0},
+                        "heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
+    body = state.render()
+    assert not state.stale()
+    blocks = list(state.blocks)
+    state.update({"extruder": {"target": 200.0}})
+    assert state.stale()
+    body2 = state.render()
+    assert not state.stale()
+    assert body2 != body and 'klipper_extruder_target{extruder="extruder"} 200.0' in body2
+    rebuilt = [f for f, (a, b) in enumerate(zip(blocks, state.blocks)) if a is not b]
+    assert [state.plan.families[f][0].split()[2] for f in rebuilt] == ["klipper_extruder_target"]
+
+
 def test_sync_catches_dicts_moonraker_replaced_without_a_push():
     state = make_state({"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
     cache = {"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}}
