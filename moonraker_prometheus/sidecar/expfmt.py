@@ -12,7 +12,9 @@ A rejected line is dropped and counted, and is as if absent: it creates no famil
 spliced into the label text without re-encoding values, and lines are grouped into families
 (resolved as Go does: `x_count` joins a summary or histogram `x` declared before it) so the
 merger can emit one HELP/TYPE per family. A source's series validated in one scrape are
-remembered, so the next scrape only checks values. Work is linear in the input.
+remembered, so the next scrape only checks values; a body laid out line for line as the
+source's previous one has its values checked a few thousand lines per C call, with no Python
+code per line (Template). Work is linear in the input.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import math
 import re
 import sys
 import time
+from itertools import compress
+from operator import add, getitem
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from ..exposition import LABEL_NAME, TYPES, escape_label_value, format_labels, header_lines
@@ -90,8 +94,10 @@ def label_text(labels: Sequence[Tuple[str, str]]) -> str:
     return format_labels([k for k, _ in labels], [v for _, v in labels])[1:-1]
 
 
-# sample name, "series key " (labels as written), series identity, le ok, quantile ok
-Hit = Tuple[str, str, str, bool, bool]
+# The validated name-and-labels part of a sample line as written (the cache key), sample
+# name, series key (`name{labels}` as written, our labels spliced in), series identity,
+# le ok, quantile ok.
+Hit = Tuple[str, str, str, str, bool, bool]
 
 
 def series_identity(name: str, labels: str, fixed: int = 0) -> str:
@@ -99,13 +105,13 @@ def series_identity(name: str, labels: str, fixed: int = 0) -> str:
     does not matter and a label with an empty value is no label.
 
     `labels` is normalised label text (`a="1",b="2"`). The result has the shape of a series
-    key (`name{a="1",b="2"} ` or `name `), so for labels already sorted and non-empty it is the
+    key (`name{a="1",b="2"}` or `name`), so for labels already sorted and non-empty it is the
     key itself. With `fixed`, the first `fixed` characters (a source's own labels and a
     comma, the same on each of its lines) are kept in front as they are: such an identity
     compares with those of the same source only (see full_identity).
     """
     if len(labels) <= fixed:
-        return name + "{" + labels + "} " if labels else name + " "
+        return name + "{" + labels + "}" if labels else name
     head, labels = labels[:fixed], labels[fixed:]
     if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
         pairs = labels[:-1].split('",')
@@ -117,13 +123,13 @@ def series_identity(name: str, labels: str, fixed: int = 0) -> str:
         text = ",".join(sorted("%s=%s" % p for p in _PAIR.findall(labels) if p[1] != '""'))
     if head:
         text = head + text if text else head[:-1]
-    return name + "{" + text + "} " if text else name + " "
+    return name + "{" + text + "}" if text else name
 
 
 def full_identity(ident: str) -> str:
     """The identity of any series, from one that may keep its source's labels in front."""
     brace = ident.find("{")
-    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-2])
+    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-1])
 
 
 class ParsedFamily:
@@ -170,6 +176,9 @@ class Rewriter:
         # beyond what one scrape uses, so vanished series do not pile up.
         self.cache: Dict[str, Hit] = {}
         self.used = 0
+        # The layout of each body of the previous scrape, by position (see Template).
+        self.templates: Dict[int, Optional[Template]] = {}
+        self.bodies = 0
         # Samples of sources that add their own exporter_name cannot collide with each other.
         self.tags = (bool(self.labels) and self.labels[0][0] == "exporter_name"
                      and not honor_labels)
@@ -179,6 +188,9 @@ class Rewriter:
         if len(self.cache) > 2 * self.used + 1024:
             self.cache = {}
         self.used = 0
+        for index in [i for i in self.templates if i >= self.bodies]:
+            del self.templates[index]  # a glob now matching fewer files
+        self.bodies = 0
 
     def wanted(self, family: str) -> bool:
         if self.keep and not any(p.fullmatch(family) for p in self.keep):
@@ -247,21 +259,23 @@ def decode(body: bytes, parsed: Parsed) -> str:
     return "\n".join(good)
 
 
-def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
-    """Lines, a slice at a time; between slices the GIL goes to the event loop thread.
+def _slices(body: Union[str, bytes], parsed: Parsed, size: int = _SLICE_BYTES
+            ) -> Iterator[List[str]]:
+    """Lines, a slice of about `size` bytes at a time; between slices the GIL goes to the
+    event loop thread.
 
     Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
     line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
     file caught mid-write or a cut-off body ends with.
     """
-    size = len(body)
+    total = len(body)
     newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
     start = 0
-    while start < size:
-        end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
-        end = size if end < 0 else end
+    while start < total:
+        end = body.find(newline, start + size)  # type: ignore[arg-type]
+        end = total if end < 0 else end
         piece = body[start:end]
-        if end == size:
+        if end == total:
             cut = piece.rfind(newline) + 1  # type: ignore[arg-type]
             if piece[cut:].strip(blanks):  # type: ignore[arg-type]
                 parsed.drop("invalid_line")
@@ -274,15 +288,187 @@ def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
         time.sleep(0)
 
 
+# What a body's sample line must end with, after a known name-and-labels part, for the
+# line to be written as that part's series key followed by the rest as it is: a blank, a
+# value and maybe a blank and a timestamp in canonical form (see _timestamp).
+_REST = " %s(?: (?:0|[1-9][0-9]{0,17}))?" % FLOAT
+_RESTS = re.compile("(?:%s\n)*%s" % (_REST, _REST))
+# What nearly every exporter writes (a subset of _RESTS, tried first as it runs faster).
+_PLAIN_RESTS = re.compile(r"(?: -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?\n)*"
+                          r" -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?")
+_EXPONENT = re.compile(r" ([^ \n]*[eE][^ \n]*)")  # a value token that may overflow
+_LONG_TOKEN = re.compile(r"[^ \n]{41}")  # a value whose range parse() checks
+# Template.apply() works through a body in slices of this size (see _slices), this many
+# lines at a time; a slice takes well under a millisecond.
+_STEP_BYTES = 4 * _SLICE_BYTES
+_STEP_LINES = 4096
+
+
+class Template:
+    """The layout of one body of a source as parsed in the previous scrape, line for line.
+
+    Lines are `slots` (a sample line whose outcome was decided by its name-and-labels part
+    alone: written, or dropped as a duplicate, filtered or with a bad `le`/`quantile`) or
+    `fixed` (every other line: comments, blank and invalid lines). The next body of the same
+    source at the same position gives the same families, the same lines in them and the
+    same drops if its fixed lines are the same, its slot lines start with the same
+    name-and-labels parts, and the rest of each is a valid value in canonical form (a blank,
+    the value, maybe a blank and a timestamp); only the values then differ. apply() checks
+    exactly that with a few C-level calls per step of lines (no per-line Python code) and
+    writes each written line as its series key plus that rest.
+
+    Memory: a byte per line, pointers to the series keys, identities and name-and-labels
+    parts the rewriter's cache holds anyway, and the fixed lines.
+    """
+
+    __slots__ = ("mask", "fixed_mask", "fixed", "prefixes", "rests", "families", "dropped",
+                 "count")
+
+    def __init__(self, mask: bytes, fixed: List[str], prefixes: Tuple[str, ...],
+                 rests: Tuple[slice, ...],
+                 families: List[Tuple[str, str, bool, Optional[str], Tuple[str, ...],
+                                      Tuple[str, ...], Union[slice, Tuple[int, ...]]]],
+                 dropped: Dict[str, int], count: int) -> None:
+        self.mask = mask  # per line: 1 for a slot, 0 for a fixed line
+        self.fixed_mask = mask.translate(_FLIP)
+        self.fixed = fixed
+        self.prefixes = prefixes  # per slot: its name-and-labels part
+        self.rests = rests  # per slot: where the rest of the line starts
+        # (name, type, typed, help, series keys, identities, the slots of its lines)
+        self.families = families
+        self.dropped = dropped
+        self.count = count
+
+    def apply(self, body: Union[str, bytes]) -> Optional[Parsed]:
+        """What parse() would make of `body`, or None if its layout differs."""
+        parsed = Parsed()
+        mask, fixed_mask, fixed, prefixes, starts = (
+            self.mask, self.fixed_mask, self.fixed, self.prefixes, self.rests)
+        rests: List[str] = []
+        line_at = fixed_at = 0
+        for lines in _slices(body, parsed, _STEP_BYTES):
+            for first in range(0, len(lines), _STEP_LINES):
+                step = lines[first:first + _STEP_LINES]
+                stop = line_at + len(step)
+                slots = mask[line_at:stop]
+                n = slots.count(1)
+                if stop > len(mask) or list(compress(step, fixed_mask[line_at:stop])) != \
+                        fixed[fixed_at:fixed_at + len(step) - n]:
+                    return None
+                if n:
+                    at = len(rests)
+                    samples = list(compress(step, slots))
+                    if not all(map(str.startswith, samples, prefixes[at:at + n])):
+                        return None
+                    got = list(map(getitem, samples, starts[at:at + n]))
+                    if not _canonical_values(got):
+                        return None
+                    rests += got
+                fixed_at += len(step) - n
+                line_at = stop
+        if line_at != len(mask) or parsed.dropped:
+            return None
+        pending = 0
+        for name, mtype, typed, help_, keys, ids, where in self.families:
+            fam = ParsedFamily(name, mtype, typed)
+            fam.help = help_
+            if keys:
+                picked = rests[where] if isinstance(where, slice) else map(rests.__getitem__,
+                                                                              where)
+                fam.lines = list(map(add, keys, picked))
+                fam.ids = list(ids)
+                pending += len(keys)
+                if pending > _STEP_LINES:
+                    time.sleep(0)
+                    pending = 0
+            parsed.families[name] = fam
+        parsed.dropped = dict(self.dropped)
+        return parsed
+
+
+_FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
+
+
+def _canonical_values(rests: List[str]) -> bool:
+    """True if each rest is a blank and a value (maybe a blank and a timestamp) in canonical
+    form that parse() accepts as it is."""
+    text = "\n".join(rests)
+    if _PLAIN_RESTS.fullmatch(text) is None and _RESTS.fullmatch(text) is None:
+        return False
+    if max(map(len, rests)) > 41 and _LONG_TOKEN.search(text) is not None:
+        return False
+    if "e" in text or "E" in text:
+        return all(_in_range(v) for v in _EXPONENT.findall(text))
+    return True
+
+
+class _Recorder:
+    """What parse() notes per line to build the body's Template."""
+
+    __slots__ = ("mask", "fixed", "hits", "outcomes", "whole")
+
+    def __init__(self) -> None:
+        self.mask = bytearray()
+        self.fixed: List[str] = []
+        self.hits: List[Hit] = []
+        self.outcomes: List[Optional[ParsedFamily]] = []  # per slot: where its line went
+        # False if a line written out is no slot, or a line was dropped before tokenizing
+        self.whole = True
+
+    def template(self, parsed: Parsed, count: int) -> Optional[Template]:
+        """The body's Template, or None if it has none."""
+        if not self.whole:
+            return None
+        hits = self.hits
+        where: Dict[str, List[int]] = {}
+        for slot, fam in enumerate(self.outcomes):
+            if fam is not None:
+                where.setdefault(fam.name, []).append(slot)
+        families = []
+        for fam in parsed.families.values():
+            slots = where.pop(fam.name, [])
+            keys = tuple(hits[i][2] for i in slots)
+            ids = tuple(fam.ids)
+            if len(ids) != len(keys):
+                return None
+            if all(a is b for a, b in zip(keys, ids)):
+                ids = keys  # one tuple, not two equal ones
+            span: Union[slice, Tuple[int, ...]] = tuple(slots)
+            if slots and slots[-1] - slots[0] == len(slots) - 1:
+                span = slice(slots[0], slots[-1] + 1)
+            families.append((fam.name, fam.type, fam.typed, fam.help, keys, ids, span))
+        if where:
+            return None
+        starts: Dict[int, slice] = {}
+        return Template(
+            bytes(self.mask), self.fixed, tuple(h[0] for h in hits),
+            tuple(starts.setdefault(len(h[0]), slice(len(h[0]), None)) for h in hits),
+            families, dict(parsed.dropped), count)
+
+
 def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
     """Tokenizes one exposition body into `parsed` (a new Parsed unless given).
 
-    A line whose name-and-labels part was validated in this or the previous scrape of the
-    same source (rw.cache) only needs its value checked: series are stable between scrapes.
-    A repeated series (same identity) keeps its first line; the others count as duplicates.
+    A body laid out as the same source's body at this position in the previous scrape, line
+    for line, only has its values checked (see Template). Otherwise, a line whose
+    name-and-labels part was validated in this or the previous scrape of the same source
+    (rw.cache) only needs its value checked: series are stable between scrapes. A repeated
+    series (same identity) keeps its first line; the others count as duplicates.
     """
+    rec: Optional[_Recorder] = None
     if parsed is None:
+        index = rw.bodies
+        rw.bodies += 1
+        template = rw.templates.get(index)
+        if template is not None:
+            done = template.apply(body)
+            if done is not None:
+                rw.used += template.count
+                return done
         parsed = Parsed()
+        rec = _Recorder()
+        mark, keep_fixed = rec.mask.append, rec.fixed.append
+        slot_hit, slot_outcome = rec.hits.append, rec.outcomes.append
     fams: Dict[str, ParsedFamily] = {}  # every family Go's parser knows, filtered ones too
     owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
@@ -294,6 +480,9 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             if not line or line[0] == "#":
                 if line:
                     _comment(line, fams, owner, rw, parsed)
+                if rec is not None:
+                    mark(0)
+                    keep_fixed(line)
                 continue
             # The name-and-labels part: up to the closing brace (values and timestamps
             # never hold a '}'), or up to the first blank for a line without labels.
@@ -302,6 +491,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             m = value_of(line, end) if hit is not None else None
             if m is not None:
                 value, ts = m.groups()
+                slot = True  # this line's outcome depends on its name-and-labels part only
             else:
                 hit, value, ts, head = _tokenize(line, rw)
                 if hit is None:
@@ -309,40 +499,61 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
                     elif head == -1:
                         bad += 1
+                    if rec is not None:
+                        mark(0)
+                        keep_fixed(line)
                     continue
-                if head == end:
-                    cache[line[:end]] = hit
-            if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
-                bad += 1
-                continue
-            if ts is not None:
+                slot = head == end
+                if slot:
+                    cache[hit[0]] = hit
+            kept: Optional[ParsedFamily] = None
+            valid = not ("e" in value or "E" in value or len(value) > 40) or _in_range(value)
+            if valid and ts is not None:
                 ts = _timestamp(ts)
-                if ts is None:
-                    bad += 1
-                    continue
-                value += " " + ts
-            name, key_sp, ident, le_ok, q_ok = hit
-            try:
-                fam = owner[name]
-            except KeyError:
-                fam = _sample_family(name, fams, owner, rw, parsed)
-            if fam is None:
-                continue
-            if not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
+                valid = ts is not None
+                if valid:
+                    value += " " + ts  # type: ignore[operator]
+            if not valid:
                 bad += 1
-                continue
-            if ident in seen:
-                dups += 1
-                continue
-            seen.add(ident)
-            fam.lines.append(key_sp + value)
-            fam.ids.append(ident)
-            count += 1
+                slot = False
+            else:
+                _, name, key, ident, le_ok, q_ok = hit
+                try:
+                    fam = owner[name]
+                except KeyError:
+                    fam = _sample_family(name, fams, owner, rw, parsed)
+                if fam is None:
+                    pass
+                elif not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
+                    bad += 1
+                elif ident in seen:
+                    dups += 1
+                else:
+                    seen.add(ident)
+                    fam.lines.append(key + " " + value)
+                    fam.ids.append(ident)
+                    count += 1
+                    kept = fam
+            if rec is not None:
+                if slot:
+                    mark(1)
+                    slot_hit(hit)
+                    slot_outcome(kept)
+                else:
+                    mark(0)
+                    keep_fixed(line)
+                    if kept is not None:
+                        rec.whole = False
     if bad:
         parsed.drop("invalid_line", bad)
     if dups:
         parsed.drop("duplicate_series", dups)
     rw.used += count
+    if rec is not None:
+        ends = b"\n" if isinstance(body, bytes) else "\n"
+        if not body.endswith(ends) or "invalid_utf8" in parsed.dropped:  # type: ignore
+            rec.whole = False  # lines _slices() dropped are not in the recording
+        rw.templates[index] = rec.template(parsed, count)
     return parsed
 
 
@@ -373,13 +584,13 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str
         labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
     if labels is None:
         return None, "", None, -1
-    key = name + "{" + labels + "} " if labels else name + " "
+    key = name + "{" + labels + "}" if labels else name
     name = sys.intern(name)  # one copy per metric name, not one per cached series
     # A tagged source's own labels lead every line alike: only the backend's need sorting.
     ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
     if ident == key:
         ident = key  # one string, not two equal ones
-    hit = (name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))
+    hit = (line[:head], name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))
     return hit, value, ts, head
 
 
