@@ -63,9 +63,30 @@ _INT64_MAX = (1 << 63) - 1
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
-# Input is tokenized in slices of about this size; between slices the worker thread hands
-# the GIL to the event loop thread (a slice takes well under a millisecond).
+# Input is tokenized in slices of about this size (a slice takes well under a millisecond);
+# between slices, once per _NAP_AFTER seconds of work, the worker thread hands the GIL to
+# the event loop thread.
 _SLICE_BYTES = 32768
+_NAP_AFTER = 0.0005
+
+
+class _Pacer:
+    """Hands the GIL over (see nap()) once `_NAP_AFTER` seconds of work have passed since
+    the last time: often enough for the event loop, rarely enough to cost little (a nap
+    takes ~60 µs)."""
+
+    __slots__ = ("due",)
+
+    def __init__(self) -> None:
+        self.due = time.perf_counter() + _NAP_AFTER
+
+    def nap(self) -> None:
+        if time.perf_counter() >= self.due:
+            # A real nap (not sched_yield, which hands nothing over): the thread waiting
+            # for the GIL, typically the event loop, gets it now instead of after the 5 ms
+            # switch interval.
+            time.sleep(0)
+            self.due = time.perf_counter() + _NAP_AFTER
 
 
 def unescape_help(text: str) -> Optional[str]:
@@ -94,10 +115,20 @@ def label_text(labels: Sequence[Tuple[str, str]]) -> str:
     return format_labels([k for k, _ in labels], [v for _, v in labels])[1:-1]
 
 
-# The validated name-and-labels part of a sample line as written (the cache key), sample
-# name, series key (`name{labels}` as written, our labels spliced in), series identity,
-# le ok, quantile ok.
-Hit = Tuple[str, str, str, str, bool, bool]
+# What is known of a validated name-and-labels part of a sample line (rw.cache): for a
+# plain series (see _plain_key), only its sample name; otherwise sample name, series key
+# (`name{labels}`, our labels spliced in), series identity, le ok, quantile ok.
+Hit = Union[str, Tuple[str, str, str, bool, bool]]
+
+
+def _plain_key(prefix: str, name: str, part: str) -> str:
+    """The series key of a plain series: its name-and-labels part as written (`name` or
+    `name{labels}`, canonical) with the rewriter's `prefix` (our labels and a comma, or "")
+    spliced in front of its labels. A plain series' identity is its key, and its `le` and
+    `quantile` labels, if any, are numbers."""
+    if len(part) == len(name):
+        return name + "{" + prefix[:-1] + "}" if prefix else name
+    return part[:len(name) + 1] + prefix + part[len(name) + 1:]
 
 
 def series_identity(name: str, labels: str, fixed: int = 0) -> str:
@@ -136,7 +167,8 @@ class ParsedFamily:
     """One metric family as read from one body: header plus already-rewritten sample lines.
 
     `type` is None while only a HELP line named the family (Go's parser then still accepts
-    a TYPE line for it). `ids` holds each line's series identity (see series_identity).
+    a TYPE line for it). `ids` holds each line's series identity (see series_identity), or
+    is None when every line's identity is its series key (see identities()).
     `wanted` is False for a family the source's keep/drop rules filter out.
     """
 
@@ -150,7 +182,14 @@ class ParsedFamily:
         self.wanted = wanted
         self.help: Optional[str] = None
         self.lines: List[str] = []
-        self.ids: List[str] = []
+        self.ids: Optional[List[str]] = []
+
+    def identities(self) -> List[str]:
+        """`ids`, made from the lines first if None (each line's series key: the line up to
+        the blank before its value)."""
+        if self.ids is None:
+            self.ids = [x[:x.rfind("}") + 1 or x.find(" ")] for x in self.lines]
+        return self.ids
 
 
 class Rewriter:
@@ -259,10 +298,9 @@ def decode(body: bytes, parsed: Parsed) -> str:
     return "\n".join(good)
 
 
-def _slices(body: Union[str, bytes], parsed: Parsed, size: int = _SLICE_BYTES
-            ) -> Iterator[List[str]]:
-    """Lines, a slice of about `size` bytes at a time; between slices the GIL goes to the
-    event loop thread.
+def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
+    """Lines, a slice at a time; between slices the GIL goes to the event loop thread now
+    and then (_Pacer).
 
     Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
     line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
@@ -271,8 +309,9 @@ def _slices(body: Union[str, bytes], parsed: Parsed, size: int = _SLICE_BYTES
     total = len(body)
     newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
     start = 0
+    pacer = _Pacer()
     while start < total:
-        end = body.find(newline, start + size)  # type: ignore[arg-type]
+        end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
         end = total if end < 0 else end
         piece = body[start:end]
         if end == total:
@@ -283,9 +322,7 @@ def _slices(body: Union[str, bytes], parsed: Parsed, size: int = _SLICE_BYTES
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
         yield text.split("\n")
         start = end + 1
-        # A real nap (not sched_yield, which hands nothing over): the thread waiting for the
-        # GIL, typically the event loop, gets it now instead of after the 5 ms switch interval.
-        time.sleep(0)
+        pacer.nap()
 
 
 # What a body's sample line must end with, after a known name-and-labels part, for the
@@ -298,9 +335,8 @@ _PLAIN_RESTS = re.compile(r"(?: -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0
                           r" -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?")
 _EXPONENT = re.compile(r" ([^ \n]*[eE][^ \n]*)")  # a value token that may overflow
 _LONG_TOKEN = re.compile(r"[^ \n]{41}")  # a value whose range parse() checks
-# Template.apply() works through a body in slices of this size (see _slices), this many
-# lines at a time; a slice takes well under a millisecond.
-_STEP_BYTES = 4 * _SLICE_BYTES
+# Template.apply() checks at most this many lines per C call (a slice has fewer of them
+# unless they are very short).
 _STEP_LINES = 4096
 
 
@@ -314,27 +350,28 @@ class Template:
     same drops if its fixed lines are the same, its slot lines start with the same
     name-and-labels parts, and the rest of each is a valid value in canonical form (a blank,
     the value, maybe a blank and a timestamp); only the values then differ. apply() checks
-    exactly that with a few C-level calls per step of lines (no per-line Python code) and
-    writes each written line as its series key plus that rest.
+    exactly that with a few C-level calls per step of lines (no per-line Python code).
 
-    Memory: a byte per line, pointers to the series keys, identities and name-and-labels
-    parts the rewriter's cache holds anyway, and the fixed lines.
+    A family of plain series only (see _plain_key) is written as its lines joined, our
+    labels spliced in after each `name{` (or `name{...}` put after a bare `name`) by
+    str.replace, and split again; its identities are left to ParsedFamily.identities(). Other
+    families keep their series keys and identities and are written key plus rest.
+
+    Memory: a byte per line, pointers to the name-and-labels parts the rewriter's cache
+    holds anyway, and the fixed lines.
     """
 
-    __slots__ = ("mask", "fixed_mask", "fixed", "prefixes", "rests", "families", "dropped",
+    __slots__ = ("mask", "fixed_mask", "fixed", "parts", "rests", "families", "dropped",
                  "count")
 
-    def __init__(self, mask: bytes, fixed: List[str], prefixes: Tuple[str, ...],
-                 rests: Tuple[slice, ...],
-                 families: List[Tuple[str, str, bool, Optional[str], Tuple[str, ...],
-                                      Tuple[str, ...], Union[slice, Tuple[int, ...]]]],
+    def __init__(self, mask: bytes, fixed: List[str], parts: Tuple[str, ...],
+                 rests: Tuple[slice, ...], families: List[_TemplateFamily],
                  dropped: Dict[str, int], count: int) -> None:
         self.mask = mask  # per line: 1 for a slot, 0 for a fixed line
         self.fixed_mask = mask.translate(_FLIP)
         self.fixed = fixed
-        self.prefixes = prefixes  # per slot: its name-and-labels part
+        self.parts = parts  # per slot: its name-and-labels part
         self.rests = rests  # per slot: where the rest of the line starts
-        # (name, type, typed, help, series keys, identities, the slots of its lines)
         self.families = families
         self.dropped = dropped
         self.count = count
@@ -342,11 +379,12 @@ class Template:
     def apply(self, body: Union[str, bytes]) -> Optional[Parsed]:
         """What parse() would make of `body`, or None if its layout differs."""
         parsed = Parsed()
-        mask, fixed_mask, fixed, prefixes, starts = (
-            self.mask, self.fixed_mask, self.fixed, self.prefixes, self.rests)
+        mask, fixed_mask, fixed, parts, starts = (
+            self.mask, self.fixed_mask, self.fixed, self.parts, self.rests)
+        samples: List[str] = []
         rests: List[str] = []
         line_at = fixed_at = 0
-        for lines in _slices(body, parsed, _STEP_BYTES):
+        for lines in _slices(body, parsed):
             for first in range(0, len(lines), _STEP_LINES):
                 step = lines[first:first + _STEP_LINES]
                 stop = line_at + len(step)
@@ -357,33 +395,49 @@ class Template:
                     return None
                 if n:
                     at = len(rests)
-                    samples = list(compress(step, slots))
-                    if not all(map(str.startswith, samples, prefixes[at:at + n])):
+                    got = list(compress(step, slots))
+                    if not all(map(str.startswith, got, parts[at:at + n])):
                         return None
-                    got = list(map(getitem, samples, starts[at:at + n]))
-                    if not _canonical_values(got):
+                    cut = list(map(getitem, got, starts[at:at + n]))
+                    if not _canonical_values(cut):
                         return None
-                    rests += got
+                    samples += got
+                    rests += cut
                 fixed_at += len(step) - n
                 line_at = stop
         if line_at != len(mask) or parsed.dropped:
             return None
-        pending = 0
-        for name, mtype, typed, help_, keys, ids, where in self.families:
+        pacer = _Pacer()
+        for name, mtype, typed, help_, where, splices, keys, ids in self.families:
             fam = ParsedFamily(name, mtype, typed)
             fam.help = help_
-            if keys:
+            if keys is not None:
                 picked = rests[where] if isinstance(where, slice) else map(rests.__getitem__,
                                                                               where)
                 fam.lines = list(map(add, keys, picked))
-                fam.ids = list(ids)
-                pending += len(keys)
-                if pending > _STEP_LINES:
-                    time.sleep(0)
-                    pending = 0
+                fam.ids = list(ids)  # type: ignore[arg-type]
+            elif splices is not None:
+                picked = samples[where] if isinstance(where, slice) else map(
+                    samples.__getitem__, where)
+                text = "\n" + "\n".join(picked)
+                for old, new in splices:
+                    text = text.replace(old, new)
+                fam.lines = text.split("\n")
+                del fam.lines[0]
+                fam.ids = None
+            pacer.nap()
             parsed.families[name] = fam
         parsed.dropped = dict(self.dropped)
         return parsed
+
+
+# A family in a Template: name, type, typed, help, the slots of its lines (a slice if they
+# follow each other), then for a family of plain series (old, new) texts that splice our
+# labels in, else None and its series keys and identities (both None for a family without
+# lines).
+_TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tuple[int, ...]],
+                        Optional[Tuple[Tuple[str, str], ...]], Optional[Tuple[str, ...]],
+                        Optional[Tuple[str, ...]]]
 
 
 _FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
@@ -405,44 +459,60 @@ def _canonical_values(rests: List[str]) -> bool:
 class _Recorder:
     """What parse() notes per line to build the body's Template."""
 
-    __slots__ = ("mask", "fixed", "hits", "outcomes", "whole")
+    __slots__ = ("mask", "fixed", "parts", "hits", "outcomes", "whole")
 
     def __init__(self) -> None:
         self.mask = bytearray()
         self.fixed: List[str] = []
-        self.hits: List[Hit] = []
+        self.parts: List[str] = []  # per slot: its name-and-labels part
+        self.hits: List[Hit] = []  # per slot: its rw.cache entry
         self.outcomes: List[Optional[ParsedFamily]] = []  # per slot: where its line went
         # False if a line written out is no slot, or a line was dropped before tokenizing
         self.whole = True
 
-    def template(self, parsed: Parsed, count: int) -> Optional[Template]:
-        """The body's Template, or None if it has none."""
+    def template(self, parsed: Parsed, count: int, prefix: str) -> Optional[Template]:
+        """The body's Template (`prefix`: the rewriter's), or None if it has none."""
         if not self.whole:
             return None
-        hits = self.hits
+        parts, hits = self.parts, self.hits
         where: Dict[str, List[int]] = {}
         for slot, fam in enumerate(self.outcomes):
             if fam is not None:
                 where.setdefault(fam.name, []).append(slot)
-        families = []
+        families: List[_TemplateFamily] = []
         for fam in parsed.families.values():
             slots = where.pop(fam.name, [])
-            keys = tuple(hits[i][2] for i in slots)
-            ids = tuple(fam.ids)
-            if len(ids) != len(keys):
+            if len(slots) != len(fam.lines):
                 return None
-            if all(a is b for a, b in zip(keys, ids)):
-                ids = keys  # one tuple, not two equal ones
             span: Union[slice, Tuple[int, ...]] = tuple(slots)
             if slots and slots[-1] - slots[0] == len(slots) - 1:
                 span = slice(slots[0], slots[-1] + 1)
-            families.append((fam.name, fam.type, fam.typed, fam.help, keys, ids, span))
+            splices: Optional[Tuple[Tuple[str, str], ...]] = None
+            keys = ids = None
+            if slots and all(type(hits[i]) is str for i in slots):
+                forms: Dict[str, Set[bool]] = {}  # name -> written bare, with labels
+                for i in slots:
+                    forms.setdefault(hits[i], set()).add(  # type: ignore[arg-type]
+                        len(parts[i]) == len(hits[i]))  # type: ignore[arg-type]
+                # "\nname{" and "\nname " are found exactly at the starts of that name's
+                # lines (no other name, no label value holds them: values have no newline).
+                # Labels go in first: a bare name's new labels must not get them again.
+                splices = tuple(("\n%s{" % n, "\n%s{%s" % (n, prefix))
+                                for n, bare in forms.items() if False in bare) + tuple(
+                    ("\n%s " % n, "\n%s{%s} " % (n, prefix[:-1]))
+                    for n, bare in forms.items() if True in bare) if prefix else ()
+            elif slots:
+                keys = tuple(_plain_key(prefix, h, parts[i]) if type(h) is str else h[1]
+                             for i, h in ((i, hits[i]) for i in slots))
+                ids = tuple(fam.ids)
+            families.append((fam.name, fam.type, fam.typed, fam.help, span, splices, keys,
+                             ids))
         if where:
             return None
         starts: Dict[int, slice] = {}
         return Template(
-            bytes(self.mask), self.fixed, tuple(h[0] for h in hits),
-            tuple(starts.setdefault(len(h[0]), slice(len(h[0]), None)) for h in hits),
+            bytes(self.mask), self.fixed, tuple(parts),
+            tuple(starts.setdefault(len(x), slice(len(x), None)) for x in parts),
             families, dict(parsed.dropped), count)
 
 
@@ -468,7 +538,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         parsed = Parsed()
         rec = _Recorder()
         mark, keep_fixed = rec.mask.append, rec.fixed.append
-        slot_hit, slot_outcome = rec.hits.append, rec.outcomes.append
+        slot_part, slot_hit, slot_outcome = rec.parts.append, rec.hits.append, rec.outcomes.append
     fams: Dict[str, ParsedFamily] = {}  # every family Go's parser knows, filtered ones too
     owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
@@ -487,13 +557,21 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             # The name-and-labels part: up to the closing brace (values and timestamps
             # never hold a '}'), or up to the first blank for a line without labels.
             end = line.rfind("}") + 1 or line.find(" ")
-            hit = cache.get(line[:end]) if end > 0 else None
+            part = line[:end]
+            hit = cache.get(part) if end > 0 else None
             m = value_of(line, end) if hit is not None else None
             if m is not None:
                 value, ts = m.groups()
                 slot = True  # this line's outcome depends on its name-and-labels part only
+                if type(hit) is str:
+                    key = _plain_key(rw.prefix, hit, part)  # type: ignore[arg-type]
+                else:
+                    key = hit[1]  # type: ignore[index]
+                if rec is not None:
+                    del cache[part]  # the template keeps `part`: one copy, not two
+                    cache[part] = hit  # type: ignore[assignment]
             else:
-                hit, value, ts, head = _tokenize(line, rw)
+                hit, key, value, ts, head = _tokenize(line, rw)
                 if hit is None:
                     if head == -2:
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
@@ -505,7 +583,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     continue
                 slot = head == end
                 if slot:
-                    cache[hit[0]] = hit
+                    cache[part] = hit
             kept: Optional[ParsedFamily] = None
             valid = not ("e" in value or "E" in value or len(value) > 40) or _in_range(value)
             if valid and ts is not None:
@@ -517,7 +595,10 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 bad += 1
                 slot = False
             else:
-                _, name, key, ident, le_ok, q_ok = hit
+                if type(hit) is str:
+                    name, ident, le_ok, q_ok = hit, key, True, True
+                else:
+                    name, _, ident, le_ok, q_ok = hit  # type: ignore[misc]
                 try:
                     fam = owner[name]
                 except KeyError:
@@ -537,6 +618,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             if rec is not None:
                 if slot:
                     mark(1)
+                    slot_part(part)
                     slot_hit(hit)
                     slot_outcome(kept)
                 else:
@@ -553,20 +635,24 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         ends = b"\n" if isinstance(body, bytes) else "\n"
         if not body.endswith(ends) or "invalid_utf8" in parsed.dropped:  # type: ignore
             rec.whole = False  # lines _slices() dropped are not in the recording
-        rw.templates[index] = rec.template(parsed, count)
+        rw.templates[index] = rec.template(parsed, count, rw.prefix)
     return parsed
 
 
-def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str], int]:
-    """Full validation of one sample line: (hit, value, timestamp, end of the name+labels part).
+def _tokenize(line: str, rw: Rewriter
+              ) -> Tuple[Optional[Hit], str, str, Optional[str], int]:
+    """Full validation of one sample line: (hit, series key, value, timestamp, end of the
+    name+labels part).
 
     No hit: the end is -2 for a comment after blanks, 0 for a blank line, -1 for an invalid
     line.
     """
     m = _SAMPLE_FAST.fullmatch(line)
+    plain = False  # the key is the name-and-labels part with rw.prefix spliced in
     if m is not None:
         name, body, value, ts = m.groups()
         head = m.end(1) if body is None else m.end(2) + 1
+        plain = body is None
         if not body:
             labels: Optional[str] = rw.prefix[:-1]
         elif (body.count('"') == 2 and body[-1] == '"'
@@ -574,24 +660,27 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str
             labels = rw.prefix + body  # one label, no clash: nothing more to check
         else:
             labels = rw.splice_plain(body)
+        plain = plain or body != "" and labels == rw.prefix + body  # `a{}` is no plain a
     else:
         m = _SAMPLE_LOOSE.fullmatch(line)
         if m is None:
             rest = line.lstrip(_BLANKS)
-            return None, "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
+            return None, "", "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
         name, braces, body, value, ts = m.groups()
         head = m.end(1) if braces is None else m.end(2)
         labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
     if labels is None:
-        return None, "", None, -1
+        return None, "", "", None, -1
     key = name + "{" + labels + "}" if labels else name
     name = sys.intern(name)  # one copy per metric name, not one per cached series
     # A tagged source's own labels lead every line alike: only the backend's need sorting.
     ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
     if ident == key:
         ident = key  # one string, not two equal ones
-    hit = (line[:head], name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))
-    return hit, value, ts, head
+    le_ok, q_ok = _numeric(labels, "le"), _numeric(labels, "quantile")
+    if plain and ident is key and le_ok and q_ok:
+        return name, key, value, ts, head
+    return (name, key, ident, le_ok, q_ok), key, value, ts, head
 
 
 def _is_go_float(text: str) -> bool:
@@ -741,17 +830,14 @@ def render(families: Iterable[ParsedFamily]) -> str:
     Consumes the families' lines (freed as they are joined, to keep the peak low).
     """
     out: List[str] = []
-    pending = 0
+    pacer = _Pacer()
     for fam in families:
         if not fam.lines:
             continue
         out.append(header_lines(fam.name, fam.type, fam.help))
         out.append("\n".join(fam.lines))
         out.append("\n")
-        pending += len(fam.lines)
         fam.lines = []
         fam.ids = []
-        if pending > 2000:
-            time.sleep(0)  # see _slices
-            pending = 0
+        pacer.nap()
     return "".join(out)

@@ -187,7 +187,7 @@ def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
     rnd = random.Random(11)
 
     def result(p):
-        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.ids)
+        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.identities())
                            for f in p.families.values()]
 
     for doc in documents():
