@@ -22,7 +22,7 @@ import math
 import re
 import sys
 import time
-from itertools import compress
+from itertools import compress, repeat
 from operator import add, getitem
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
@@ -361,8 +361,8 @@ class Template:
     holds anyway, and the fixed lines.
     """
 
-    __slots__ = ("mask", "fixed_mask", "fixed", "parts", "rests", "families", "dropped",
-                 "count")
+    __slots__ = ("mask", "fixed_mask", "fixed", "parts", "rests", "families", "keyed",
+                 "dropped", "count")
 
     def __init__(self, mask: bytes, fixed: List[str], parts: Tuple[str, ...],
                  rests: Tuple[slice, ...], families: List[_TemplateFamily],
@@ -373,6 +373,7 @@ class Template:
         self.parts = parts  # per slot: its name-and-labels part
         self.rests = rests  # per slot: where the rest of the line starts
         self.families = families
+        self.keyed = any(f[6] is not None for f in families)  # written as key plus rest
         self.dropped = dropped
         self.count = count
 
@@ -381,8 +382,9 @@ class Template:
         parsed = Parsed()
         mask, fixed_mask, fixed, parts, starts = (
             self.mask, self.fixed_mask, self.fixed, self.parts, self.rests)
-        samples: List[str] = []
-        rests: List[str] = []
+        samples: List[str] = []  # the slots' lines
+        rests: List[str] = []  # the rest of each slot's line, if a family needs them
+        keyed = self.keyed
         line_at = fixed_at = 0
         for lines in _slices(body, parsed):
             for first in range(0, len(lines), _STEP_LINES):
@@ -394,7 +396,7 @@ class Template:
                         fixed[fixed_at:fixed_at + len(step) - n]:
                     return None
                 if n:
-                    at = len(rests)
+                    at = len(samples)
                     got = list(compress(step, slots))
                     if not all(map(str.startswith, got, parts[at:at + n])):
                         return None
@@ -402,7 +404,8 @@ class Template:
                     if not _canonical_values(cut):
                         return None
                     samples += got
-                    rests += cut
+                    if keyed:
+                        rests += cut
                 fixed_at += len(step) - n
                 line_at = stop
         if line_at != len(mask) or parsed.dropped:
@@ -425,6 +428,8 @@ class Template:
                 fam.lines = text.split("\n")
                 del fam.lines[0]
                 fam.ids = None
+                if isinstance(where, slice):  # free the lines now: a lower peak
+                    samples[where] = repeat(None, where.stop - where.start)
             pacer.nap()
             parsed.families[name] = fam
         parsed.dropped = dict(self.dropped)
