@@ -22,7 +22,7 @@ import math
 import re
 import sys
 import time
-from itertools import compress, repeat
+from itertools import compress, groupby, repeat
 from operator import add, getitem
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
@@ -480,10 +480,14 @@ class _Recorder:
         if not self.whole:
             return None
         parts, hits = self.parts, self.hits
+        # The slots of each family: runs of equal outcomes, found in C (groupby).
         where: Dict[str, List[int]] = {}
-        for slot, fam in enumerate(self.outcomes):
+        at = 0
+        for fam, run in groupby(self.outcomes):
+            n = len(list(run))
             if fam is not None:
-                where.setdefault(fam.name, []).append(slot)
+                where.setdefault(fam.name, []).extend(range(at, at + n))
+            at += n
         families: List[_TemplateFamily] = []
         for fam in parsed.families.values():
             slots = where.pop(fam.name, [])
@@ -492,33 +496,34 @@ class _Recorder:
             span: Union[slice, Tuple[int, ...]] = tuple(slots)
             if slots and slots[-1] - slots[0] == len(slots) - 1:
                 span = slice(slots[0], slots[-1] + 1)
+            got = hits[span] if isinstance(span, slice) else [hits[i] for i in slots]
             splices: Optional[Tuple[Tuple[str, str], ...]] = None
             keys = ids = None
-            if slots and all(type(hits[i]) is str for i in slots):
-                forms: Dict[str, Set[bool]] = {}  # name -> written bare, with labels
-                for i in slots:
-                    forms.setdefault(hits[i], set()).add(  # type: ignore[arg-type]
-                        len(parts[i]) == len(hits[i]))  # type: ignore[arg-type]
+            if slots and set(map(type, got)) == {str}:
+                mine = parts[span] if isinstance(span, slice) else [parts[i] for i in slots]
+                names = set(got)  # type: ignore[arg-type]
+                bare = names.intersection(mine)  # a bare name's part is the name itself
+                labelled = names if not bare else {
+                    n for n, x in zip(got, mine) if n != x}  # type: ignore[misc]
                 # "\nname{" and "\nname " are found exactly at the starts of that name's
                 # lines (no other name, no label value holds them: values have no newline).
                 # Labels go in first: a bare name's new labels must not get them again.
-                splices = tuple(("\n%s{" % n, "\n%s{%s" % (n, prefix))
-                                for n, bare in forms.items() if False in bare) + tuple(
-                    ("\n%s " % n, "\n%s{%s} " % (n, prefix[:-1]))
-                    for n, bare in forms.items() if True in bare) if prefix else ()
+                splices = tuple(("\n%s{" % n, "\n%s{%s" % (n, prefix)) for n in labelled) + \
+                    tuple(("\n%s " % n, "\n%s{%s} " % (n, prefix[:-1])) for n in bare) \
+                    if prefix else ()
             elif slots:
                 keys = tuple(_plain_key(prefix, h, parts[i]) if type(h) is str else h[1]
-                             for i, h in ((i, hits[i]) for i in slots))
+                             for i, h in zip(slots, got))
                 ids = tuple(fam.ids)
             families.append((fam.name, fam.type, fam.typed, fam.help, span, splices, keys,
                              ids))
         if where:
             return None
-        starts: Dict[int, slice] = {}
-        return Template(
-            bytes(self.mask), self.fixed, tuple(parts),
-            tuple(starts.setdefault(len(x), slice(len(x), None)) for x in parts),
-            families, dict(parsed.dropped), count)
+        lengths = list(map(len, parts))
+        starts = {n: slice(n, None) for n in set(lengths)}
+        return Template(bytes(self.mask), self.fixed, tuple(parts),
+                        tuple(map(starts.__getitem__, lengths)), families,
+                        dict(parsed.dropped), count)
 
 
 def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
@@ -682,7 +687,8 @@ def _tokenize(line: str, rw: Rewriter
     ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
     if ident == key:
         ident = key  # one string, not two equal ones
-    le_ok, q_ok = _numeric(labels, "le"), _numeric(labels, "quantile")
+    le_ok = 'le="' not in labels or _numeric(labels, "le")
+    q_ok = 'quantile="' not in labels or _numeric(labels, "quantile")
     if plain and ident is key and le_ok and q_ok:
         return name, key, value, ts, head
     return (name, key, ident, le_ok, q_ok), key, value, ts, head
@@ -694,9 +700,8 @@ def _is_go_float(text: str) -> bool:
 
 
 def _numeric(labels: str, label: str) -> bool:
-    """Go's parser demands a float in `le` (histograms) and `quantile` (summaries)."""
-    if label + '="' not in labels:
-        return True
+    """Go's parser demands a float in `le` (histograms) and `quantile` (summaries); the
+    caller looks for `label="` in `labels` first, as nearly all labels hold neither."""
     for n, v in _PAIR.findall(labels):
         if n == label and not _is_go_float(v[1:-1]):
             return False
