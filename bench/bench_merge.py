@@ -4,7 +4,9 @@
 
 1. Throughput: merging 4 node-like backends (labels spliced, families merged, rendered) in
    samples/s, divided by a prometheus_client text parse + generate_latest round trip of the
-   same bodies in the same run (target: at least 10x). Medians of --runs runs.
+   same bodies in the same run (targets: at least 20x in steady state, when the sources'
+   series were seen in the previous scrape, and 10x on a source's first scrape). Medians of
+   --runs runs.
 2. Memory: tracemalloc peak while merging 100,000 samples (bodies allocated beforehand).
 3. Event-loop stall: a Merger collects a 20,000-sample HTTP backend (served from another
    thread) while a ticker coroutine on the same loop records how late each 1 ms tick fires
@@ -74,7 +76,10 @@ def median_seconds(fn: Callable[[List[bytes]], object], inputs: List[List[bytes]
     return statistics.median(times)
 
 
-def throughput(samples: int, runs: int) -> float:
+STEADY_TARGET, FIRST_TARGET = 20.0, 10.0
+
+
+def throughput(samples: int, runs: int) -> Tuple[float, float]:
     # Every run gets new values for the same series, as successive scrapes do.
     inputs = [[node_like(samples // BACKENDS, seed=1000 * run + i) for i in range(BACKENDS)]
               for run in range(runs + 1)]
@@ -85,7 +90,7 @@ def throughput(samples: int, runs: int) -> float:
     t_warm = median_seconds(lambda bodies: ours(bodies, rws), inputs[1:])
     t_cold = median_seconds(lambda bodies: ours(bodies, rewriters()), inputs[1:])
     t_pc = median_seconds(prometheus_client_round_trip, inputs[1:])
-    ratio = t_pc / t_warm
+    ratio, first = t_pc / t_warm, t_pc / t_cold
     print("1. throughput, %d samples from %d backends, median of %d runs" % (n, BACKENDS, runs))
     print("   sidecar merge, steady state (series seen last scrape): %9.0f samples/s"
           % (n / t_warm))
@@ -93,9 +98,9 @@ def throughput(samples: int, runs: int) -> float:
           % (n / t_cold))
     print("   prometheus_client parse + generate_latest:             %9.0f samples/s"
           % (n / t_pc))
-    print("   ratio: %.1fx steady state, %.1fx first scrape (target >= 10x)"
-          % (ratio, t_pc / t_cold))
-    return ratio
+    print("   ratio: %.1fx steady state, %.1fx first scrape (targets >= %.0fx, >= %.0fx)"
+          % (ratio, first, STEADY_TARGET, FIRST_TARGET))
+    return ratio, first
 
 
 def memory() -> float:
@@ -185,12 +190,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     print("Python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 0))
-    ratio = throughput(args.samples, args.runs)
+    ratio, first = throughput(args.samples, args.runs)
     mib = memory()
     worst = stall(20000, 10)
-    print("\nsummary: %.1fx prometheus_client (target >= 10x: %s); %.1f MiB per 100k samples; "
-          "longest loop stall %.2f ms (target < 5 ms: %s)"
-          % (ratio, "met" if ratio >= 10 else "NOT met", mib, worst,
+    print("\nsummary: %.1fx prometheus_client in steady state (target >= %.0fx: %s), %.1fx on a "
+          "first scrape (target >= %.0fx: %s); %.1f MiB per 100k samples; longest loop stall "
+          "%.2f ms (target < 5 ms: %s)"
+          % (ratio, STEADY_TARGET, "met" if ratio >= STEADY_TARGET else "NOT met", first,
+             FIRST_TARGET, "met" if first >= FIRST_TARGET else "NOT met", mib, worst,
              "met" if worst < 5 else "NOT met"))
     return 0
 

@@ -12,7 +12,9 @@ A rejected line is dropped and counted, and is as if absent: it creates no famil
 spliced into the label text without re-encoding values, and lines are grouped into families
 (resolved as Go does: `x_count` joins a summary or histogram `x` declared before it) so the
 merger can emit one HELP/TYPE per family. A source's series validated in one scrape are
-remembered, so the next scrape only checks values. Work is linear in the input.
+remembered, so the next scrape only checks values; a body laid out line for line as the
+source's previous one has its values checked a few thousand lines per C call, with no Python
+code per line (Template). Work is linear in the input.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import math
 import re
 import sys
 import time
+from itertools import compress, groupby, repeat
+from operator import add, getitem
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from ..exposition import LABEL_NAME, TYPES, escape_label_value, format_labels, header_lines
@@ -59,9 +63,30 @@ _INT64_MAX = (1 << 63) - 1
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
-# Input is tokenized in slices of about this size; between slices the worker thread hands
-# the GIL to the event loop thread (a slice takes well under a millisecond).
+# Input is tokenized in slices of about this size (a slice takes well under a millisecond);
+# between slices, once per _NAP_AFTER seconds of work, the worker thread hands the GIL to
+# the event loop thread.
 _SLICE_BYTES = 32768
+_NAP_AFTER = 0.0005
+
+
+class _Pacer:
+    """Hands the GIL over (see nap()) once `_NAP_AFTER` seconds of work have passed since
+    the last time: often enough for the event loop, rarely enough to cost little (a nap
+    takes ~60 µs)."""
+
+    __slots__ = ("due",)
+
+    def __init__(self) -> None:
+        self.due = time.perf_counter() + _NAP_AFTER
+
+    def nap(self) -> None:
+        if time.perf_counter() >= self.due:
+            # A real nap (not sched_yield, which hands nothing over): the thread waiting
+            # for the GIL, typically the event loop, gets it now instead of after the 5 ms
+            # switch interval.
+            time.sleep(0)
+            self.due = time.perf_counter() + _NAP_AFTER
 
 
 def unescape_help(text: str) -> Optional[str]:
@@ -90,8 +115,20 @@ def label_text(labels: Sequence[Tuple[str, str]]) -> str:
     return format_labels([k for k, _ in labels], [v for _, v in labels])[1:-1]
 
 
-# sample name, "series key " (labels as written), series identity, le ok, quantile ok
-Hit = Tuple[str, str, str, bool, bool]
+# What is known of a validated name-and-labels part of a sample line (rw.cache): for a
+# plain series (see _plain_key), only its sample name; otherwise sample name, series key
+# (`name{labels}`, our labels spliced in), series identity, le ok, quantile ok.
+Hit = Union[str, Tuple[str, str, str, bool, bool]]
+
+
+def _plain_key(prefix: str, name: str, part: str) -> str:
+    """The series key of a plain series: its name-and-labels part as written (`name` or
+    `name{labels}`, canonical) with the rewriter's `prefix` (our labels and a comma, or "")
+    spliced in front of its labels. A plain series' identity is its key, and its `le` and
+    `quantile` labels, if any, are numbers."""
+    if len(part) == len(name):
+        return name + "{" + prefix[:-1] + "}" if prefix else name
+    return part[:len(name) + 1] + prefix + part[len(name) + 1:]
 
 
 def series_identity(name: str, labels: str, fixed: int = 0) -> str:
@@ -99,13 +136,13 @@ def series_identity(name: str, labels: str, fixed: int = 0) -> str:
     does not matter and a label with an empty value is no label.
 
     `labels` is normalised label text (`a="1",b="2"`). The result has the shape of a series
-    key (`name{a="1",b="2"} ` or `name `), so for labels already sorted and non-empty it is the
+    key (`name{a="1",b="2"}` or `name`), so for labels already sorted and non-empty it is the
     key itself. With `fixed`, the first `fixed` characters (a source's own labels and a
     comma, the same on each of its lines) are kept in front as they are: such an identity
     compares with those of the same source only (see full_identity).
     """
     if len(labels) <= fixed:
-        return name + "{" + labels + "} " if labels else name + " "
+        return name + "{" + labels + "}" if labels else name
     head, labels = labels[:fixed], labels[fixed:]
     if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
         pairs = labels[:-1].split('",')
@@ -117,20 +154,21 @@ def series_identity(name: str, labels: str, fixed: int = 0) -> str:
         text = ",".join(sorted("%s=%s" % p for p in _PAIR.findall(labels) if p[1] != '""'))
     if head:
         text = head + text if text else head[:-1]
-    return name + "{" + text + "} " if text else name + " "
+    return name + "{" + text + "}" if text else name
 
 
 def full_identity(ident: str) -> str:
     """The identity of any series, from one that may keep its source's labels in front."""
     brace = ident.find("{")
-    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-2])
+    return ident if brace < 0 else series_identity(ident[:brace], ident[brace + 1:-1])
 
 
 class ParsedFamily:
     """One metric family as read from one body: header plus already-rewritten sample lines.
 
     `type` is None while only a HELP line named the family (Go's parser then still accepts
-    a TYPE line for it). `ids` holds each line's series identity (see series_identity).
+    a TYPE line for it). `ids` holds each line's series identity (see series_identity), or
+    is None when every line's identity is its series key (see identities()).
     `wanted` is False for a family the source's keep/drop rules filter out.
     """
 
@@ -144,7 +182,14 @@ class ParsedFamily:
         self.wanted = wanted
         self.help: Optional[str] = None
         self.lines: List[str] = []
-        self.ids: List[str] = []
+        self.ids: Optional[List[str]] = []
+
+    def identities(self) -> List[str]:
+        """`ids`, made from the lines first if None (each line's series key: the line up to
+        the blank before its value)."""
+        if self.ids is None:
+            self.ids = [x[:x.rfind("}") + 1 or x.find(" ")] for x in self.lines]
+        return self.ids
 
 
 class Rewriter:
@@ -170,6 +215,9 @@ class Rewriter:
         # beyond what one scrape uses, so vanished series do not pile up.
         self.cache: Dict[str, Hit] = {}
         self.used = 0
+        # The layout of each body of the previous scrape, by position (see Template).
+        self.templates: Dict[int, Optional[Template]] = {}
+        self.bodies = 0
         # Samples of sources that add their own exporter_name cannot collide with each other.
         self.tags = (bool(self.labels) and self.labels[0][0] == "exporter_name"
                      and not honor_labels)
@@ -179,6 +227,9 @@ class Rewriter:
         if len(self.cache) > 2 * self.used + 1024:
             self.cache = {}
         self.used = 0
+        for index in [i for i in self.templates if i >= self.bodies]:
+            del self.templates[index]  # a glob now matching fewer files
+        self.bodies = 0
 
     def wanted(self, family: str) -> bool:
         if self.keep and not any(p.fullmatch(family) for p in self.keep):
@@ -248,20 +299,22 @@ def decode(body: bytes, parsed: Parsed) -> str:
 
 
 def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
-    """Lines, a slice at a time; between slices the GIL goes to the event loop thread.
+    """Lines, a slice at a time; between slices the GIL goes to the event loop thread now
+    and then (_Pacer).
 
     Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
     line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
     file caught mid-write or a cut-off body ends with.
     """
-    size = len(body)
+    total = len(body)
     newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
     start = 0
-    while start < size:
+    pacer = _Pacer()
+    while start < total:
         end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
-        end = size if end < 0 else end
+        end = total if end < 0 else end
         piece = body[start:end]
-        if end == size:
+        if end == total:
             cut = piece.rfind(newline) + 1  # type: ignore[arg-type]
             if piece[cut:].strip(blanks):  # type: ignore[arg-type]
                 parsed.drop("invalid_line")
@@ -269,20 +322,233 @@ def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
         yield text.split("\n")
         start = end + 1
-        # A real nap (not sched_yield, which hands nothing over): the thread waiting for the
-        # GIL, typically the event loop, gets it now instead of after the 5 ms switch interval.
-        time.sleep(0)
+        pacer.nap()
+
+
+# What a body's sample line must end with, after a known name-and-labels part, for the
+# line to be written as that part's series key followed by the rest as it is: a blank, a
+# value and maybe a blank and a timestamp in canonical form (see _timestamp).
+_REST = " %s(?: (?:0|[1-9][0-9]{0,17}))?" % FLOAT
+_RESTS = re.compile("(?:%s\n)*%s" % (_REST, _REST))
+# What nearly every exporter writes (a subset of _RESTS, tried first as it runs faster).
+_PLAIN_RESTS = re.compile(r"(?: -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?\n)*"
+                          r" -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?")
+_EXPONENT = re.compile(r" ([^ \n]*[eE][^ \n]*)")  # a value token that may overflow
+_LONG_TOKEN = re.compile(r"[^ \n]{41}")  # a value whose range parse() checks
+# Template.apply() checks at most this many lines per C call (a slice has fewer of them
+# unless they are very short).
+_STEP_LINES = 4096
+
+
+class Template:
+    """The layout of one body of a source as parsed in the previous scrape, line for line.
+
+    Lines are `slots` (a sample line whose outcome was decided by its name-and-labels part
+    alone: written, or dropped as a duplicate, filtered or with a bad `le`/`quantile`) or
+    `fixed` (every other line: comments, blank and invalid lines). The next body of the same
+    source at the same position gives the same families, the same lines in them and the
+    same drops if its fixed lines are the same, its slot lines start with the same
+    name-and-labels parts, and the rest of each is a valid value in canonical form (a blank,
+    the value, maybe a blank and a timestamp); only the values then differ. apply() checks
+    exactly that with a few C-level calls per step of lines (no per-line Python code).
+
+    A family of plain series only (see _plain_key) is written as its lines joined, our
+    labels spliced in after each `name{` (or `name{...}` put after a bare `name`) by
+    str.replace, and split again; its identities are left to ParsedFamily.identities(). Other
+    families keep their series keys and identities and are written key plus rest.
+
+    Memory: a byte per line, pointers to the name-and-labels parts the rewriter's cache
+    holds anyway, and the fixed lines.
+    """
+
+    __slots__ = ("mask", "fixed_mask", "fixed", "parts", "rests", "families", "keyed",
+                 "dropped", "count")
+
+    def __init__(self, mask: bytes, fixed: List[str], parts: Tuple[str, ...],
+                 rests: Tuple[slice, ...], families: List[_TemplateFamily],
+                 dropped: Dict[str, int], count: int) -> None:
+        self.mask = mask  # per line: 1 for a slot, 0 for a fixed line
+        self.fixed_mask = mask.translate(_FLIP)
+        self.fixed = fixed
+        self.parts = parts  # per slot: its name-and-labels part
+        self.rests = rests  # per slot: where the rest of the line starts
+        self.families = families
+        self.keyed = any(f[6] is not None for f in families)  # written as key plus rest
+        self.dropped = dropped
+        self.count = count
+
+    def apply(self, body: Union[str, bytes]) -> Optional[Parsed]:
+        """What parse() would make of `body`, or None if its layout differs."""
+        parsed = Parsed()
+        mask, fixed_mask, fixed, parts, starts = (
+            self.mask, self.fixed_mask, self.fixed, self.parts, self.rests)
+        samples: List[str] = []  # the slots' lines
+        rests: List[str] = []  # the rest of each slot's line, if a family needs them
+        keyed = self.keyed
+        line_at = fixed_at = 0
+        for lines in _slices(body, parsed):
+            for first in range(0, len(lines), _STEP_LINES):
+                step = lines[first:first + _STEP_LINES]
+                stop = line_at + len(step)
+                slots = mask[line_at:stop]
+                n = slots.count(1)
+                if stop > len(mask) or list(compress(step, fixed_mask[line_at:stop])) != \
+                        fixed[fixed_at:fixed_at + len(step) - n]:
+                    return None
+                if n:
+                    at = len(samples)
+                    got = list(compress(step, slots))
+                    if not all(map(str.startswith, got, parts[at:at + n])):
+                        return None
+                    cut = list(map(getitem, got, starts[at:at + n]))
+                    if not _canonical_values(cut):
+                        return None
+                    samples += got
+                    if keyed:
+                        rests += cut
+                fixed_at += len(step) - n
+                line_at = stop
+        if line_at != len(mask) or parsed.dropped:
+            return None
+        pacer = _Pacer()
+        for name, mtype, typed, help_, where, splices, keys, ids in self.families:
+            fam = ParsedFamily(name, mtype, typed)
+            fam.help = help_
+            if keys is not None:
+                picked = rests[where] if isinstance(where, slice) else map(rests.__getitem__,
+                                                                              where)
+                fam.lines = list(map(add, keys, picked))
+                fam.ids = list(ids)  # type: ignore[arg-type]
+            elif splices is not None:
+                picked = samples[where] if isinstance(where, slice) else map(
+                    samples.__getitem__, where)
+                text = "\n" + "\n".join(picked)
+                for old, new in splices:
+                    text = text.replace(old, new)
+                fam.lines = text.split("\n")
+                del fam.lines[0]
+                fam.ids = None
+                if isinstance(where, slice):  # free the lines now: a lower peak
+                    samples[where] = repeat(None, where.stop - where.start)
+            pacer.nap()
+            parsed.families[name] = fam
+        parsed.dropped = dict(self.dropped)
+        return parsed
+
+
+# A family in a Template: name, type, typed, help, the slots of its lines (a slice if they
+# follow each other), then for a family of plain series (old, new) texts that splice our
+# labels in, else None and its series keys and identities (both None for a family without
+# lines).
+_TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tuple[int, ...]],
+                        Optional[Tuple[Tuple[str, str], ...]], Optional[Tuple[str, ...]],
+                        Optional[Tuple[str, ...]]]
+
+
+_FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
+
+
+def _canonical_values(rests: List[str]) -> bool:
+    """True if each rest is a blank and a value (maybe a blank and a timestamp) in canonical
+    form that parse() accepts as it is."""
+    text = "\n".join(rests)
+    if _PLAIN_RESTS.fullmatch(text) is None and _RESTS.fullmatch(text) is None:
+        return False
+    if max(map(len, rests)) > 41 and _LONG_TOKEN.search(text) is not None:
+        return False
+    if "e" in text or "E" in text:
+        return all(_in_range(v) for v in _EXPONENT.findall(text))
+    return True
+
+
+class _Recorder:
+    """What parse() notes per line to build the body's Template."""
+
+    __slots__ = ("mask", "fixed", "parts", "hits", "outcomes", "whole")
+
+    def __init__(self) -> None:
+        self.mask = bytearray()
+        self.fixed: List[str] = []
+        self.parts: List[str] = []  # per slot: its name-and-labels part
+        self.hits: List[Hit] = []  # per slot: its rw.cache entry
+        self.outcomes: List[Optional[ParsedFamily]] = []  # per slot: where its line went
+        # False if a line written out is no slot, or a line was dropped before tokenizing
+        self.whole = True
+
+    def template(self, parsed: Parsed, count: int, prefix: str) -> Optional[Template]:
+        """The body's Template (`prefix`: the rewriter's), or None if it has none."""
+        if not self.whole:
+            return None
+        parts, hits = self.parts, self.hits
+        # The slots of each family: runs of equal outcomes, found in C (groupby).
+        where: Dict[str, List[int]] = {}
+        at = 0
+        for fam, run in groupby(self.outcomes):
+            n = len(list(run))
+            if fam is not None:
+                where.setdefault(fam.name, []).extend(range(at, at + n))
+            at += n
+        families: List[_TemplateFamily] = []
+        for fam in parsed.families.values():
+            slots = where.pop(fam.name, [])
+            if len(slots) != len(fam.lines):
+                return None
+            span: Union[slice, Tuple[int, ...]] = tuple(slots)
+            if slots and slots[-1] - slots[0] == len(slots) - 1:
+                span = slice(slots[0], slots[-1] + 1)
+            got = hits[span] if isinstance(span, slice) else [hits[i] for i in slots]
+            splices: Optional[Tuple[Tuple[str, str], ...]] = None
+            keys = ids = None
+            if slots and set(map(type, got)) == {str}:
+                mine = parts[span] if isinstance(span, slice) else [parts[i] for i in slots]
+                names = set(got)  # type: ignore[arg-type]
+                bare = names.intersection(mine)  # a bare name's part is the name itself
+                labelled = names if not bare else {
+                    n for n, x in zip(got, mine) if n != x}  # type: ignore[misc]
+                # "\nname{" and "\nname " are found exactly at the starts of that name's
+                # lines (no other name, no label value holds them: values have no newline).
+                # Labels go in first: a bare name's new labels must not get them again.
+                splices = tuple(("\n%s{" % n, "\n%s{%s" % (n, prefix)) for n in labelled) + \
+                    tuple(("\n%s " % n, "\n%s{%s} " % (n, prefix[:-1])) for n in bare) \
+                    if prefix else ()
+            elif slots:
+                keys = tuple(_plain_key(prefix, h, parts[i]) if type(h) is str else h[1]
+                             for i, h in zip(slots, got))
+                ids = tuple(fam.ids)
+            families.append((fam.name, fam.type, fam.typed, fam.help, span, splices, keys,
+                             ids))
+        if where:
+            return None
+        lengths = list(map(len, parts))
+        starts = {n: slice(n, None) for n in set(lengths)}
+        return Template(bytes(self.mask), self.fixed, tuple(parts),
+                        tuple(map(starts.__getitem__, lengths)), families,
+                        dict(parsed.dropped), count)
 
 
 def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
     """Tokenizes one exposition body into `parsed` (a new Parsed unless given).
 
-    A line whose name-and-labels part was validated in this or the previous scrape of the
-    same source (rw.cache) only needs its value checked: series are stable between scrapes.
-    A repeated series (same identity) keeps its first line; the others count as duplicates.
+    A body laid out as the same source's body at this position in the previous scrape, line
+    for line, only has its values checked (see Template). Otherwise, a line whose
+    name-and-labels part was validated in this or the previous scrape of the same source
+    (rw.cache) only needs its value checked: series are stable between scrapes. A repeated
+    series (same identity) keeps its first line; the others count as duplicates.
     """
+    rec: Optional[_Recorder] = None
     if parsed is None:
+        index = rw.bodies
+        rw.bodies += 1
+        template = rw.templates.get(index)
+        if template is not None:
+            done = template.apply(body)
+            if done is not None:
+                rw.used += template.count
+                return done
         parsed = Parsed()
+        rec = _Recorder()
+        mark, keep_fixed = rec.mask.append, rec.fixed.append
+        slot_part, slot_hit, slot_outcome = rec.parts.append, rec.hits.append, rec.outcomes.append
     fams: Dict[str, ParsedFamily] = {}  # every family Go's parser knows, filtered ones too
     owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
@@ -294,68 +560,109 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             if not line or line[0] == "#":
                 if line:
                     _comment(line, fams, owner, rw, parsed)
+                if rec is not None:
+                    mark(0)
+                    keep_fixed(line)
                 continue
             # The name-and-labels part: up to the closing brace (values and timestamps
             # never hold a '}'), or up to the first blank for a line without labels.
             end = line.rfind("}") + 1 or line.find(" ")
-            hit = cache.get(line[:end]) if end > 0 else None
+            part = line[:end]
+            hit = cache.get(part) if end > 0 else None
             m = value_of(line, end) if hit is not None else None
             if m is not None:
                 value, ts = m.groups()
+                slot = True  # this line's outcome depends on its name-and-labels part only
+                if type(hit) is str:
+                    key = _plain_key(rw.prefix, hit, part)  # type: ignore[arg-type]
+                else:
+                    key = hit[1]  # type: ignore[index]
+                if rec is not None:
+                    del cache[part]  # the template keeps `part`: one copy, not two
+                    cache[part] = hit  # type: ignore[assignment]
             else:
-                hit, value, ts, head = _tokenize(line, rw)
+                hit, key, value, ts, head = _tokenize(line, rw)
                 if hit is None:
                     if head == -2:
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
                     elif head == -1:
                         bad += 1
+                    if rec is not None:
+                        mark(0)
+                        keep_fixed(line)
                     continue
-                if head == end:
-                    cache[line[:end]] = hit
-            if ("e" in value or "E" in value or len(value) > 40) and not _in_range(value):
-                bad += 1
-                continue
-            if ts is not None:
+                slot = head == end
+                if slot:
+                    cache[part] = hit
+            kept: Optional[ParsedFamily] = None
+            valid = not ("e" in value or "E" in value or len(value) > 40) or _in_range(value)
+            if valid and ts is not None:
                 ts = _timestamp(ts)
-                if ts is None:
-                    bad += 1
-                    continue
-                value += " " + ts
-            name, key_sp, ident, le_ok, q_ok = hit
-            try:
-                fam = owner[name]
-            except KeyError:
-                fam = _sample_family(name, fams, owner, rw, parsed)
-            if fam is None:
-                continue
-            if not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
+                valid = ts is not None
+                if valid:
+                    value += " " + ts  # type: ignore[operator]
+            if not valid:
                 bad += 1
-                continue
-            if ident in seen:
-                dups += 1
-                continue
-            seen.add(ident)
-            fam.lines.append(key_sp + value)
-            fam.ids.append(ident)
-            count += 1
+                slot = False
+            else:
+                if type(hit) is str:
+                    name, ident, le_ok, q_ok = hit, key, True, True
+                else:
+                    name, _, ident, le_ok, q_ok = hit  # type: ignore[misc]
+                try:
+                    fam = owner[name]
+                except KeyError:
+                    fam = _sample_family(name, fams, owner, rw, parsed)
+                if fam is None:
+                    pass
+                elif not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
+                    bad += 1
+                elif ident in seen:
+                    dups += 1
+                else:
+                    seen.add(ident)
+                    fam.lines.append(key + " " + value)
+                    fam.ids.append(ident)
+                    count += 1
+                    kept = fam
+            if rec is not None:
+                if slot:
+                    mark(1)
+                    slot_part(part)
+                    slot_hit(hit)
+                    slot_outcome(kept)
+                else:
+                    mark(0)
+                    keep_fixed(line)
+                    if kept is not None:
+                        rec.whole = False
     if bad:
         parsed.drop("invalid_line", bad)
     if dups:
         parsed.drop("duplicate_series", dups)
     rw.used += count
+    if rec is not None:
+        ends = b"\n" if isinstance(body, bytes) else "\n"
+        if not body.endswith(ends) or "invalid_utf8" in parsed.dropped:  # type: ignore
+            rec.whole = False  # lines _slices() dropped are not in the recording
+        rw.templates[index] = rec.template(parsed, count, rw.prefix)
     return parsed
 
 
-def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str], int]:
-    """Full validation of one sample line: (hit, value, timestamp, end of the name+labels part).
+def _tokenize(line: str, rw: Rewriter
+              ) -> Tuple[Optional[Hit], str, str, Optional[str], int]:
+    """Full validation of one sample line: (hit, series key, value, timestamp, end of the
+    name+labels part).
 
     No hit: the end is -2 for a comment after blanks, 0 for a blank line, -1 for an invalid
     line.
     """
     m = _SAMPLE_FAST.fullmatch(line)
+    plain = False  # the key is the name-and-labels part with rw.prefix spliced in
     if m is not None:
         name, body, value, ts = m.groups()
         head = m.end(1) if body is None else m.end(2) + 1
+        plain = body is None
         if not body:
             labels: Optional[str] = rw.prefix[:-1]
         elif (body.count('"') == 2 and body[-1] == '"'
@@ -363,24 +670,28 @@ def _tokenize(line: str, rw: Rewriter) -> Tuple[Optional[Hit], str, Optional[str
             labels = rw.prefix + body  # one label, no clash: nothing more to check
         else:
             labels = rw.splice_plain(body)
+        plain = plain or body != "" and labels == rw.prefix + body  # `a{}` is no plain a
     else:
         m = _SAMPLE_LOOSE.fullmatch(line)
         if m is None:
             rest = line.lstrip(_BLANKS)
-            return None, "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
+            return None, "", "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
         name, braces, body, value, ts = m.groups()
         head = m.end(1) if braces is None else m.end(2)
         labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
     if labels is None:
-        return None, "", None, -1
-    key = name + "{" + labels + "} " if labels else name + " "
+        return None, "", "", None, -1
+    key = name + "{" + labels + "}" if labels else name
     name = sys.intern(name)  # one copy per metric name, not one per cached series
     # A tagged source's own labels lead every line alike: only the backend's need sorting.
     ident = series_identity(name, labels, len(rw.prefix) if rw.tags else 0)
     if ident == key:
         ident = key  # one string, not two equal ones
-    hit = (name, key, ident, _numeric(labels, "le"), _numeric(labels, "quantile"))
-    return hit, value, ts, head
+    le_ok = 'le="' not in labels or _numeric(labels, "le")
+    q_ok = 'quantile="' not in labels or _numeric(labels, "quantile")
+    if plain and ident is key and le_ok and q_ok:
+        return name, key, value, ts, head
+    return (name, key, ident, le_ok, q_ok), key, value, ts, head
 
 
 def _is_go_float(text: str) -> bool:
@@ -389,9 +700,8 @@ def _is_go_float(text: str) -> bool:
 
 
 def _numeric(labels: str, label: str) -> bool:
-    """Go's parser demands a float in `le` (histograms) and `quantile` (summaries)."""
-    if label + '="' not in labels:
-        return True
+    """Go's parser demands a float in `le` (histograms) and `quantile` (summaries); the
+    caller looks for `label="` in `labels` first, as nearly all labels hold neither."""
     for n, v in _PAIR.findall(labels):
         if n == label and not _is_go_float(v[1:-1]):
             return False
@@ -530,17 +840,14 @@ def render(families: Iterable[ParsedFamily]) -> str:
     Consumes the families' lines (freed as they are joined, to keep the peak low).
     """
     out: List[str] = []
-    pending = 0
+    pacer = _Pacer()
     for fam in families:
         if not fam.lines:
             continue
         out.append(header_lines(fam.name, fam.type, fam.help))
         out.append("\n".join(fam.lines))
         out.append("\n")
-        pending += len(fam.lines)
         fam.lines = []
         fam.ids = []
-        if pending > 2000:
-            time.sleep(0)  # see _slices
-            pending = 0
+        pacer.nap()
     return "".join(out)

@@ -109,14 +109,16 @@ class MergeState:
             # Every sample here carries a distinct exporter_name: no series can repeat.
             contributors.add(source)
             self._keys.pop(fam.name, None)
+            if have.ids is not None or fam.ids is not None:  # else both stay made on demand
+                have.identities().extend(fam.identities())
             have.lines.extend(fam.lines)
-            have.ids.extend(fam.ids)
             self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
             return
         contributors.add(source)
         if not tagged:
             self._untagged.add(fam.name)
-        ids = fam.ids
+        have.identities()
+        ids = fam.identities()
         if fam.name in self._untagged:
             # A tagged source's identities keep its own labels in front (see parse); where an
             # untagged source meets others, every identity is made whole.
@@ -155,7 +157,7 @@ class MergeState:
             self._drop(source, "type_conflict", len(fam.lines))
             return False
         tags = self._health_tags
-        kept = [(x, i) for x, i in zip(fam.lines, fam.ids)
+        kept = [(x, i) for x, i in zip(fam.lines, fam.identities())
                 if not any("{" + t + "," in i or "," + t + "," in i or "{" + t + "}" in i
                            or "," + t + "}" in i for t in tags)]
         self._drop(source, "duplicate_series", len(fam.lines) - len(kept))

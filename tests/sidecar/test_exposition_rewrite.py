@@ -1,9 +1,11 @@
 """The tokenizer: validates every line like Go's parser, splices labels, drops and counts junk."""
 from __future__ import annotations
 
+import random
 import re
 
 from moonraker_prometheus.sidecar.expfmt import Parsed, Rewriter, decode, parse, render
+from tests.sidecar.expfmt_corpus import documents
 from tests.sidecar.support import promtool_check, series_ids
 
 NODE = Rewriter([("exporter_name", "node"), ("site", "lab")])
@@ -146,3 +148,54 @@ def test_series_cache_forgets_series_that_stopped_appearing():
     parse("new 1\n", rw)
     rw.rotate()
     assert len(rw.cache) <= 1
+
+
+def test_next_scrape_of_the_same_layout_checks_only_values():
+    rw = Rewriter([("exporter_name", "n")])
+    text = '# TYPE a gauge\na{k="v"} 1\nb 2 1700000000000\n'
+    parse(text, rw)
+    rw.rotate()
+    rw.cache.clear()
+    again = parse(text.replace(" 1\n", " 5\n").replace(" 2 ", " 3 "), rw)
+    assert all_lines(again) == ['a{exporter_name="n",k="v"} 5',
+                                'b{exporter_name="n"} 3 1700000000000']
+    assert rw.cache == {}  # no line was tokenized again
+
+
+_VALUES = ["7", "-3.5", "1e3", "1.5E-3", "1e400", "-1e400", "+Inf", "NaN", "1_0", "0x1", "",
+           "12 1700000000000", "1 007", "1 -5", "1 0", "5\t6", " 5", "1 9223372036854775808",
+           "9" * 50, "1" * 400, "1" * 41 + "e-300", "}"]
+
+
+def _next_scrape(doc, rnd):
+    """The document with new values, and now and then another line or a line less."""
+    out = []
+    for line in doc:
+        end = line.rfind("}") + 1 or line.find(" ")
+        if line and line[0] != "#" and end > 0 and rnd.random() < 0.8:
+            value = rnd.choice(_VALUES) if rnd.random() < 0.3 else str(rnd.randrange(100))
+            line = line[:end] + (" " if rnd.random() < 0.95 else "") + value
+        out.append(line)
+    if rnd.random() < 0.1:
+        out.insert(rnd.randrange(len(out) + 1), rnd.choice(doc))
+    if rnd.random() < 0.1 and out:
+        del out[rnd.randrange(len(out))]
+    return out
+
+
+def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
+    rnd = random.Random(11)
+
+    def result(p):
+        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.identities())
+                           for f in p.families.values()]
+
+    for doc in documents():
+        rws = [Rewriter(rewrite=False), Rewriter([("exporter_name", "n"), ("site", "x")])]
+        for scrape in range(4):
+            lines = doc if scrape < 2 else _next_scrape(doc, rnd)
+            text = "".join(x + "\n" for x in lines)
+            for rw in rws:
+                fresh = Rewriter(rw.labels) if rw.labels else Rewriter(rewrite=False)
+                assert result(parse(text, rw)) == result(parse(text, fresh)), lines
+                rw.rotate()
