@@ -5,10 +5,13 @@ import asyncio
 import gzip
 import logging
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from moonraker_prometheus.sidecar import merge
 from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
                                    promtool_check, series_ids)
 
@@ -232,6 +235,38 @@ def test_concurrent_scrapes_share_one_fetch_whatever_their_local_text(backend):
     assert all('good_total{exporter_name="slow",k="v"} 1' in t for t in texts)
     assert len(backend.requests) == 2  # one per wave of ten concurrent scrapes
     assert rendered == [1]  # the local text is rendered once per shared run
+
+
+def test_every_merge_of_a_merger_runs_on_its_own_thread_which_close_ends(tmp_path,
+                                                                         monkeypatch):
+    # One thread, so glibc keeps one malloc arena grown to a merge's peak, not one per
+    # thread of the event loop's shared executor (bench/bench_memory.py measures the RSS).
+    (tmp_path / "a.prom").write_bytes(GOOD)
+    merger = merger_for(make_spec("f", "file", path=str(tmp_path / "a.prom")))
+    threads = []
+
+    def on_thread(step):
+        def run(*args):
+            threads.append(threading.current_thread())
+            return step(*args)
+        return run
+
+    monkeypatch.setattr(merge, "_merge_sources", on_thread(merge._merge_sources))
+    monkeypatch.setattr(merge, "_finish", on_thread(merge._finish))
+
+    async def run():
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared"))
+        texts = [await merger.collect("own 1\n", timeout=5) for _ in range(3)]
+        await merger.close()
+        return texts
+
+    texts = asyncio.run(run())
+    assert all('good_total{exporter_name="f",k="v"} 1' in t for t in texts)
+    assert len(threads) == 6 and len(set(threads)) == 1  # a merge and a finish per scrape
+    assert not threads[0].name.startswith("shared")
+    threads[0].join(5)
+    assert not threads[0].is_alive()
 
 
 def test_a_source_timeout_beyond_the_scrape_deadline_logs_no_error(backend, caplog):
