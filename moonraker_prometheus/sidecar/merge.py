@@ -428,4 +428,6 @@ class Merger:
             task.cancel()
         for s in self.sources:
             await s.close()
-        self._worker.shutdown(wait=False)  # a merge still running ends on its own
+        # A late merge still running ends first (off the loop), as it would have to before
+        # the loop's own executor shut down: its result must not reach a closed loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._worker.shutdown)
