@@ -22,7 +22,12 @@ Starts real Klippy (live against the simulated MCUs, simulator/printer.cfg) and 
    Moonraker during an idle window and bursts of each request (target: no callback in a
    /server/metrics burst uses 1 ms of CPU; wall time also counts preemption by other
    processes on a busy host).
-4. `--profile`: cProfile of the printer render path in this process, on the printer's
+4. Spaced: `--spaced` pairs of /server/info and /server/metrics requests, each one second
+   after the previous request, as a scraper's arrive (Moonraker's code and data no longer in
+   the CPU's caches, printer objects and proc_stats changed since): median latencies and the
+   collectors' render time taken from the scrape's own duration samples. No target: this is
+   what a real scrape costs.
+5. `--profile`: cProfile of the printer render path in this process, on the printer's
    real status (queried once from Klippy), cached and rendered in full from a fresh
    state, and of the component's render inside Moonraker.
 
@@ -164,6 +169,21 @@ def cpu_per_request(client: Client, pid: int, rounds: int) -> Dict[str, List[flo
     return per
 
 
+def spaced(client: Client, pairs: int) -> Dict[str, List[float]]:
+    """Latency of /server/info and /server/metrics requests one second apart, and the sum of
+    the collectors' duration samples of each scrape (seconds)."""
+    found: Dict[str, List[float]] = {"info": [], "metrics": [], "render": []}
+    for _ in range(pairs):
+        for name in ("info", "metrics"):
+            time.sleep(1.0)
+            elapsed, body = client.get(PATHS[name])
+            found[name].append(elapsed)
+        found["render"].append(sum(
+            float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+            if line.startswith("klipper_exporter_collector_duration_seconds{")))
+    return found
+
+
 def stall(client: Client, path: str, seconds: float) -> Dict:
     """Loop-monitor report of a burst of `path` requests (or an idle window)."""
     client.json("/server/loop_monitor?reset=true")
@@ -222,6 +242,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=600)
     parser.add_argument("--burst", type=float, default=3.0, help="seconds per stall window")
+    parser.add_argument("--spaced", type=int, default=15, help="pairs one second apart")
     parser.add_argument("--burst-rounds", type=int, default=5)
     parser.add_argument("--burst-requests", type=int, default=1000)
     parser.add_argument("--flavour", default="klipper")
@@ -243,6 +264,7 @@ def main() -> int:
             cpu = cpu_per_request(client, moonraker.proc.pid, args.rounds)
             bursts = cpu_in_bursts(client, moonraker.proc.pid, args.burst_rounds,
                                    args.burst_requests)
+            cold = spaced(client, args.spaced)
             stalls = {
                 "idle": stall(client, "", args.burst),
                 "/server/info burst": stall(client, PATHS["info"], args.burst),
@@ -281,6 +303,11 @@ def main() -> int:
           f"{ms(burst_med['metrics'])}, ratio {burst_ratio:.2f}  (target <= {CPU_TARGET}; "
           "bursts: " + ", ".join(f"{i * 1e3:.3f}/{m * 1e3:.3f}" for i, m in
                                  zip(bursts["info"], bursts["metrics"])) + " ms)")
+    cold_med = {name: statistics.median(v) for name, v in cold.items()}
+    print(f"spaced one second apart ({args.spaced} pairs, medians): /server/info "
+          f"{ms(cold_med['info'])}, /server/metrics {ms(cold_med['metrics'])}, ratio "
+          f"{cold_med['metrics'] / cold_med['info']:.2f}; the collectors' render "
+          f"{ms(cold_med['render'])} (max {ms(max(cold['render']))})")
     print("event loop: longest single callback, and lateness of a 1 ms ticker (max / p99):")
     for name, rep in stalls.items():
         print(f"  {name:24s} callback max {ms(rep['max_callback'])} "
