@@ -56,6 +56,9 @@ from typing import Dict, List, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_simulated_mcus import cpu_seconds  # noqa: E402
 
 from simulator import Klippy, Moonraker, component_link  # noqa: E402
 
@@ -125,13 +128,6 @@ def loop_cpu_seconds(pid: int) -> float:
     event loop (/proc/PID/schedstat, nanoseconds)."""
     with open(f"/proc/{pid}/schedstat") as f:
         return int(f.read().split()[0]) / 1e9
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of all a process's threads so far (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_in_bursts(client: Client, pid: int, rounds: int, requests: int
