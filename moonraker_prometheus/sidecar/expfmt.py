@@ -22,8 +22,9 @@ import math
 import re
 import sys
 import time
-from itertools import compress, groupby, repeat
-from operator import add, getitem
+from collections import deque
+from itertools import chain, compress, groupby, repeat
+from operator import add, getitem, not_
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from ..exposition import LABEL_NAME, TYPES, escape_label_value, format_labels, header_lines
@@ -221,6 +222,9 @@ class Rewriter:
         # Samples of sources that add their own exporter_name cannot collide with each other.
         self.tags = (bool(self.labels) and self.labels[0][0] == "exporter_name"
                      and not honor_labels)
+        # A plain series' identity is its key when the labels we add lead and stay apart
+        # (or there are none) and none of them is a number label: see _bulk_slice().
+        self.bulk = (self.tags or not self.prefix) and not {"le", "quantile"} & self.our_names
 
     def rotate(self) -> None:
         """Ends a scrape (all bodies of a source)."""
@@ -454,6 +458,12 @@ def _canonical_values(rests: List[str]) -> bool:
     text = "\n".join(rests)
     if _PLAIN_RESTS.fullmatch(text) is None and _RESTS.fullmatch(text) is None:
         return False
+    return _values_in_range(rests, text)
+
+
+def _values_in_range(rests: Sequence[str], text: str) -> bool:
+    """True if no value of these rests (`text`: them joined by newlines) overflows a
+    float64; False too, to be on the safe side, for a value too long to judge here."""
     if max(map(len, rests)) > 41 and _LONG_TOKEN.search(text) is not None:
         return False
     if "e" in text or "E" in text:
@@ -526,6 +536,161 @@ class _Recorder:
                         dict(parsed.dropped), count)
 
 
+# A first scrape, a slice at a time (see _bulk_slice): every line of the slice is a comment,
+# a blank line or a sample line in canonical form (one blank before the value, labels with
+# no blanks or trailing comma, a canonical value and timestamp), whose name-and-labels part
+# and rest are captured. Label values are written unrolled (runs of plain characters between
+# escapes), which Python's regex engine matches a run at a time.
+_VALUE_TEXT = r'"[^"\\\n]*(?:\\[\\"n][^"\\\n]*)*"'
+_PAIR_TEXT = "%s=%s" % (LABEL_NAME, _VALUE_TEXT)
+_LINES = re.compile(r"^(?:#[^\n]*|((%s)(\{%s(?:,%s)*\})?)(%s))?$"
+                    % (NAME, _PAIR_TEXT, _PAIR_TEXT, _REST), re.M)
+_EVERY_OTHER = slice(None, None, 2)
+# Labels whose values must be numbers (see _numeric), as they appear in a skeleton.
+_NUMERIC_LABELS = frozenset(("le=", "quantile="))
+_NUMERIC_VALUES = {n: re.compile(r'[{,]%s"([^"]*)"' % n) for n in _NUMERIC_LABELS}
+_FLOATS = re.compile("(?:%s\n)*%s" % (FLOAT, FLOAT))
+
+
+def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
+                owner: Dict[str, Optional[ParsedFamily]], rw: Rewriter, parsed: Parsed,
+                seen: Set[str], rec: Optional[_Recorder]) -> Optional[int]:
+    """What parse()'s loop would do with one slice of lines, done with C-level calls over
+    the whole slice instead of Python code per line; the number of samples kept, or None
+    (nothing done) for a slice parse() must read line by line.
+
+    Only for a rewriter whose series keys are plain (see bulk_ok). A slice qualifies when
+    every line is a comment, a blank line or a canonical sample line (_LINES), no value
+    overflows and no two sample lines are one series. Sample lines whose label names are
+    sorted, unique, not ours and not `le`/`quantile`, with no escape and no empty value, are
+    plain series (their key is the part with our labels spliced in, their identity the
+    key); the few others go through _tokenize() as parse() would send them, and must come
+    out as slots with a valid value. Families, drops by comments, the recorder and the
+    series cache end as parse() leaves them.
+    """
+    text = "\n".join(lines)
+    found = _LINES.findall(text)
+    if len(found) != len(lines):
+        return None
+    parts, names, braces, rests = zip(*found)
+    flags = list(map(bool, names))  # per line: a sample line
+    parts = tuple(compress(parts, flags))
+    if not parts:
+        return None
+    names = list(compress(names, flags))
+    braces = list(compress(braces, flags))
+    rests = list(compress(rests, flags))
+    if not _values_in_range(rests, "\n".join(rests)):
+        return None
+    n = len(parts)
+    keys = list(map(str.replace, parts, repeat("{"), repeat("{" + rw.prefix), repeat(1))) \
+        if rw.prefix else list(parts)
+    slow: Set[int] = set()  # sample indexes of lines for _tokenize()
+    if rw.prefix:  # a bare name's key has our labels in braces
+        bare = "{" + rw.prefix[:-1] + "}"
+        for i in compress(range(n), map(not_, braces)):
+            keys[i] = parts[i] + bare
+    # A line's skeleton: its label names, `{a=,b=}` (values cut out at their quotes, once
+    # the escapes that may hide a quote are gone), "" for a bare name.
+    skeletons = list(map("".join, map(getitem, map(str.split, braces, repeat('"')),
+                                       repeat(_EVERY_OTHER))))
+    escaped: List[int] = []
+    if "\\" in text:
+        escaped = list(compress(range(n), map(str.__contains__, braces, repeat("\\"))))
+        for i in escaped:
+            unquoted = braces[i].replace("\\\\", "").replace('\\"', "")
+            skeletons[i] = "".join(unquoted.split('"')[::2])
+    kinds = set(skeletons)
+    if '=""' in text:
+        slow.update(compress(range(n), map(str.__contains__, parts, repeat('=""'))))
+    ours = {name + "=" for name in rw.our_names}
+    numeric: Dict[str, List[int]] = {}  # label -> sample indexes whose value must be a number
+    for skeleton in kinds:
+        if not skeleton:
+            continue
+        label_names = skeleton[1:-1].split(",")
+        plain = label_names == sorted(set(label_names)) and ours.isdisjoint(label_names)
+        checked = _NUMERIC_LABELS.intersection(label_names)
+        if plain and not checked:
+            continue
+        at = list(compress(range(n), map(skeleton.__eq__, skeletons)))
+        if not plain:
+            slow.update(at)
+        for label in checked:
+            numeric.setdefault(label, []).extend(at)
+    for label, at in numeric.items():
+        values = _NUMERIC_VALUES[label].findall("\n".join(map(parts.__getitem__, at)))
+        if len(values) != len(at) or not _numbers(values):
+            slow.update(at)  # no plain series: _tokenize() says what they are
+    interned = {name: sys.intern(name) for name in set(names)}
+    hits: List[Hit] = list(map(interned.__getitem__, names))
+    for i in escaped:  # no plain series (see _tokenize), though its identity is its key
+        if i not in slow:
+            hits[i] = (hits[i], keys[i], keys[i], True, True)  # type: ignore[call-overload]
+    ids = keys
+    if slow:
+        ids = list(keys)
+        for i in slow:
+            line = parts[i] + rests[i]
+            hit, key, _, _, head = _tokenize(line, rw)
+            if hit is None or head != len(parts[i]) or type(hit) is not str and not (
+                    hit[3] and hit[4]):  # type: ignore[index]
+                return None
+            hits[i] = hit
+            keys[i] = key
+            ids[i] = key if type(hit) is str else hit[2]  # type: ignore[index]
+    unique = set(ids)
+    if len(unique) != n or not seen.isdisjoint(unique):
+        return None
+    # Checked: from here on, what parse() would do.
+    samples = list(map(add, keys, rests))
+    outcomes: List[Optional[ParsedFamily]] = []
+    at = count = 0
+    fixed = compress(range(len(lines)), map(not_, flags))
+    line_at = 0
+    for stop in chain(fixed, (len(lines),)):
+        if stop > line_at:  # sample lines line_at..stop, each name's family found first
+            run = names[at:at + stop - line_at]
+            if run.count(run[0]) == len(run):  # one name, as in most runs
+                name = run[0]
+                fam = owner[name] if name in owner else _sample_family(
+                    name, fams, owner, rw, parsed)
+                groups: Iterable[Tuple[Optional[ParsedFamily], int]] = ((fam, len(run)),)
+            else:
+                for name in dict.fromkeys(run):
+                    if name not in owner:
+                        _sample_family(name, fams, owner, rw, parsed)
+                groups = [(fam, len(list(group)))
+                          for fam, group in groupby(map(owner.__getitem__, run))]
+            for fam, size in groups:
+                if fam is not None:
+                    fam.lines += samples[at:at + size]
+                    fam.ids += ids[at:at + size]
+                    count += size
+                outcomes += repeat(fam, size)
+                at += size
+        if stop < len(lines) and lines[stop]:
+            _comment(lines[stop], fams, owner, rw, parsed)
+        line_at = stop + 1
+    seen.update(compress(ids, outcomes))  # the kept lines' (a family is true, None false)
+    if rec is not None:
+        rec.mask.extend(flags)
+        rec.fixed += compress(lines, map(not_, flags))
+        rec.parts += parts
+        rec.hits += hits
+        rec.outcomes += outcomes
+        if rw.cache:  # the template keeps `part`: one copy, not two
+            deque(map(rw.cache.pop, parts, repeat(None)), 0)
+    rw.cache.update(zip(parts, hits))
+    return count
+
+
+def _numbers(values: List[str]) -> bool:
+    """True if Go's parser reads every text of `values` as a float64 (see _is_go_float)."""
+    text = "\n".join(values)
+    return _FLOATS.fullmatch(text) is not None and all(map(_in_range, values))
+
+
 def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
     """Tokenizes one exposition body into `parsed` (a new Parsed unless given).
 
@@ -556,6 +721,11 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     cache = rw.cache
     value_of = _VALUE.fullmatch
     for lines in _slices(body, parsed):
+        if rw.bulk:
+            kept = _bulk_slice(lines, fams, owner, rw, parsed, seen, rec)
+            if kept is not None:
+                count += kept
+                continue
         for line in lines:
             if not line or line[0] == "#":
                 if line:

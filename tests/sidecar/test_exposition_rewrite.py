@@ -4,8 +4,9 @@ from __future__ import annotations
 import random
 import re
 
+from moonraker_prometheus.sidecar import expfmt
 from moonraker_prometheus.sidecar.expfmt import Parsed, Rewriter, decode, parse, render
-from tests.sidecar.expfmt_corpus import documents
+from tests.sidecar.expfmt_corpus import COMMENTS, SAMPLES, documents
 from tests.sidecar.support import promtool_check, series_ids
 
 NODE = Rewriter([("exporter_name", "node"), ("site", "lab")])
@@ -183,12 +184,14 @@ def _next_scrape(doc, rnd):
     return out
 
 
+def result(p: Parsed):
+    """Everything parse() says of a body, for comparing two ways of reading it."""
+    return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.identities())
+                       for f in p.families.values()]
+
+
 def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
     rnd = random.Random(11)
-
-    def result(p):
-        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.identities())
-                           for f in p.families.values()]
 
     for doc in documents():
         rws = [Rewriter(rewrite=False), Rewriter([("exporter_name", "n"), ("site", "x")])]
@@ -199,3 +202,67 @@ def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
                 fresh = Rewriter(rw.labels) if rw.labels else Rewriter(rewrite=False)
                 assert result(parse(text, rw)) == result(parse(text, fresh)), lines
                 rw.rotate()
+
+
+def _valid_alone(line: str) -> bool:
+    return parse(line + "\n", Rewriter(rewrite=False)).dropped == {}
+
+
+def _big_body(rnd: random.Random) -> str:
+    """A few slices' worth (see expfmt._SLICE_BYTES) of what exporters write, with the
+    lines the slice-at-a-time reading must leave to _tokenize() mixed in."""
+    out = []
+    for block in range(160):
+        out += ["# HELP c%d Counter." % block, "# TYPE c%d counter" % block]
+        out += ['c%d{cpu="%d",mode="m%d"} %d' % (block, i, i % 3, rnd.randrange(99))
+                for i in range(12)]
+        out += ["# TYPE h%d histogram" % block]
+        out += ['h%d_bucket{le="%s"} %d' % (block, le, i) for i, le in enumerate(
+            ("0.5", "1", "+Inf") if block != 100 else ("0.5", "one", "+Inf"))]
+        out += ["h%d_sum 3" % block, "h%d_count 2" % block, "bare%d 1.5e3 17" % block]
+        out += ['odd%d{path="C:\\\\d%d",q="say \\"%d\\""} 1' % (block, i, i)
+                for i in range(2)]
+        out += ['mixed%d{b="%d",a="x"} 1' % (block, block)] if block % 5 == 0 else []
+        out += ['empty%d{a="",b="1"} 1' % block] if block % 9 == 0 else []
+        out += ['clash%d{site="inner"} 1' % block] if block % 11 == 0 else []
+        out += ['s%d{quantile="0.5"} 1' % block, "s%d_count 1" % block]
+        out += ["# TYPE s%d summary" % block] if block % 13 == 0 else []
+    return "".join(x + "\n" for x in out)
+
+
+def test_a_first_scrape_read_a_slice_at_a_time_parses_as_line_by_line(monkeypatch):
+    rnd = random.Random(5)
+    samples = [x for x in SAMPLES if x.strip() and _valid_alone(x)]
+    comments = [x for x in COMMENTS if _valid_alone(x)]
+    valid = [[rnd.choice(samples + comments) for _ in range(rnd.randint(1, 15))]
+             for _ in range(300)]
+    bodies = [_big_body(rnd)] + ["".join(x + "\n" for x in doc)
+                                 for doc in valid + documents()[:200]]
+    read = []
+    bulk_slice = expfmt._bulk_slice
+    monkeypatch.setattr(expfmt, "_bulk_slice", lambda *a: read.append(bulk_slice(*a)) or read[-1])
+
+    def rewriters():
+        return [Rewriter(rewrite=False), Rewriter([("exporter_name", "n"), ("site", "x")]),
+                Rewriter([("exporter_name", "n")], drop=[re.compile("c1.*|h.*")])]
+
+    for text in bodies:
+        for rw, reference in zip(rewriters(), rewriters()):
+            reference.bulk = False
+            for scrape in (text, text.replace(" 1\n", " 2\n")):
+                assert result(parse(scrape, rw)) == result(parse(scrape, reference)), scrape
+                assert rw.cache == reference.cache
+                rw.rotate()
+                reference.rotate()
+    taken = [x for x in read if x is not None]
+    assert len(taken) > 200 and sum(taken) > 6000  # most of the big body, many documents
+
+
+def test_a_canonical_body_is_read_without_tokenizing_a_line(monkeypatch):
+    monkeypatch.setattr(expfmt, "_tokenize", None)  # calling it fails the test
+    text = "".join('# TYPE m%d gauge\nm%d{a="1",b="2"} 1\nm%d 2 17\n' % (i, i, i)
+                   for i in range(2000))
+    p = parse(text, Rewriter([("exporter_name", "n")]))
+    assert p.dropped == {} and len(p.families) == 2000
+    assert p.families["m7"].lines == ['m7{exporter_name="n",a="1",b="2"} 1',
+                                      'm7{exporter_name="n"} 2 17']
