@@ -1,7 +1,6 @@
 """The [prometheus] Moonraker component: options, endpoint, collector lifecycle."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -9,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Un
 
 from .catalogue import exporter as self_metrics
 from .collectors import COLLECTORS, EXPORTERS, module_names, resolve_modules
-from .collectors.base import Collector, RenderCache
+from .collectors.base import Collector, RenderCache, render_stale_ahead
 from .exposition import CONTENT_TYPE, Family
 from .options import Options
 from .sidecar import Merger, sources_from_sections
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 METRICS_PATH = "/server/metrics"
 # Klippy's connection and state are the health signal: served whatever the selection.
 ALWAYS_SERVED = ("klippy",)
+# The longest stretch of re-rendering a scrape does in one loop callback (see render_stale_ahead).
+RENDER_AHEAD_SLICE_NS = 200_000
 
 
 class PrometheusComponent:
@@ -93,11 +94,11 @@ class PrometheusComponent:
         modules = self._requested_modules(web_request)
         merger = self.mergers[""]
         if merger is None or EXPORTERS not in modules:
-            if any(c.stale() for c in self._may_be_stale if c.name in modules):
-                # Printer objects changed since the last scrape (Klippy pushes every 250
-                # ms): their re-render (up to ~0.4 ms on a live printer) gets a loop
-                # callback of its own instead of extending the one that parsed the request.
-                await asyncio.sleep(0)
+            # Printer objects changed since the last scrape (Klippy pushes every 250 ms):
+            # their re-render (~0.4 ms on a live printer, more on the first scrape after
+            # Klippy is ready) runs first, in short loop callbacks of its own.
+            await render_stale_ahead([c for c in self._may_be_stale if c.name in modules],
+                                     RENDER_AHEAD_SLICE_NS)
             return self.render(modules)
         # Concurrent scrapes with the same selection share one run of every source; our
         # own text is rendered once for them, when the sources have answered.

@@ -17,7 +17,8 @@ import pytest
 
 from moonraker_prometheus.catalogue import moonraker as catalogue
 from moonraker_prometheus.collectors import COLLECTORS, GO_MODULE_ALIASES, resolve_modules
-from moonraker_prometheus.collectors.base import Collector, PeriodicRefresh, RenderCache
+from moonraker_prometheus.collectors.base import (Collector, PeriodicRefresh, RenderCache,
+                                                  render_stale_ahead)
 from moonraker_prometheus.collectors.disk import DiskCollector
 from moonraker_prometheus.collectors.history import HistoryCollector
 from moonraker_prometheus.collectors.jobs import JobQueueCollector
@@ -481,6 +482,61 @@ def test_collectors_follow_one_contract():
         assert not asyncio.iscoroutinefunction(cls.render), cls
     with pytest.raises(TypeError):
         Collector(FakeServer({}))  # type: ignore[abstract]
+
+
+class _Backlog(Collector):
+    """A collector with `units` of re-rendering to do, one per render_ahead() call."""
+
+    name = "backlog"
+
+    def __init__(self, units: int, fail: bool = False) -> None:
+        super().__init__(FakeServer({}))
+        self.units, self.fail, self.turns = units, fail, []
+
+    def render(self) -> str:
+        return ""
+
+    def stale(self) -> bool:
+        return self.units > 0
+
+    def render_ahead(self, deadline_ns: int) -> None:
+        self.turns.append(_TICKS[0])
+        if self.fail:
+            raise ValueError("a reader broke")
+        self.units -= 1
+
+
+_TICKS = [0]
+
+
+def test_stale_collectors_render_ahead_in_loop_callbacks_of_their_own():
+    """Each slice of re-rendering runs after the loop has run other callbacks (a ticker
+    here), never in the scrape's first callback; a fresh collector costs no loop turn."""
+    async def scrape(collectors):
+        async def ticker():
+            while True:
+                _TICKS[0] += 1
+                await asyncio.sleep(0)
+        task = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        started = _TICKS[0]
+        await render_stale_ahead(collectors, 1)
+        ended = _TICKS[0]
+        task.cancel()
+        return started, ended
+
+    backlog, fresh = _Backlog(3), _Backlog(0)
+    started, ended = asyncio.run(scrape([fresh, backlog]))
+    assert backlog.units == 0 and fresh.turns == []
+    ticks = [started, *backlog.turns]
+    assert all(b > a for a, b in zip(ticks, ticks[1:])), ticks
+    assert ended - started == 3
+
+
+def test_a_render_ahead_that_raises_ends_its_turn_and_leaves_the_error_to_render():
+    broken, after = _Backlog(2, fail=True), _Backlog(1)
+    asyncio.run(render_stale_ahead([broken, after], 1))
+    assert len(broken.turns) == 1 and broken.stale() and after.units == 0
 
 
 def test_a_failing_updater_is_logged_once_and_the_others_served(tmp_path, caplog):

@@ -7,7 +7,7 @@ from typing import Any, Dict
 import pytest
 
 from moonraker_prometheus.catalogue.printer import BINDINGS
-from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState
+from moonraker_prometheus.collectors.printer import Entry, Plan, PrinterCollector, PrinterState
 from tests.fakes import FakeApis, FakeServer, printer_components
 
 pytestmark = pytest.mark.unit
@@ -74,6 +74,44 @@ def test_a_push_makes_only_its_family_blocks_stale_until_the_next_render():
     assert body2 != body and 'klipper_extruder_target{extruder="extruder"} 200.0' in body2
     rebuilt = [f for f, (a, b) in enumerate(zip(blocks, state.blocks)) if a is not b]
     assert [state.plan.families[f][0].split()[2] for f in rebuilt] == ["klipper_extruder_target"]
+
+
+def test_render_ahead_rebuilds_stale_blocks_a_slice_at_a_time_and_render_then_only_joins():
+    status = {"extruder": {"temperature": 21.0, "target": 0.0, "power": 0.0},
+              "extruder1": {"temperature": 22.0, "target": 0.0, "power": 0.0},
+              "heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}}
+    state = make_state(status)
+    state.render()
+    state.update({"extruder": {"target": 200.0, "power": 0.5}, "heater_bed": {"target": 60.0}})
+    stale = len(state.stale_blocks)
+    assert stale >= 3
+    state.render_ahead(0)  # a deadline already passed: one block
+    assert len(state.stale_blocks) == stale - 1
+    while state.stale():
+        state.render_ahead(0)
+    texts = list(state.texts)
+    body = state.render()
+    assert all(a is b for a, b in zip(texts, state.texts))  # render() re-rendered nothing
+    fresh = make_state(status)
+    fresh.update({"extruder": {"target": 200.0, "power": 0.5}, "heater_bed": {"target": 60.0}})
+    assert body == fresh.render()
+
+
+def test_a_block_whose_entry_raises_stays_stale_for_render_to_report(monkeypatch):
+    state = make_state({"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
+    state.render()
+    state.update({"heater_bed": {"target": 60.0}})
+    stale = set(state.stale_blocks)
+    broken = state.plan.entries[next(i for i, t in enumerate(state.texts) if t is None)]
+    render = Entry.render
+    monkeypatch.setattr(Entry, "render", lambda self, status: (
+        {}["broken"] if self is broken else render(self, status)))
+    with pytest.raises(KeyError):
+        while state.stale():
+            state.render_ahead(0)
+    assert state.stale_blocks and state.stale_blocks <= stale
+    with pytest.raises(KeyError):
+        state.render()
 
 
 def test_sync_catches_dicts_moonraker_replaced_without_a_push():

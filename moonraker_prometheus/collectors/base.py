@@ -39,15 +39,37 @@ class Collector(abc.ABC):
 
     def stale(self) -> bool:
         """Whether the next render() has real work to do (text to re-render, beyond cache
-        lookups and a few fresh samples). The component then gives it a loop callback of its
-        own. Only collectors whose re-render can take hundreds of microseconds say so."""
+        lookups and a few fresh samples). The component then has render_ahead() do that
+        work first, in loop callbacks of their own (see render_stale_ahead). Only
+        collectors whose re-render can take hundreds of microseconds say so."""
         return False
+
+    def render_ahead(self, deadline_ns: int) -> None:
+        """Does the work stale() announces, or part of it: at least one unit, then more
+        until `time.perf_counter_ns()` passes `deadline_ns`. Called only while stale() is
+        True; by default the whole render()."""
+        self.render()
 
     async def start(self) -> None:
         """Start background work; called once Moonraker's components are initialised."""
 
     async def close(self) -> None:
         """Stop background work; called when Moonraker shuts down."""
+
+
+async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int) -> None:
+    """Has each stale collector (see Collector.stale) re-render ahead of a scrape's render(),
+    in slices of about `slice_ns` nanoseconds, each in a loop callback of its own: the first
+    not in the callback that parsed the request, and none so long that Klippy's traffic or
+    a web UI waits on it. A render_ahead() that raises ends that collector's turn: its
+    render() meets the error again and the component reports it."""
+    for collector in collectors:
+        while collector.stale():
+            await asyncio.sleep(0)
+            try:
+                collector.render_ahead(time.perf_counter_ns() + slice_ns)
+            except Exception:
+                break
 
 
 class PeriodicRefresh:

@@ -13,6 +13,7 @@ again from the blocks when any block is. Moonraker hands every subscriber the pu
 from __future__ import annotations
 
 import logging
+import time
 from typing import (TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set,
                     Tuple)
 
@@ -233,27 +234,43 @@ class PrinterState:
         """Whether a push changed entries since the last render."""
         return bool(self.stale_blocks)
 
+    def render_ahead(self, deadline_ns: int) -> None:
+        """Rebuilds stale family blocks ahead of render(), one at a time, until
+        `time.perf_counter_ns()` passes `deadline_ns` (at least one block). A block whose
+        entry raises stays stale."""
+        stale = self.stale_blocks
+        while stale:
+            f = next(iter(stale))
+            self._render_block(f)
+            stale.discard(f)
+            if time.perf_counter_ns() >= deadline_ns:
+                return
+
     def render(self) -> str:
         """The plan's families; only entries whose fields changed are re-rendered."""
         return self.body.text(None, self._render)
 
     def _render(self) -> str:
-        texts = self.texts
-        entries = self.plan.entries
-        families = self.plan.families
         for f in self.stale_blocks:
-            head, indexes = families[f]
-            parts = []
-            for i in indexes:
-                text = texts[i]
-                if text is None:
-                    entry = entries[i]
-                    text = texts[i] = entry.render(self._status_for(entry))
-                if text:
-                    parts.append(text)
-            self.blocks[f] = head + "".join(parts) if parts else ""
+            self._render_block(f)
         self.stale_blocks.clear()
         return "".join(self.blocks)
+
+    def _render_block(self, f: int) -> None:
+        """Family `f`'s block: its header and its entries' lines (re-rendered where a push
+        dropped them), or "" when no entry has a sample."""
+        texts = self.texts
+        entries = self.plan.entries
+        head, indexes = self.plan.families[f]
+        parts = []
+        for i in indexes:
+            text = texts[i]
+            if text is None:
+                entry = entries[i]
+                text = texts[i] = entry.render(self._status_for(entry))
+            if text:
+                parts.append(text)
+        self.blocks[f] = head + "".join(parts) if parts else ""
 
 
 class PrinterCollector(Collector):
@@ -326,6 +343,11 @@ class PrinterCollector(Collector):
     def stale(self) -> bool:
         state = self._state
         return state is not None and state.stale()
+
+    def render_ahead(self, deadline_ns: int) -> None:
+        state = self._state
+        if state is not None:
+            state.render_ahead(deadline_ns)
 
     def render(self) -> str:
         connection = self.server.lookup_component("klippy_connection")

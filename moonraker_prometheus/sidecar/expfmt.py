@@ -559,7 +559,7 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
     the whole slice instead of Python code per line; the number of samples kept, or None
     (nothing done) for a slice parse() must read line by line.
 
-    Only for a rewriter whose series keys are plain (see bulk_ok). A slice qualifies when
+    Only for a rewriter with `bulk` set. A slice qualifies when
     every line is a comment, a blank line or a canonical sample line (_LINES), no value
     overflows and no two sample lines are one series. Sample lines whose label names are
     sorted, unique, not ours and not `le`/`quantile`, with no escape and no empty value, are
