@@ -21,7 +21,7 @@ METRICS_PATH = "/server/metrics"
 # Klippy's connection and state are the health signal: served whatever the selection.
 ALWAYS_SERVED = ("klippy",)
 # The longest stretch of re-rendering a scrape does in one loop callback (see render_stale_ahead).
-RENDER_AHEAD_SLICE_NS = 200_000
+RENDER_AHEAD_SLICE_NS = 400_000
 
 
 class PrometheusComponent:
@@ -97,9 +97,9 @@ class PrometheusComponent:
             # Printer objects changed since the last scrape (Klippy pushes every 250 ms):
             # their re-render (~0.4 ms on a live printer, more on the first scrape after
             # Klippy is ready) runs first, in short loop callbacks of its own.
-            await render_stale_ahead([c for c in self._may_be_stale if c.name in modules],
-                                     RENDER_AHEAD_SLICE_NS)
-            return self.render(modules)
+            ahead = await render_stale_ahead(
+                [c for c in self._may_be_stale if c.name in modules], RENDER_AHEAD_SLICE_NS)
+            return self.render(modules, ahead)
         # Concurrent scrapes with the same selection share one run of every source; our
         # own text is rendered once for them, when the sources have answered.
         return await merger.collect(local_text=lambda: self.render(modules).decode("utf-8"),
@@ -125,10 +125,11 @@ class PrometheusComponent:
                 f"known: {', '.join(module_names())}", 400)
         return known
 
-    def render(self, modules: Sequence[str]) -> bytes:
+    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
         """The selected collectors' families, then the exporter's own (build and printer
         info, each collector's success and duration), UTF-8 encoded. Each collector is
-        isolated from the others' failures.
+        isolated from the others' failures. `ahead`: nanoseconds collectors (by name) spent
+        rendering ahead of this call, added to their durations (see render_stale_ahead).
 
         A collector's text is encoded once per change (`_encoded`): one label value outside
         ASCII (a sensor named "Électronique") makes encoding a text cost ~1 µs per kB.
@@ -147,6 +148,8 @@ class PrometheusComponent:
                 failed.append(name)
                 self._log_failure(name, e)
             durations.append(clock() - start)
+        if ahead:
+            durations = [d + ahead.get(name, 0) for name, d in zip(modules, durations)]
         if self._last_error:
             for name in modules:
                 if name not in failed:

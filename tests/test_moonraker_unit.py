@@ -520,14 +520,15 @@ def test_stale_collectors_render_ahead_in_loop_callbacks_of_their_own():
         task = asyncio.ensure_future(ticker())
         await asyncio.sleep(0)
         started = _TICKS[0]
-        await render_stale_ahead(collectors, 1)
+        spent = await render_stale_ahead(collectors, 1)
         ended = _TICKS[0]
         task.cancel()
-        return started, ended
+        return started, ended, spent
 
     backlog, fresh = _Backlog(3), _Backlog(0)
-    started, ended = asyncio.run(scrape([fresh, backlog]))
+    started, ended, spent = asyncio.run(scrape([fresh, backlog]))
     assert backlog.units == 0 and fresh.turns == []
+    assert list(spent) == ["backlog"] and spent["backlog"] > 0  # part of its duration
     ticks = [started, *backlog.turns]
     assert all(b > a for a, b in zip(ticks, ticks[1:])), ticks
     assert ended - started == 3

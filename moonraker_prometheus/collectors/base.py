@@ -5,7 +5,7 @@ import abc
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence
 
 from ..catalogue.spec import Metric
 from ..catalogue.values import as_number
@@ -57,19 +57,27 @@ class Collector(abc.ABC):
         """Stop background work; called when Moonraker shuts down."""
 
 
-async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int) -> None:
+async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
+                             ) -> Dict[str, int]:
     """Has each stale collector (see Collector.stale) re-render ahead of a scrape's render(),
     in slices of about `slice_ns` nanoseconds, each in a loop callback of its own: the first
     not in the callback that parsed the request, and none so long that Klippy's traffic or
-    a web UI waits on it. A render_ahead() that raises ends that collector's turn: its
-    render() meets the error again and the component reports it."""
+    a web UI waits on it. Returns the nanoseconds each collector (by name) spent, part of
+    its duration. A render_ahead() that raises ends that collector's turn: its render()
+    meets the error again and the component reports it."""
+    spent: Dict[str, int] = {}
+    clock = time.perf_counter_ns
     for collector in collectors:
         while collector.stale():
             await asyncio.sleep(0)
+            start = clock()
             try:
-                collector.render_ahead(time.perf_counter_ns() + slice_ns)
+                collector.render_ahead(start + slice_ns)
             except Exception:
                 break
+            finally:
+                spent[collector.name] = spent.get(collector.name, 0) + clock() - start
+    return spent
 
 
 class PeriodicRefresh:
