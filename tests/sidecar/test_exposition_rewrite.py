@@ -16,7 +16,7 @@ def lines_of(text: str, rw: Rewriter = NODE) -> Parsed:
 
 
 def all_lines(p: Parsed):
-    return [x for f in p.families.values() for x in f.lines]
+    return [x for f in p.families.values() for x in f.lines()]
 
 
 def test_labels_are_spliced_in_front_and_values_kept_verbatim():
@@ -104,7 +104,7 @@ def test_samples_group_into_their_declared_family():
             "# TYPE c counter\nc_total 3\nloose 4\n")
     p = lines_of(text)
     assert list(p.families) == ["h", "c", "c_total", "loose"]
-    assert len(p.families["h"].lines) == 3 and p.families["h"].help == "Latency."
+    assert len(p.families["h"].lines()) == 3 and p.families["h"].help == "Latency."
     assert p.families["c_total"].type == "untyped"  # a 0.0.4 counter is named with _total
 
 
@@ -187,7 +187,7 @@ def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
     rnd = random.Random(11)
 
     def result(p):
-        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines, f.identities())
+        return p.dropped, [(f.name, f.type, f.typed, f.help, f.lines(), f.count, f.identities())
                            for f in p.families.values()]
 
     for doc in documents():
@@ -199,3 +199,4 @@ def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
                 fresh = Rewriter(rw.labels) if rw.labels else Rewriter(rewrite=False)
                 assert result(parse(text, rw)) == result(parse(text, fresh)), lines
                 rw.rotate()
+
