@@ -400,7 +400,8 @@ class Template:
 
     A family of plain series only (see _plain_key) is written as one block (see
     ParsedFamily): its lines joined, our labels spliced in after each `name{` (or `name{...}`
-    put after a bare `name`) by str.replace; its identities are left to
+    put after a bare `name`) by str.replace, one replace of `{` for all its names where no
+    label value holds a `{` (see _one_brace); its identities are left to
     ParsedFamily.identities(). Other families keep their series keys and identities and are
     written as one block of key plus rest per line.
 
@@ -419,7 +420,9 @@ class Template:
         self.fixed = fixed
         self.parts = parts  # per slot: its name-and-labels part
         self.rests = rests  # per slot: where the rest of the line starts
-        self.families = families
+        self.families = [f if not f[5] else f[:5] + (_one_brace(
+            f[5], parts[f[4]] if isinstance(f[4], slice) else [parts[i] for i in f[4]]),) + f[6:]
+            for f in families]
         self.keyed = any(f[6] is not None for f in families)  # written as key plus rest
         self.dropped = dropped
         self.count = count
@@ -472,10 +475,12 @@ class Template:
                     n = where.stop - where.start
                 else:
                     picked, n = map(samples.__getitem__, where), len(where)
-                text = "\n" + "\n".join(picked)
+                # A bare name's splice finds it after a newline, the first line's too.
+                lead = "\n" if splices and splices[-1][0][0] == "\n" else ""
+                text = lead + "\n".join(picked)
                 for old, new in splices:
                     text = text.replace(old, new)
-                fam.add_block(text[1:], n)
+                fam.add_block(text[len(lead):], n)
                 if isinstance(where, slice):  # free the lines now: a lower peak
                     samples[where] = repeat(None, n)
             pacer.nap()
@@ -491,6 +496,21 @@ class Template:
 _TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tuple[int, ...]],
                         Optional[Tuple[Tuple[str, str], ...]], Optional[Tuple[str, ...]],
                         Optional[Tuple[str, ...]]]
+
+
+def _one_brace(splices: Tuple[Tuple[str, str], ...], parts: Sequence[str]
+               ) -> Tuple[Tuple[str, str], ...]:
+    """A plain family's (old, new) splices (see _Recorder.template), those of its labelled
+    names made one: `{` to `{` plus our labels, where none of its name-and-labels `parts`
+    holds a `{` in a label value. Its lines (slots starting with these parts, then a value
+    in canonical form) then hold one `{` each if labelled, none if bare, and a single
+    replace of `{` (a one-character search, over the text once) does what one replace per
+    name did."""
+    labelled = [x for x in splices if x[0][-1] == "{"]
+    if not labelled or any(p.count("{") > 1 for p in parts):
+        return splices
+    old, new = labelled[0]
+    return (("{", "{" + new[len(old):]),) + tuple(x for x in splices if x[0][-1] != "{")
 
 
 _FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")

@@ -200,3 +200,13 @@ def test_a_scrape_laid_out_as_the_last_parses_as_a_first_scrape_would():
                 assert result(parse(text, rw)) == result(parse(text, fresh)), lines
                 rw.rotate()
 
+
+def test_next_scrape_of_the_same_layout_splices_labels_only_after_a_name():
+    # A `{` in a label value is no place for our labels, in any scrape.
+    rw = Rewriter([("exporter_name", "n")])
+    text = '# TYPE a gauge\na{k="{",j="x{"} 1\na{k="v"} 2\nb 3\n# TYPE c gauge\nc{k="}"} 4\n'
+    want = ['a{exporter_name="n",k="{",j="x{"} 1', 'a{exporter_name="n",k="v"} 2',
+            'b{exporter_name="n"} 3', 'c{exporter_name="n",k="}"} 4']
+    for _ in range(3):
+        assert all_lines(parse(text, rw)) == want
+        rw.rotate()
