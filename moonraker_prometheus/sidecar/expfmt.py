@@ -420,8 +420,10 @@ class Template:
         self.fixed = fixed
         self.parts = parts  # per slot: its name-and-labels part
         self.rests = rests  # per slot: where the rest of the line starts
-        self.families = [f if not f[5] else f[:5] + (_one_brace(
-            f[5], parts[f[4]] if isinstance(f[4], slice) else [parts[i] for i in f[4]]),) + f[6:]
+        anywhere = _one_brace_each(parts)  # else each family's parts are checked
+        self.families = [f if not f[5] or f[5][0][0][-1] != "{" else f[:5] + (_one_brace(
+            f[5], anywhere or _one_brace_each(
+                parts[f[4]] if isinstance(f[4], slice) else [parts[i] for i in f[4]])),) + f[6:]
             for f in families]
         self.keyed = any(f[6] is not None for f in families)  # written as key plus rest
         self.dropped = dropped
@@ -498,19 +500,27 @@ _TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tu
                         Optional[Tuple[str, ...]]]
 
 
-def _one_brace(splices: Tuple[Tuple[str, str], ...], parts: Sequence[str]
+def _one_brace_each(parts: Sequence[str]) -> bool:
+    """True if no label value in these name-and-labels parts holds a `{` (a labelled part
+    ends with its `}` and holds at least one `{`, a bare name holds none)."""
+    return sum(map(str.count, parts, repeat("{"))) == sum(map(str.endswith, parts, repeat("}")))
+
+
+def _one_brace(splices: Tuple[Tuple[str, str], ...], one_each: bool
                ) -> Tuple[Tuple[str, str], ...]:
     """A plain family's (old, new) splices (see _Recorder.template), those of its labelled
-    names made one: `{` to `{` plus our labels, where none of its name-and-labels `parts`
-    holds a `{` in a label value. Its lines (slots starting with these parts, then a value
+    names made one, `{` to `{` plus our labels, if `one_each` (see _one_brace_each) holds
+    for its name-and-labels parts. Its lines (slots starting with these parts, then a value
     in canonical form) then hold one `{` each if labelled, none if bare, and a single
     replace of `{` (a one-character search, over the text once) does what one replace per
     name did."""
-    labelled = [x for x in splices if x[0][-1] == "{"]
-    if not labelled or any(p.count("{") > 1 for p in parts):
+    if not one_each or not splices or splices[0][0][-1] != "{":  # labelled names come first
         return splices
-    old, new = labelled[0]
-    return (("{", "{" + new[len(old):]),) + tuple(x for x in splices if x[0][-1] != "{")
+    old, new = splices[0]
+    brace = ("{", "{" + new[len(old):])
+    if splices[-1][0][-1] == "{":  # no bare name
+        return (brace,)
+    return (brace,) + tuple(x for x in splices if x[0][-1] != "{")
 
 
 _FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
