@@ -179,34 +179,14 @@ class MergeState:
 
 
 try:
-    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    _malloc_trim, _mallopt = _libc.malloc_trim, _libc.mallopt
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
 except (OSError, AttributeError):  # not glibc
-    _malloc_trim = _mallopt = None
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-_MAP_FROM = 1 << 20  # bytes
+    _malloc_trim = None
 
 
 def _trim() -> None:
     if _malloc_trim is not None:
         _malloc_trim(0)
-
-
-def _map_big_buffers() -> None:
-    """Makes glibc map each buffer of 1 MiB or more on its own and unmap it when freed.
-
-    By default glibc raises that threshold to the size of the largest such buffer freed so
-    far, so a scrape's ~2 MiB buffers (the body a source sent, the merged text, Tornado's
-    copies of the response) come from malloc heaps from then on and stay resident between
-    scrapes: malloc_trim() (see _trim) releases no thread heap's top, and the response is
-    freed after the merge's last trim. A fixed threshold also restores glibc's default trim
-    threshold (128 KiB), so heaps shrink as they free. Cost: such a buffer's pages are
-    faulted in anew on each use (bench/README.md: ~5% of a steady-state merge of 20,000
-    samples; ~4 MiB less resident in Moonraker). Process-wide (Moonraker's own buffers of
-    1 MiB or more are mapped too, as glibc does until the first is freed); idempotent.
-    """
-    if _mallopt is not None:
-        _mallopt(_M_MMAP_THRESHOLD, _MAP_FROM)
 
 
 _gc_lock = threading.Lock()
@@ -301,7 +281,6 @@ class Merger:
         # merges spread over a shared pool's threads (Moonraker's executor) would keep that
         # peak once per thread (bench/bench_memory.py: ~8 MiB more for a 20,000-sample source).
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prometheus-merge")
-        _map_big_buffers()
         self._causes = CauseLog(log)  # failures logged once per distinct cause
 
     def start(self) -> None:
