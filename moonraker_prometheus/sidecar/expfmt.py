@@ -167,13 +167,17 @@ def full_identity(ident: str) -> str:
 class ParsedFamily:
     """One metric family as read from one body: header plus already-rewritten sample lines.
 
+    The sample lines are kept as `blocks`: strings of one or more whole lines joined by
+    "\\n" (no trailing newline), in order; `count` is the number of lines in them. A family
+    the template writes (see Template.apply) is one block, as merging and rendering need
+    nothing finer; lines() splits the blocks where a merge must look at each line.
     `type` is None while only a HELP line named the family (Go's parser then still accepts
     a TYPE line for it). `ids` holds each line's series identity (see series_identity), or
     is None when every line's identity is its series key (see identities()).
     `wanted` is False for a family the source's keep/drop rules filter out.
     """
 
-    __slots__ = ("name", "type", "help", "lines", "ids", "typed", "wanted")
+    __slots__ = ("name", "type", "help", "blocks", "count", "ids", "typed", "wanted")
 
     def __init__(self, name: str, mtype: Optional[str], typed: bool, wanted: bool = True
                  ) -> None:
@@ -182,15 +186,57 @@ class ParsedFamily:
         self.typed = typed
         self.wanted = wanted
         self.help: Optional[str] = None
-        self.lines: List[str] = []
+        self.blocks: List[str] = []
+        self.count = 0
         self.ids: Optional[List[str]] = []
 
+    def add(self, line: str, ident: str) -> None:
+        """Appends one sample line (without newline) and its series identity."""
+        self.identities().append(ident)  # made first if None (a block without them)
+        self.blocks.append(line)
+        self.count += 1
+
+    def add_block(self, text: str, count: int, ids: Optional[List[str]] = None) -> None:
+        """Appends `count` sample lines joined by "\\n" (no trailing newline) as one block,
+        with their identities, or None if each is its line's series key."""
+        if ids is not None:
+            self.identities().extend(ids)
+        elif self.ids:
+            self.ids += _series_keys(text.split("\n"))
+        else:
+            self.ids = None
+        self.blocks.append(text)
+        self.count += count
+
+    def extend(self, other: "ParsedFamily") -> None:
+        """Appends the lines of `other` (which must not be used afterwards)."""
+        if self.ids is not None or other.ids is not None:  # else both stay made on demand
+            self.identities().extend(other.identities())
+        self.blocks += other.blocks
+        self.count += other.count
+
+    def lines(self) -> List[str]:
+        """The sample lines, one string each (without newline); the blocks become them."""
+        if len(self.blocks) != self.count:
+            self.blocks = "\n".join(self.blocks).split("\n")
+        return self.blocks
+
+    def keep(self, flags: List[bool]) -> None:
+        """Keeps the lines (and their identities) whose flag (one per line) is True."""
+        self.blocks = list(compress(self.lines(), flags))
+        self.ids = list(compress(self.identities(), flags))
+        self.count = len(self.blocks)
+
     def identities(self) -> List[str]:
-        """`ids`, made from the lines first if None (each line's series key: the line up to
-        the blank before its value)."""
+        """`ids`, made from the lines first if None."""
         if self.ids is None:
-            self.ids = [x[:x.rfind("}") + 1 or x.find(" ")] for x in self.lines]
+            self.ids = _series_keys(self.lines())
         return self.ids
+
+
+def _series_keys(lines: Iterable[str]) -> List[str]:
+    """Each sample line's series key: the line up to the blank before its value."""
+    return [x[:x.rfind("}") + 1 or x.find(" ")] for x in lines]
 
 
 class Rewriter:
@@ -356,10 +402,12 @@ class Template:
     the value, maybe a blank and a timestamp); only the values then differ. apply() checks
     exactly that with a few C-level calls per step of lines (no per-line Python code).
 
-    A family of plain series only (see _plain_key) is written as its lines joined, our
-    labels spliced in after each `name{` (or `name{...}` put after a bare `name`) by
-    str.replace, and split again; its identities are left to ParsedFamily.identities(). Other
-    families keep their series keys and identities and are written key plus rest.
+    A family of plain series only (see _plain_key) is written as one block (see
+    ParsedFamily): its lines joined, our labels spliced in after each `name{` (or `name{...}`
+    put after a bare `name`) by str.replace, one replace of `{` for all its names where no
+    label value holds a `{` (see _one_brace); its identities are left to
+    ParsedFamily.identities(). Other families keep their series keys and identities and are
+    written as one block of key plus rest per line.
 
     Memory: a byte per line, pointers to the name-and-labels parts the rewriter's cache
     holds anyway, and the fixed lines.
@@ -376,7 +424,11 @@ class Template:
         self.fixed = fixed
         self.parts = parts  # per slot: its name-and-labels part
         self.rests = rests  # per slot: where the rest of the line starts
-        self.families = families
+        anywhere = _one_brace_each(parts)  # else each family's parts are checked
+        self.families = [f if not f[5] or f[5][0][0][-1] != "{" else f[:5] + (_one_brace(
+            f[5], anywhere or _one_brace_each(
+                parts[f[4]] if isinstance(f[4], slice) else [parts[i] for i in f[4]])),) + f[6:]
+            for f in families]
         self.keyed = any(f[6] is not None for f in families)  # written as key plus rest
         self.dropped = dropped
         self.count = count
@@ -421,19 +473,22 @@ class Template:
             if keys is not None:
                 picked = rests[where] if isinstance(where, slice) else map(rests.__getitem__,
                                                                               where)
-                fam.lines = list(map(add, keys, picked))
-                fam.ids = list(ids)  # type: ignore[arg-type]
+                fam.add_block("\n".join(map(add, keys, picked)), len(keys),
+                              list(ids))  # type: ignore[arg-type]
             elif splices is not None:
-                picked = samples[where] if isinstance(where, slice) else map(
-                    samples.__getitem__, where)
-                text = "\n" + "\n".join(picked)
+                if isinstance(where, slice):
+                    picked: Iterable[str] = samples[where]
+                    n = where.stop - where.start
+                else:
+                    picked, n = map(samples.__getitem__, where), len(where)
+                # A bare name's splice finds it after a newline, the first line's too.
+                lead = "\n" if splices and splices[-1][0][0] == "\n" else ""
+                text = lead + "\n".join(picked)
                 for old, new in splices:
                     text = text.replace(old, new)
-                fam.lines = text.split("\n")
-                del fam.lines[0]
-                fam.ids = None
+                fam.add_block(text[len(lead):], n)
                 if isinstance(where, slice):  # free the lines now: a lower peak
-                    samples[where] = repeat(None, where.stop - where.start)
+                    samples[where] = repeat(None, n)
             pacer.nap()
             parsed.families[name] = fam
         parsed.dropped = dict(self.dropped)
@@ -447,6 +502,29 @@ class Template:
 _TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tuple[int, ...]],
                         Optional[Tuple[Tuple[str, str], ...]], Optional[Tuple[str, ...]],
                         Optional[Tuple[str, ...]]]
+
+
+def _one_brace_each(parts: Sequence[str]) -> bool:
+    """True if no label value in these name-and-labels parts holds a `{` (a labelled part
+    ends with its `}` and holds at least one `{`, a bare name holds none)."""
+    return sum(map(str.count, parts, repeat("{"))) == sum(map(str.endswith, parts, repeat("}")))
+
+
+def _one_brace(splices: Tuple[Tuple[str, str], ...], one_each: bool
+               ) -> Tuple[Tuple[str, str], ...]:
+    """A plain family's (old, new) splices (see _Recorder.template), those of its labelled
+    names made one, `{` to `{` plus our labels, if `one_each` (see _one_brace_each) holds
+    for its name-and-labels parts. Its lines (slots starting with these parts, then a value
+    in canonical form) then hold one `{` each if labelled, none if bare, and a single
+    replace of `{` (a one-character search, over the text once) does what one replace per
+    name did."""
+    if not one_each or not splices or splices[0][0][-1] != "{":  # labelled names come first
+        return splices
+    old, new = splices[0]
+    brace = ("{", "{" + new[len(old):])
+    if splices[-1][0][-1] == "{":  # no bare name
+        return (brace,)
+    return (brace,) + tuple(x for x in splices if x[0][-1] != "{")
 
 
 _FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
@@ -501,7 +579,7 @@ class _Recorder:
         families: List[_TemplateFamily] = []
         for fam in parsed.families.values():
             slots = where.pop(fam.name, [])
-            if len(slots) != len(fam.lines):
+            if len(slots) != fam.count:
                 return None
             span: Union[slice, Tuple[int, ...]] = tuple(slots)
             if slots and slots[-1] - slots[0] == len(slots) - 1:
@@ -524,7 +602,7 @@ class _Recorder:
             elif slots:
                 keys = tuple(_plain_key(prefix, h, parts[i]) if type(h) is str else h[1]
                              for i, h in zip(slots, got))
-                ids = tuple(fam.ids)
+                ids = tuple(fam.identities())
             families.append((fam.name, fam.type, fam.typed, fam.help, span, splices, keys,
                              ids))
         if where:
@@ -664,8 +742,8 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
                           for fam, group in groupby(map(owner.__getitem__, run))]
             for fam, size in groups:
                 if fam is not None:
-                    fam.lines += samples[at:at + size]
-                    fam.ids += ids[at:at + size]
+                    fam.add_block("\n".join(samples[at:at + size]), size,
+                                  ids[at:at + size] if slow else None)
                     count += size
                 outcomes += repeat(fam, size)
                 at += size
@@ -791,8 +869,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     dups += 1
                 else:
                     seen.add(ident)
-                    fam.lines.append(key + " " + value)
-                    fam.ids.append(ident)
+                    fam.add(key + " " + value, ident)
                     count += 1
                     kept = fam
             if rec is not None:
@@ -1007,17 +1084,16 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
 def render(families: Iterable[ParsedFamily]) -> str:
     """One text, built family by family so no single join holds the GIL for long.
 
-    Consumes the families' lines (freed as they are joined, to keep the peak low).
+    Consumes the families' blocks (freed as they are joined, to keep the peak low).
     """
     out: List[str] = []
     pacer = _Pacer()
     for fam in families:
-        if not fam.lines:
+        if not fam.count:
             continue
         out.append(header_lines(fam.name, fam.type, fam.help))
-        out.append("\n".join(fam.lines))
+        out.append("\n".join(fam.blocks))
         out.append("\n")
-        fam.lines = []
-        fam.ids = []
+        fam.blocks, fam.ids, fam.count = [], [], 0
         pacer.nap()
     return "".join(out)

@@ -80,7 +80,7 @@ class MergeState:
             for reason, n in parsed.dropped.items():
                 self._drop(source, reason, n)
             for fam in parsed.families.values():
-                if fam.lines:
+                if fam.count:
                     self._add_family(source, fam, rw.tags)
         rw.rotate()
 
@@ -94,12 +94,12 @@ class MergeState:
             self._sources[fam.name] = {source}
             if not tagged:
                 self._untagged.add(fam.name)
-            self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
+            self.samples[source] = self.samples.get(source, 0) + fam.count
             return
         if have.type != fam.type and not (
                 (not have.typed or not fam.typed) and have.type in _SIMPLE
                 and fam.type in _SIMPLE):
-            self._drop(source, "type_conflict", len(fam.lines))
+            self._drop(source, "type_conflict", fam.count)
             return
         if fam.typed and not have.typed:
             have.type, have.typed = fam.type, True
@@ -110,10 +110,8 @@ class MergeState:
             # Every sample here carries a distinct exporter_name: no series can repeat.
             contributors.add(source)
             self._keys.pop(fam.name, None)
-            if have.ids is not None or fam.ids is not None:  # else both stay made on demand
-                have.identities().extend(fam.identities())
-            have.lines.extend(fam.lines)
-            self.samples[source] = self.samples.get(source, 0) + len(fam.lines)
+            self.samples[source] = self.samples.get(source, 0) + fam.count
+            have.extend(fam)
             return
         contributors.add(source)
         if not tagged:
@@ -131,14 +129,15 @@ class MergeState:
         keys = self._keys.get(fam.name)
         if keys is None:
             keys = self._keys[fam.name] = set(have.ids)
-        pairs = zip(fam.lines, ids)
+        lines = fam.lines()
+        pairs = zip(lines, ids)
         if have.type in _MEMBERS:
             # A series clashing anywhere is dropped whole, so no histogram is left half-merged.
             clash = {_group_key(have, i) for i in ids if i in keys}
             if clash:
-                kept = [(x, i) for x, i in zip(fam.lines, ids)
+                kept = [(x, i) for x, i in zip(lines, ids)
                         if _group_key(have, i) not in clash]
-                self._drop(source, "duplicate_series", len(fam.lines) - len(kept))
+                self._drop(source, "duplicate_series", len(lines) - len(kept))
                 pairs = iter(kept)
         added = 0
         for line, ident in pairs:
@@ -146,8 +145,7 @@ class MergeState:
                 self._drop(source, "duplicate_series", 1)
                 continue
             keys.add(ident)
-            have.lines.append(line)
-            have.ids.append(ident)
+            have.add(line, ident)
             added += 1
         self.samples[source] = self.samples.get(source, 0) + added
 
@@ -155,16 +153,15 @@ class MergeState:
         """Removes from a backend's health-named family the series the sidecar reports
         itself; False if nothing is left. A family of another type is dropped whole."""
         if fam.type != _RESERVED[fam.name] and (fam.typed or fam.type not in _SIMPLE):
-            self._drop(source, "type_conflict", len(fam.lines))
+            self._drop(source, "type_conflict", fam.count)
             return False
         tags = self._health_tags
-        kept = [(x, i) for x, i in zip(fam.lines, fam.identities())
-                if not any("{" + t + "," in i or "," + t + "," in i or "{" + t + "}" in i
-                           or "," + t + "}" in i for t in tags)]
-        self._drop(source, "duplicate_series", len(fam.lines) - len(kept))
-        fam.lines = [x for x, _ in kept]
-        fam.ids = [i for _, i in kept]
-        return bool(kept)
+        kept = [not any("{" + t + "," in i or "," + t + "," in i or "{" + t + "}" in i
+                        or "," + t + "}" in i for t in tags) for i in fam.identities()]
+        before = fam.count
+        fam.keep(kept)
+        self._drop(source, "duplicate_series", before - fam.count)
+        return fam.count > 0
 
     def drop_member_clashes(self) -> None:
         """Drops families named like a member of a histogram/summary (`x_sum` next to `x`)."""
@@ -173,8 +170,8 @@ class MergeState:
                 other = self.families.get(fam.name + suffix)
                 if other is not None and other is not fam:
                     src = self.origin[other.name]
-                    self._drop(src, "name_conflict", len(other.lines))
-                    self.samples[src] = self.samples.get(src, 0) - len(other.lines)
+                    self._drop(src, "name_conflict", other.count)
+                    self.samples[src] = self.samples.get(src, 0) - other.count
                     del self.families[other.name]
 
     def render(self) -> str:

@@ -157,3 +157,48 @@ def test_an_untouched_source_repeating_a_tagged_sources_series_is_dropped():
     assert state.dropped["b"] == {"duplicate_series": 1}
     assert state.samples == {"a": 2, "b": 1}
     promtool_check(state.render())
+
+
+def _scrape(rewriters, bodies, sources=()):
+    """One merge of (name, bodies) per source, with each source's rewriter in `rewriters`."""
+    state = MergeState(sources)
+    for name, texts in bodies:
+        state.add(name, rewriters[name], [t.encode() for t in texts])
+    state.drop_member_clashes()
+    return state
+
+
+def test_steady_state_merge_of_whole_family_blocks_counts_and_writes_as_line_by_line():
+    # a and b are tagged (b from two files, the second repeating a series of the first), c
+    # is untagged and repeats a's series; all share families, one of them a health family.
+    # Only a and b write g.
+    def bodies(v):
+        return [
+            ("a", ['# TYPE g gauge\ng{k="1"} %d\ng{k="2"} %d\n' % (v, v)
+                   + '# TYPE m gauge\nm{cpu="0"} %d\nm{cpu="1"} %d\nm_bare %d\n' % (v, v, v)
+                   + '# TYPE h histogram\nh_bucket{le="1"} %d\nh_bucket{le="+Inf"} %d\n'
+                   'h_sum %d\nh_count %d\n' % (v, v, v, v)]),
+            ("b", ['# TYPE m gauge\nm{cpu="0"} %d\nm{cpu="2"} %d\n# TYPE g gauge\ng{k="1"} %d\n'
+                   % (v, v, v),
+                   'm{cpu="2"} %d\nm{cpu="3"} %d\n' % (v, v)]),
+            ("c", ['# TYPE m gauge\nm{exporter_name="a",cpu="1"} %d\nm{cpu="9"} %d\n' % (v, v)
+                   + '# TYPE h histogram\nh_bucket{exporter_name="a",le="+Inf"} %d\n'
+                   'h_sum{exporter_name="a"} %d\nh_count{exporter_name="a"} %d\n' % (v, v, v)
+                   + '# TYPE klipper_exporter_source_up gauge\n'
+                   'klipper_exporter_source_up{exporter_name="a"} %d\n'
+                   'klipper_exporter_source_up{exporter_name="other"} %d\n' % (v, v)]),
+        ]
+
+    def rewriters():
+        return {"a": rw("a"), "b": rw("b"), "c": rw("c", rewrite=False)}
+
+    kept = rewriters()
+    _scrape(kept, bodies(1), ["a", "b", "c"])
+    for v in (2, 3):  # the kept rewriters' templates write each family as one block
+        steady = _scrape(kept, bodies(v), ["a", "b", "c"])
+        assert len(steady.families["g"].blocks) == 2 and steady.families["g"].count == 3
+        first = _scrape(rewriters(), bodies(v), ["a", "b", "c"])  # one line at a time
+        assert steady.samples == first.samples == {"a": 9, "b": 4, "c": 2}
+        assert steady.dropped == first.dropped == {"b": {"duplicate_series": 1},
+                                                   "c": {"duplicate_series": 5}}
+        assert steady.render() == first.render()
