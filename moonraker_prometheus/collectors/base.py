@@ -61,9 +61,9 @@ async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
                              ) -> Dict[str, int]:
     """Has each stale collector (see Collector.stale) re-render ahead of a scrape's render(),
     in slices of about `slice_ns` nanoseconds, each in a loop callback of its own: the first
-    not in the callback that parsed the request, and none so long that Klippy's traffic or
-    a web UI waits on it. Returns the nanoseconds each collector (by name) spent, part of
-    its duration. A render_ahead() that raises ends that collector's turn: its render()
+    not in the callback that parsed the request, the last not in the one that renders and
+    writes the response, and none so long that Klippy's traffic or a web UI waits on it.
+    Returns the nanoseconds each collector (by name) spent, part of its duration. A render_ahead() that raises ends that collector's turn: its render()
     meets the error again and the component reports it."""
     spent: Dict[str, int] = {}
     clock = time.perf_counter_ns
@@ -77,6 +77,8 @@ async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
                 break
             finally:
                 spent[collector.name] = spent.get(collector.name, 0) + clock() - start
+    if spent:
+        await asyncio.sleep(0)
     return spent
 
 
