@@ -14,7 +14,8 @@ spliced into the label text without re-encoding values, and lines are grouped in
 merger can emit one HELP/TYPE per family. A source's series validated in one scrape are
 remembered, so the next scrape only checks values; a body laid out line for line as the
 source's previous one has its values checked a few thousand lines per C call, with no Python
-code per line (Template). Work is linear in the input.
+code per line (Template); any other body is read a slice at a time the same way where its
+lines allow (_bulk_slice), and line by line where they do not. Work is linear in the input.
 """
 from __future__ import annotations
 
