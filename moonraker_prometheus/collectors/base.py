@@ -63,8 +63,9 @@ async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
     in slices of about `slice_ns` nanoseconds, each in a loop callback of its own: the first
     not in the callback that parsed the request, the last not in the one that renders and
     writes the response, and none so long that Klippy's traffic or a web UI waits on it.
-    Returns the nanoseconds each collector (by name) spent, part of its duration. A render_ahead() that raises ends that collector's turn: its render()
-    meets the error again and the component reports it."""
+    Returns the nanoseconds each collector (by name) spent, part of its duration. A
+    render_ahead() that raises ends that collector's turn: its render() meets the error
+    again and the component reports it."""
     spent: Dict[str, int] = {}
     clock = time.perf_counter_ns
     for collector in collectors:
