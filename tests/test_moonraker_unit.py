@@ -535,6 +535,20 @@ def test_stale_collectors_render_ahead_in_loop_callbacks_of_their_own():
     assert ended - started == 4
 
 
+def test_what_a_push_makes_stale_during_the_last_turn_is_rendered_ahead_too():
+    async def scrape(collector):
+        async def push():  # lands in the loop turn after the first slice
+            await asyncio.sleep(0)
+            collector.units += 1
+        task = asyncio.ensure_future(push())
+        await render_stale_ahead([collector], 1)
+        await task
+
+    backlog = _Backlog(1)
+    asyncio.run(scrape(backlog))
+    assert len(backlog.turns) == 2 and not backlog.stale()
+
+
 def test_a_render_ahead_that_raises_ends_its_turn_and_leaves_the_error_to_render():
     broken, after = _Backlog(2, fail=True), _Backlog(1)
     asyncio.run(render_stale_ahead([broken, after], 1))

@@ -5,7 +5,7 @@ import abc
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence, Set
 
 from ..catalogue.spec import Metric
 from ..catalogue.values import as_number
@@ -57,29 +57,43 @@ class Collector(abc.ABC):
         """Stop background work; called when Moonraker shuts down."""
 
 
+# Rounds of rendering ahead per scrape: pushes keep coming (every 250 ms), and whatever they
+# make stale after the last round is rendered by render() itself.
+_AHEAD_ROUNDS = 3
+
+
 async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
                              ) -> Dict[str, int]:
     """Has each stale collector (see Collector.stale) re-render ahead of a scrape's render(),
     in slices of about `slice_ns` nanoseconds, each in a loop callback of its own: the first
     not in the callback that parsed the request, the last not in the one that renders and
-    writes the response, and none so long that Klippy's traffic or a web UI waits on it.
+    writes the response (which finds nothing stale: a push that arrived meanwhile is
+    rendered ahead too), and none so long that Klippy's traffic or a web UI waits on it.
     Returns the nanoseconds each collector (by name) spent, part of its duration. A
     render_ahead() that raises ends that collector's turn: its render() meets the error
     again and the component reports it."""
     spent: Dict[str, int] = {}
     clock = time.perf_counter_ns
-    for collector in collectors:
-        while collector.stale():
-            await asyncio.sleep(0)
-            start = clock()
-            try:
-                collector.render_ahead(start + slice_ns)
-            except Exception:
-                break
-            finally:
-                spent[collector.name] = spent.get(collector.name, 0) + clock() - start
-    if spent:
+    failed: Set[str] = set()
+    stale = [c for c in collectors if c.stale()]
+    for _ in range(_AHEAD_ROUNDS):
+        if not stale:
+            break
+        for collector in stale:
+            while collector.stale():
+                await asyncio.sleep(0)
+                start = clock()
+                try:
+                    collector.render_ahead(start + slice_ns)
+                except Exception:
+                    failed.add(collector.name)
+                    break
+                finally:
+                    spent[collector.name] = spent.get(collector.name, 0) + clock() - start
         await asyncio.sleep(0)
+        # What a push made stale during that last turn, since the response is rendered in
+        # the same callback as this check.
+        stale = [c for c in collectors if c.name not in failed and c.stale()]
     return spent
 
 
