@@ -628,7 +628,6 @@ _EVERY_OTHER = slice(None, None, 2)
 # Labels whose values must be numbers (see _numeric), as they appear in a skeleton.
 _NUMERIC_LABELS = frozenset(("le=", "quantile="))
 _NUMERIC_VALUES = {n: re.compile(r'[{,]%s"([^"]*)"' % n) for n in _NUMERIC_LABELS}
-_FLOATS = re.compile("(?:%s\n)*%s" % (FLOAT, FLOAT))
 
 
 def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
@@ -699,7 +698,7 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
             numeric.setdefault(label, []).extend(at)
     for label, at in numeric.items():
         values = _NUMERIC_VALUES[label].findall("\n".join(map(parts.__getitem__, at)))
-        if len(values) != len(at) or not _numbers(values):
+        if len(values) != len(at) or not all(map(_is_go_float, values)):
             slow.update(at)  # no plain series: _tokenize() says what they are
     interned = {name: sys.intern(name) for name in set(names)}
     hits: List[Hit] = list(map(interned.__getitem__, names))
@@ -725,9 +724,9 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
     samples = list(map(add, keys, rests))
     outcomes: List[Optional[ParsedFamily]] = []
     at = count = 0
-    fixed = compress(range(len(lines)), map(not_, flags))
+    others = list(map(not_, flags))  # per line: a comment or blank line
     line_at = 0
-    for stop in chain(fixed, (len(lines),)):
+    for stop in chain(compress(range(len(lines)), others), (len(lines),)):
         if stop > line_at:  # sample lines line_at..stop, each name's family found first
             run = names[at:at + stop - line_at]
             if run.count(run[0]) == len(run):  # one name, as in most runs
@@ -754,7 +753,7 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
     seen.update(compress(ids, outcomes))  # the kept lines' (a family is true, None false)
     if rec is not None:
         rec.mask.extend(flags)
-        rec.fixed += compress(lines, map(not_, flags))
+        rec.fixed += compress(lines, others)
         rec.parts += parts
         rec.hits += hits
         rec.outcomes += outcomes
@@ -762,12 +761,6 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
             deque(map(rw.cache.pop, parts, repeat(None)), 0)
     rw.cache.update(zip(parts, hits))
     return count
-
-
-def _numbers(values: List[str]) -> bool:
-    """True if Go's parser reads every text of `values` as a float64 (see _is_go_float)."""
-    text = "\n".join(values)
-    return _FLOATS.fullmatch(text) is not None and all(map(_in_range, values))
 
 
 def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None) -> Parsed:
