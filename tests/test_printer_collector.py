@@ -157,3 +157,53 @@ def test_lifecycle_discovers_objects_at_every_ready_and_drops_series_when_down()
     assert len(apis.callbacks) == 2  # re-registered after the disconnect dropped it
     assert 'klipper_temperature_sensor_temperature{sensor="new one"} 30.0' in collector.render()
     assert "temperature_sensor new one" in apis.subscriptions[-1]
+
+
+class FailingApis(FakeApis):
+    """klippy_apis whose object list and subscription fail the first `failures` times each
+    (Moonraker's `default` answer: Klippy busy, or gone and back)."""
+
+    def __init__(self, *args: Any, failures: int) -> None:
+        super().__init__(*args)
+        self.list_failures = self.subscribe_failures = failures
+
+    async def get_object_list(self, default=None):
+        if self.list_failures:
+            self.list_failures -= 1
+            return default
+        return await super().get_object_list(default)
+
+    async def subscribe_objects(self, objects, callback=None, default=None):
+        if self.subscribe_failures:
+            self.subscribe_failures -= 1
+            return default
+        return await super().subscribe_objects(objects, callback, default)
+
+
+def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_ready(
+        monkeypatch, caplog):
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
+    apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
+                       failures=2)
+    server = FakeServer(printer_components(apis))
+    collector = PrinterCollector(server)  # type: ignore[arg-type]
+    asyncio.run(*server.fire("server:klippy_ready"))
+    assert collector.subscribed()
+    assert "klipper_heater_bed_target 0.0" in collector.render()
+    assert len(apis.callbacks) == 1  # the failed attempts registered no callback
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings.count("prometheus: Klippy did not list its objects (printer); trying "
+                          "again in 0.001 s") == 2
+    assert len(warnings) == 4 and "subscription to Klippy's objects failed" in warnings[-1]
+
+
+def test_retrying_stops_when_klippy_is_no_longer_ready(monkeypatch):
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
+    apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
+                       failures=1)
+    server = FakeServer(printer_components(apis))
+    server.components["klippy_connection"].ready = False  # shut down after its ready
+    collector = PrinterCollector(server)  # type: ignore[arg-type]
+    asyncio.run(*server.fire("server:klippy_ready"))
+    assert not collector.subscribed() and apis.list_failures == 0
+    assert apis.subscriptions == []  # one attempt, no retry

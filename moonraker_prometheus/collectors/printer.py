@@ -12,8 +12,10 @@ again from the blocks when any block is. Moonraker hands every subscriber the pu
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from itertools import count
 from typing import (TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set,
                     Tuple)
 
@@ -288,42 +290,62 @@ class PrinterCollector(Collector):
         server.register_event_handler("server:klippy_ready", self._on_klippy_ready)
         server.register_event_handler("server:klippy_disconnect", self._on_klippy_disconnect)
 
+    # Waits before trying a failed listing or subscription again (Klippy busy, or gone and
+    # back): while Klippy stays ready the collector keeps trying, so the printer series do
+    # not stay away (and Klippy's state "startup") until its next restart.
+    RETRY_SECONDS: Tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
+
     async def _on_klippy_ready(self) -> None:
         generation = self._generation
+        connection = self.server.lookup_component("klippy_connection")
+        for attempt in count():
+            failure = await self._subscribe(generation)
+            if failure is None:
+                return
+            delay = self.RETRY_SECONDS[min(attempt, len(self.RETRY_SECONDS) - 1)]
+            logging.warning(f"prometheus: {failure} ({self.name}); trying again in {delay:g} s")
+            await asyncio.sleep(delay)
+            if generation != self._generation or not connection.is_ready():
+                return  # Klippy went away meanwhile; the next ready starts over
+
+    async def _subscribe(self, generation: int) -> Optional[str]:
+        """Lists Klippy's objects, subscribes to the plan's fields and keeps the state it
+        answers (`objects/list`, `configfile.config` when a sensor needs its section's
+        driver, `objects/subscribe`, through Moonraker's klippy_apis); None when done or
+        when Klippy went away meanwhile (`generation` changed), else what failed."""
         apis = self.server.lookup_component("klippy_apis")
         objects = await apis.get_object_list(default=None)
         if generation != self._generation:
-            return  # Klippy went away meanwhile; the next ready starts over
+            return None
         if objects is None:
-            logging.warning(f"prometheus: Klippy did not list its objects; {self.name} off")
-            return
+            return "Klippy did not list its objects"
         instances: Dict[str, str] = {}
         if any(b.kind.sensor_types and b.kind.matches(o) for b in self.bindings
                for o in objects):
             # once per ready, never per scrape: which section owns each sensor driver
             result = await apis.query_objects({"configfile": ["config"]}, default=None)
             if generation != self._generation:
-                return
+                return None
             configfile = result.get("configfile") if isinstance(result, dict) else None
             config = configfile.get("config") if isinstance(configfile, dict) else None
             instances = sensor_owners(objects, config, self.bindings)
         plan = Plan(objects, self.bindings, instances)
         if not plan.subscription:
             self._state = PrinterState(plan, {})
-            return
+            return None
         callback = None if self._callback_registered else self._on_status_update
         status = await apis.subscribe_objects(plan.subscription, callback, default=None)
         if generation != self._generation:
-            return
+            return None
         if status is None:
-            logging.warning(f"prometheus: subscription to Klippy objects failed ({self.name})")
-            return
+            return "the subscription to Klippy's objects failed"
         if callback is not None:
             self._callback_registered = True
         self._state = PrinterState(plan, status)
         logging.info(
             f"prometheus: {len(plan.subscription)} Klippy objects feed "
             f"{len(plan.families)} {self.name} families")
+        return None
 
     def subscribed(self) -> bool:
         """Whether the printer objects' state is in hand (after each Klippy ready)."""
