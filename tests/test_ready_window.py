@@ -14,6 +14,13 @@ def ready(series) -> bool:
     return value(series, "klipper_klippy_state_info", state="ready") == 1.0
 
 
+def state(series) -> str:
+    """Klippy's state and message as the component serves them, for a failure's message."""
+    found = ["%s%s %s" % (name, dict(labels), v) for (name, labels), v in series.items()
+             if name.startswith("klipper_klippy_")]
+    return ", ".join(sorted(found)) or "no klipper_klippy_ series"
+
+
 def test_ready_state_always_comes_with_printer_series(moonraker, klippy):
     klippy.gcode("RESTART")
     deadline = time.monotonic() + 10
@@ -23,8 +30,11 @@ def test_ready_state_always_comes_with_printer_series(moonraker, klippy):
     deadline = time.monotonic() + 30
     ready_scrapes = 0
     while ready_scrapes < 20:
-        assert time.monotonic() < deadline, "Klippy did not come back"
         series = parse(moonraker.metrics().text)
+        assert time.monotonic() < deadline, (
+            "Klippy did not come back within 30 s; last served: %s\n"
+            "klippy log tail:\n%s\nmoonraker log tail:\n%s"
+            % (state(series), klippy.log_tail(), moonraker.log_tail()))
         if ready(series):
             assert value(series, "klipper_webhooks_state_info", state="ready") == 1.0, \
                 "state says ready without the printer series"
