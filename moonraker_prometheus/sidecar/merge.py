@@ -17,9 +17,8 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import (Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Set,
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import (Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Set,
                     Tuple, Union)
 
 from ..exposition import escape_label_value
@@ -67,6 +66,7 @@ class MergeState:
         self._sources: Dict[str, Set[str]] = {}  # sources contributing to each family
         self._untagged: Set[str] = set()  # families with samples not tagged exporter_name
         self._whole: Set[str] = set()  # families whose identities are all full_identity()
+        self._gc_deferred = False  # see _merge_sources() and close()
 
     def _drop(self, source: str, reason: str, n: int) -> None:
         if n:
@@ -177,6 +177,14 @@ class MergeState:
     def render(self) -> str:
         return render(self.families[name] for name in sorted(self.families))
 
+    def close(self) -> None:
+        """Drops the merged families and series, then resumes cyclic GC, which
+        _merge_sources() left deferred for this state (once; later calls do nothing)."""
+        if self._gc_deferred:
+            self._gc_deferred = False
+            self.families, self._keys, self._sources = {}, {}, {}
+            _resume_gc()
+
 
 try:
     _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
@@ -189,59 +197,76 @@ def _trim() -> None:
         _malloc_trim(0)
 
 
+# Cyclic GC is deferred while a merge's state lives: from the start of _merge_sources() to
+# MergeState.close(). The merge allocates many short-lived tracked objects (regex matches,
+# lists, families), so collections would run in the worker while it holds the GIL and stall
+# the event loop; run while the state is alive, they would also walk its thousands of
+# families (2-4 ms) and move them into the older generations, whose full collection then
+# walks every object of the process (12-14 ms in bench_merge's stall test, more in
+# Moonraker). Once the state is dropped, whatever collection the next allocation starts finds
+# little. The merge creates no reference cycles, so nothing waits on the collector.
+# Concurrent merges are counted; the first one in disables, the last one out restores.
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_was_enabled = False
 
 
-@contextmanager
-def _gc_deferred() -> Iterator[None]:
-    """Defers cyclic GC while merging in a worker thread.
-
-    The tokenizer allocates many short-lived tracked objects (regex matches); the collections
-    they trigger would run in the worker while it holds the GIL and stall the event loop for
-    milliseconds. The merge creates no reference cycles, so nothing waits on the collector.
-    Nested/concurrent merges are counted; the first one in disables, the last one out restores.
-    """
+def _defer_gc() -> None:
     global _gc_users, _gc_was_enabled
     with _gc_lock:
         if _gc_users == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_was_enabled:
-                gc.enable()
+
+
+def _resume_gc() -> None:
+    global _gc_users
+    with _gc_lock:
+        _gc_users -= 1
+        if _gc_users == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 def _merge_sources(local: Optional[Tuple[Rewriter, str]],
                    parts: Sequence[Tuple[str, Rewriter, List[bytes]]],
                    sources: Sequence[str] = ()) -> MergeState:
-    with _gc_deferred():
+    """The merged state of our own text (`local`) and each source's bodies. Cyclic GC stays
+    deferred until the state's close() (_finish() closes it; so must whoever abandons it)."""
+    _defer_gc()
+    try:
         state = MergeState(sources)
         if local is not None:
             state.add("", local[0], [local[1]])
         for name, rw, bodies in parts:
             state.add(name, rw, bodies)
         state.drop_member_clashes()
-        return state
+    except BaseException:
+        _resume_gc()
+        raise
+    state._gc_deferred = True
+    return state
 
 
 def _finish(state: MergeState, rw: Rewriter, health_text: str) -> str:
-    with _gc_deferred():
+    """The exposition of `state` and the health families (`health_text`); closes the state."""
+    try:
         for name in _RESERVED:  # the sidecar's HELP, not a backend's
             fam = state.families.get(name)
             if fam is not None:
                 fam.help = None
         state.add("", rw, [health_text])
         text = state.render()
-    del state
+    finally:
+        state.close()
     _trim()
     return text
+
+
+def _close_abandoned(job: "Future[MergeState]") -> None:
+    """Closes the state of a merge no _finish() will take (done callback of its job)."""
+    if not job.cancelled() and job.exception() is None:
+        job.result().close()
 
 
 def rewriter_for(source: Source) -> Rewriter:
@@ -333,18 +358,21 @@ class Merger:
                                    max(0.05, deadline - loop.time() - 0.1))
         except asyncio.TimeoutError:
             return self._late(text, names)
-        merging = loop.run_in_executor(self._worker, _merge_sources, local, parts,
-                                       list(self.health.sources))
+        job = self._worker.submit(_merge_sources, local, parts, list(self.health.sources))
+        merging = asyncio.wrap_future(job)
         try:
             state = await asyncio.wait_for(asyncio.shield(merging),
                                            max(0.05, deadline - loop.time() - 0.1))
         except asyncio.TimeoutError:
+            job.add_done_callback(_close_abandoned)
             merging.add_done_callback(lambda _f: self._merging.release())  # type: ignore
             merging.add_done_callback(consume_outcome)
             return self._late(text, names)
         except BaseException:
+            job.add_done_callback(_close_abandoned)
             self._merging.release()
             raise
+        finishing: Optional[Future] = None
         try:
             del parts, local
             for s in self.sources:
@@ -352,9 +380,14 @@ class Merger:
                 self.health.dropped(s.name, state.dropped.get(s.name, {}))
             if state.dropped.get(""):
                 log.warning("own metrics text had invalid lines: %s", state.dropped[""])
-            return await loop.run_in_executor(self._worker, _finish, state,
-                                              self._health_rw, self.health.render())
+            finishing = self._worker.submit(_finish, state, self._health_rw,
+                                            self.health.render())
+            # _finish() closes the state, unless it is cancelled before it starts
+            finishing.add_done_callback(lambda f: f.cancelled() and state.close())
+            return await asyncio.wrap_future(finishing)
         finally:
+            if finishing is None:
+                state.close()
             self._merging.release()
 
     def _late(self, local_text: Optional[str], names: Sequence[str]) -> str:
