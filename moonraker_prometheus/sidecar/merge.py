@@ -259,6 +259,11 @@ def _finish(state: MergeState, rw: Rewriter, health_text: str) -> str:
         text = state.render()
     finally:
         state.close()
+    if gc.isenabled():
+        # What the merge kept (a first scrape's templates: thousands of tracked objects) is
+        # collected here, not on the event loop at its next allocation (2-4 ms). On a
+        # steady-state scrape the young generation is all but empty: microseconds.
+        gc.collect(0)
     _trim()
     return text
 
