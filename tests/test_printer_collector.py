@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Dict
 
 import pytest
@@ -183,6 +184,7 @@ class FailingApis(FakeApis):
 def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_ready(
         monkeypatch, caplog):
     monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
+    caplog.set_level(logging.INFO)
     apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
                        failures=2)
     server = FakeServer(printer_components(apis))
@@ -192,9 +194,11 @@ def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_read
     assert "klipper_heater_bed_target 0.0" in collector.render()
     assert len(apis.callbacks) == 1  # the failed attempts registered no callback
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings.count("prometheus: Klippy did not list its objects (printer); trying "
-                          "again in 0.001 s") == 2
-    assert len(warnings) == 4 and "subscription to Klippy's objects failed" in warnings[-1]
+    assert warnings == [  # one per cause, not one per attempt
+        "prometheus: Klippy did not list its objects (printer); trying again in 0.001 s",
+        "prometheus: the subscription to Klippy's objects failed (printer); trying again in "
+        "0.001 s"]
+    assert "prometheus: printer subscribed at attempt 5" in caplog.messages
 
 
 def test_retrying_stops_when_klippy_is_no_longer_ready(monkeypatch):

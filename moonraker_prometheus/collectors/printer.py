@@ -298,12 +298,18 @@ class PrinterCollector(Collector):
     async def _on_klippy_ready(self) -> None:
         generation = self._generation
         connection = self.server.lookup_component("klippy_connection")
+        last: Optional[str] = None
         for attempt in count():
             failure = await self._subscribe(generation)
             if failure is None:
+                if last is not None:
+                    logging.info(f"prometheus: {self.name} subscribed at attempt {attempt + 1}")
                 return
             delay = self.RETRY_SECONDS[min(attempt, len(self.RETRY_SECONDS) - 1)]
-            logging.warning(f"prometheus: {failure} ({self.name}); trying again in {delay:g} s")
+            message = f"prometheus: {failure} ({self.name}); trying again in {delay:g} s"
+            # a warning per new cause; the same one again only at debug level
+            logging.log(logging.DEBUG if failure == last else logging.WARNING, message)
+            last = failure
             await asyncio.sleep(delay)
             if generation != self._generation or not connection.is_ready():
                 return  # Klippy went away meanwhile; the next ready starts over
