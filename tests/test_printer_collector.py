@@ -162,13 +162,16 @@ def test_lifecycle_discovers_objects_at_every_ready_and_drops_series_when_down()
 
 class FailingApis(FakeApis):
     """klippy_apis whose object list and subscription fail the first `failures` times each
-    (Moonraker's `default` answer: Klippy busy, or gone and back)."""
+    (Moonraker's `default` answer: Klippy busy, or gone and back); `on_list` is called at
+    each listing."""
 
     def __init__(self, *args: Any, failures: int) -> None:
         super().__init__(*args)
         self.list_failures = self.subscribe_failures = failures
+        self.on_list = lambda: None
 
     async def get_object_list(self, default=None):
+        self.on_list()
         if self.list_failures:
             self.list_failures -= 1
             return default
@@ -181,16 +184,31 @@ class FailingApis(FakeApis):
         return await super().subscribe_objects(objects, callback, default)
 
 
+def failing_printer(failures: int):
+    apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
+                       failures=failures)
+    server = FakeServer(printer_components(apis))
+    return apis, server, PrinterCollector(server)  # type: ignore[arg-type]
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
 def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_ready(
         monkeypatch, caplog):
     monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
     caplog.set_level(logging.INFO)
-    apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
-                       failures=2)
-    server = FakeServer(printer_components(apis))
-    collector = PrinterCollector(server)  # type: ignore[arg-type]
-    asyncio.run(*server.fire("server:klippy_ready"))
-    assert collector.subscribed()
+    apis, server, collector = failing_printer(failures=2)
+
+    async def run():
+        await server.fire("server:klippy_ready")[0]
+        await until(collector.subscribed)
+
+    asyncio.run(run())
     assert "klipper_heater_bed_target 0.0" in collector.render()
     assert len(apis.callbacks) == 1  # the failed attempts registered no callback
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -201,13 +219,70 @@ def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_read
     assert "prometheus: printer subscribed at attempt 5" in caplog.messages
 
 
+def test_moonraker_s_ready_event_does_not_wait_for_the_retries(monkeypatch):
+    # Moonraker awaits every klippy_ready handler before it finishes connecting to Klippy
+    # and before it reports a shutdown: retries must not hold it up.
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (60.0,))
+    apis, server, collector = failing_printer(failures=1000)
+
+    async def run():
+        await asyncio.wait_for(server.fire("server:klippy_ready")[0], 1.0)
+        retrying = collector._retrying
+        assert retrying is not None and not retrying.done()
+        server.fire("server:klippy_disconnect")  # a restart: the retries end
+        await asyncio.wait([retrying], timeout=1.0)
+        assert retrying.cancelled()
+
+    asyncio.run(run())
+    assert not collector.subscribed()
+
+
+def test_closing_the_collector_ends_its_retries(monkeypatch):
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (60.0,))
+    apis, server, collector = failing_printer(failures=1000)
+
+    async def run():
+        await server.fire("server:klippy_ready")[0]
+        retrying = collector._retrying
+        await collector.close()  # Moonraker shutting down
+        await asyncio.wait([retrying], timeout=1.0)
+        assert retrying.cancelled()
+
+    asyncio.run(run())
+
+
 def test_retrying_stops_when_klippy_is_no_longer_ready(monkeypatch):
     monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
-    apis = FailingApis(["webhooks", "heater_bed"], {"heater_bed": {"target": 0.0}},
-                       failures=1)
-    server = FakeServer(printer_components(apis))
-    server.components["klippy_connection"].ready = False  # shut down after its ready
-    collector = PrinterCollector(server)  # type: ignore[arg-type]
-    asyncio.run(*server.fire("server:klippy_ready"))
+    apis, server, collector = failing_printer(failures=1)
+
+    async def run():
+        await server.fire("server:klippy_ready")[0]
+        server.components["klippy_connection"].ready = False  # shut down after its ready
+        await until(lambda: collector._retrying.done())
+
+    asyncio.run(run())
     assert not collector.subscribed() and apis.list_failures == 0
     assert apis.subscriptions == []  # one attempt, no retry
+
+
+def test_a_retry_klippy_leaves_during_neither_subscribes_nor_says_it_did(monkeypatch, caplog):
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
+    caplog.set_level(logging.INFO)
+    apis, server, collector = failing_printer(failures=1)
+    listings = []
+
+    def on_list():
+        listings.append(1)
+        if len(listings) == 2:  # Klippy goes while the retry lists its objects
+            server.fire("server:klippy_disconnect")
+
+    apis.on_list = on_list
+
+    async def run():
+        await server.fire("server:klippy_ready")[0]
+        await until(lambda: len(listings) == 2)
+        await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    assert not collector.subscribed() and apis.subscriptions == []
+    assert not [m for m in caplog.messages if "subscribed at attempt" in m]

@@ -287,6 +287,7 @@ class PrinterCollector(Collector):
         self._state: Optional[PrinterState] = None
         self._callback_registered = False
         self._generation = 0
+        self._retrying: Optional["asyncio.Task[None]"] = None
         server.register_event_handler("server:klippy_ready", self._on_klippy_ready)
         server.register_event_handler("server:klippy_disconnect", self._on_klippy_disconnect)
 
@@ -296,23 +297,35 @@ class PrinterCollector(Collector):
     RETRY_SECONDS: Tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
 
     async def _on_klippy_ready(self) -> None:
+        # Moonraker awaits every klippy_ready handler before it finishes connecting (and
+        # before it reports a shutdown): one attempt here, the retries in a task of their own.
+        self._stop_retrying()
         generation = self._generation
+        failure = await self._subscribe(generation)
+        if failure is not None and generation == self._generation:
+            self._retrying = self.server.get_event_loop().create_task(
+                self._retry(generation, failure))
+
+    async def _retry(self, generation: int, failure: Optional[str]) -> None:
+        """Tries _subscribe() again after each failure until it succeeds, Klippy is no
+        longer ready or it went away (`generation` changed; a disconnect also cancels this
+        task); a warning per new cause, the same cause again only at debug level."""
         connection = self.server.lookup_component("klippy_connection")
         last: Optional[str] = None
-        for attempt in count():
-            failure = await self._subscribe(generation)
-            if failure is None:
-                if last is not None:
-                    logging.info(f"prometheus: {self.name} subscribed at attempt {attempt + 1}")
-                return
-            delay = self.RETRY_SECONDS[min(attempt, len(self.RETRY_SECONDS) - 1)]
-            message = f"prometheus: {failure} ({self.name}); trying again in {delay:g} s"
-            # a warning per new cause; the same one again only at debug level
-            logging.log(logging.DEBUG if failure == last else logging.WARNING, message)
+        for attempt in count(1):
+            delay = self.RETRY_SECONDS[min(attempt - 1, len(self.RETRY_SECONDS) - 1)]
+            logging.log(logging.DEBUG if failure == last else logging.WARNING,
+                        f"prometheus: {failure} ({self.name}); trying again in {delay:g} s")
             last = failure
             await asyncio.sleep(delay)
             if generation != self._generation or not connection.is_ready():
-                return  # Klippy went away meanwhile; the next ready starts over
+                return
+            failure = await self._subscribe(generation)
+            if generation != self._generation:
+                return
+            if failure is None:
+                logging.info(f"prometheus: {self.name} subscribed at attempt {attempt + 1}")
+                return
 
     async def _subscribe(self, generation: int) -> Optional[str]:
         """Lists Klippy's objects, subscribes to the plan's fields and keeps the state it
@@ -353,6 +366,14 @@ class PrinterCollector(Collector):
             f"{len(plan.families)} {self.name} families")
         return None
 
+    def _stop_retrying(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+            self._retrying = None
+
+    async def close(self) -> None:
+        self._stop_retrying()
+
     def subscribed(self) -> bool:
         """Whether the printer objects' state is in hand (after each Klippy ready)."""
         return self._state is not None
@@ -360,6 +381,7 @@ class PrinterCollector(Collector):
     def _on_klippy_disconnect(self) -> None:
         # klippy_apis drops subscription callbacks on disconnect; we re-subscribe at ready.
         self._generation += 1
+        self._stop_retrying()
         self._callback_registered = False
         self._state = None
 
