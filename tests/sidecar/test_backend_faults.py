@@ -336,18 +336,89 @@ def test_cyclic_gc_stays_deferred_from_a_merge_until_its_state_is_closed():
     assert gc.isenabled()
 
 
-def test_a_scrape_cancelled_while_merging_closes_the_merge_state(backend):
-    body = "".join('big{i="%d"} %d\n' % (i, i) for i in range(100000)).encode()
+def big_merger(backend, lines: int = 100000):
+    body = "".join('big{i="%d"} %d\n' % (i, i) for i in range(lines)).encode()
     backend.body("/big", body)
-    merger = merger_for(make_spec("big", "http", url=backend.url("/big"), max_bytes=1 << 26))
+    return merger_for(make_spec("big", "http", url=backend.url("/big"), max_bytes=1 << 26))
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
+def assert_gc_resumed() -> None:
+    assert gc.isenabled() and merge._gc_users == 0
+
+
+def test_closing_a_merger_mid_merge_closes_the_merge_state(backend):
+    merger = big_merger(backend)
 
     async def run():
         scrape = asyncio.ensure_future(merger.collect(None, timeout=30))
-        while not merge._gc_users:  # the merge has started
-            await asyncio.sleep(0.001)
-        scrape.cancel()
-        await merger.close()  # waits for the merge's worker thread to end
+        await until(lambda: merge._gc_users > 0)  # merging
+        await merger.close()  # cancels the run, then waits for the merge's thread to end
+        await asyncio.wait([scrape], timeout=5)
         return scrape.cancelled()
 
     assert asyncio.run(run())
-    assert gc.isenabled() and merge._gc_users == 0
+    assert_gc_resumed()
+
+
+def test_a_merge_that_raises_resumes_cyclic_gc(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("a bug in one source's merge")
+
+    monkeypatch.setattr(merge.MergeState, "drop_member_clashes", broken)
+    with pytest.raises(RuntimeError):
+        merge._merge_sources(None, [("a", Rewriter([("exporter_name", "a")]), [GOOD])])
+    assert_gc_resumed()
+
+
+def test_a_run_that_fails_between_merge_and_finish_closes_the_merge_state(backend,
+                                                                          monkeypatch):
+    merger = big_merger(backend, lines=10)
+
+    def broken(*args):
+        raise RuntimeError("a bug in the health update")
+
+    monkeypatch.setattr(merger.health, "dropped", broken)
+
+    async def run():
+        with pytest.raises(RuntimeError):
+            await merger.collect(None, timeout=5)
+        await merger.close()
+
+    asyncio.run(run())
+    assert_gc_resumed()
+
+
+def test_a_finish_cancelled_before_it_started_closes_the_merge_state(backend, monkeypatch):
+    merger = big_merger(backend, lines=10)
+    busy, release = threading.Event(), threading.Event()
+
+    def merge_then_occupy_the_worker(*args):
+        state = real_merge(*args)
+        merger._worker.submit(lambda: (busy.set(), release.wait(10)))  # _finish queues behind
+        return state
+
+    real_merge = merge._merge_sources
+    monkeypatch.setattr(merge, "_merge_sources", merge_then_occupy_the_worker)
+    finished = []
+    monkeypatch.setattr(merge, "_finish", lambda *args: finished.append(args))
+
+    async def run():
+        scrape = asyncio.ensure_future(merger.collect(None, timeout=30))
+        await until(busy.is_set)
+        await asyncio.sleep(0.2)  # the run hands _finish to the busy worker meanwhile
+        for run_task in list(merger._inflight.values()):
+            run_task.cancel()
+        await asyncio.wait([scrape], timeout=5)
+        release.set()
+        await merger.close()
+
+    asyncio.run(run())
+    assert finished == []  # cancelled before it started: the run's callback closed the state
+    assert_gc_resumed()
