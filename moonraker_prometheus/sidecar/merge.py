@@ -179,7 +179,8 @@ class MergeState:
 
     def close(self) -> None:
         """Drops the merged families and series, then resumes cyclic GC, which
-        _merge_sources() left deferred for this state (once; later calls do nothing)."""
+        _merge_sources() left deferred for this state; once (later calls, and calls on a
+        state made with GC not deferred, do nothing)."""
         if self._gc_deferred:
             self._gc_deferred = False
             self.families, self._keys, self._sources = {}, {}, {}
