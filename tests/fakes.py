@@ -5,11 +5,12 @@
 `fire()` calls them), `get_event_loop`, `get_app_args`, `get_api_version`, and the
 `components`, `failed_components` and `warnings` attributes. `FakeConnection` and
 `FakeApis` stand in for `klippy_connection` and `klippy_apis`; `printer_components()`
-gives both.
+gives both. `until(condition)` waits on the running event loop until a condition holds.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 
@@ -84,3 +85,12 @@ class FakeApis:
 
 def printer_components(apis: FakeApis) -> Dict[str, Any]:
     return {"klippy_apis": apis, "klippy_connection": FakeConnection()}
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Returns once `condition()` is true, checking every millisecond on the running loop
+    (AssertionError after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)

@@ -9,7 +9,7 @@ import pytest
 
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import Entry, Plan, PrinterCollector, PrinterState
-from tests.fakes import FakeApis, FakeServer, printer_components
+from tests.fakes import FakeApis, FakeServer, printer_components, until
 
 pytestmark = pytest.mark.unit
 
@@ -189,13 +189,6 @@ def failing_printer(failures: int):
                        failures=failures)
     server = FakeServer(printer_components(apis))
     return apis, server, PrinterCollector(server)  # type: ignore[arg-type]
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.001)
 
 
 def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_ready(

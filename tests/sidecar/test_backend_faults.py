@@ -14,6 +14,7 @@ import pytest
 
 from moonraker_prometheus.sidecar import merge
 from moonraker_prometheus.sidecar.expfmt import Rewriter
+from tests.fakes import until
 from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
                                    promtool_check, series_ids)
 
@@ -340,13 +341,6 @@ def big_merger(backend, lines: int = 100000):
     body = "".join('big{i="%d"} %d\n' % (i, i) for i in range(lines)).encode()
     backend.body("/big", body)
     return merger_for(make_spec("big", "http", url=backend.url("/big"), max_bytes=1 << 26))
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.001)
 
 
 def assert_gc_resumed() -> None:
