@@ -62,7 +62,8 @@ def validation_floor(bodies: List[bytes]) -> str:
         text = body.decode()
         found = _LINES.findall(text)
         assert len(found) == text.count("\n") + 1  # every line valid (the last one empty)
-        series = set(part for part, name, _, _ in found if name)
+        series = set(part for part, name, _, _ in found if name)  # duplicates found here
+        assert series
         out.append(text.replace("{", '{exporter_name="b%d",' % i))
     return "".join(out)
 
