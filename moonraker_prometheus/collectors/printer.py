@@ -308,8 +308,9 @@ class PrinterCollector(Collector):
 
     async def _retry(self, generation: int, failure: Optional[str]) -> None:
         """Tries _subscribe() again after each failure until it succeeds, Klippy is no
-        longer ready or it went away (`generation` changed; a disconnect also cancels this
-        task); a warning per new cause, the same cause again only at debug level."""
+        longer ready or it went away (a disconnect cancels this task; one during an attempt
+        changes `generation`); a warning per new cause, the same cause again only at debug
+        level."""
         connection = self.server.lookup_component("klippy_connection")
         last: Optional[str] = None
         for attempt in count(1):
@@ -317,8 +318,8 @@ class PrinterCollector(Collector):
             logging.log(logging.DEBUG if failure == last else logging.WARNING,
                         f"prometheus: {failure} ({self.name}); trying again in {delay:g} s")
             last = failure
-            await asyncio.sleep(delay)
-            if generation != self._generation or not connection.is_ready():
+            await asyncio.sleep(delay)  # a disconnect cancels it: Klippy is still here
+            if not connection.is_ready():
                 return
             failure = await self._subscribe(generation)
             if generation != self._generation:
