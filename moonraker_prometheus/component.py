@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from .catalogue import exporter as self_metrics
-from .collectors import COLLECTORS, EXPORTERS, module_names, resolve_modules
-from .collectors.base import Collector, RenderCache, render_stale_ahead
-from .exposition import CONTENT_TYPE, Family
+from .collectors import EXPORTERS, module_names, resolve_modules
+from .collectors.base import render_stale_ahead
+from .collectors.renderer import Renderer
+from .exposition import CONTENT_TYPE
 from .options import Options
 from .sidecar import Merger, sources_from_sections
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
 
 METRICS_PATH = "/server/metrics"
-# Klippy's connection and state are the health signal: served whatever the selection.
-ALWAYS_SERVED = ("klippy",)
 # The longest stretch of re-rendering a scrape does in one loop callback (see render_stale_ahead).
 RENDER_AHEAD_SLICE_NS = 400_000
 
@@ -34,19 +31,9 @@ class PrometheusComponent:
         self.options = Options.load(config)
         for warning in self.options.warnings:
             self.server.add_warning(warning)
-        self.collectors: Dict[str, Collector] = {
-            cls.name: cls(self.server) for cls in COLLECTORS
-        }
-        # Klippy's state says "ready" only once the printer series are there too.
-        klippy, printer = self.collectors["klippy"], self.collectors["printer"]
-        klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
-        # Collectors whose re-render can be long (see Collector.stale)
-        self._may_be_stale = [c for c in self.collectors.values()
-                              if type(c).stale is not Collector.stale]
-        self._last_error: Dict[str, str] = {}
-        self._info = RenderCache()
-        self._success = RenderCache()
-        self._encoded_parts: Dict[str, Tuple[str, bytes]] = {}
+        # The collectors read Moonraker's components in process (collectors.host)
+        self.renderer = Renderer(self.server, version, self.options.printer_name)
+        self.collectors = self.renderer.collectors
         self.mergers = self._load_exporters(config)
         logging.info(f"prometheus: moonraker-prometheus {version} loaded from "
                      f"{os.path.dirname(os.path.realpath(__file__))}")
@@ -77,15 +64,13 @@ class PrometheusComponent:
         return mergers
 
     async def component_init(self) -> None:
-        for collector in self.collectors.values():
-            await collector.start()
+        await self.renderer.start()
         for merger in self.mergers.values():
             if merger is not None:
                 merger.start()
 
     async def close(self) -> None:
-        for collector in self.collectors.values():
-            await collector.close()
+        await self.renderer.close()
         for merger in self.mergers.values():
             if merger is not None:
                 await merger.close()
@@ -98,7 +83,8 @@ class PrometheusComponent:
             # their re-render (~0.4 ms on a live printer, more on the first scrape after
             # Klippy is ready) runs first, in short loop callbacks of its own.
             ahead = await render_stale_ahead(
-                [c for c in self._may_be_stale if c.name in modules], RENDER_AHEAD_SLICE_NS)
+                [c for c in self.renderer.may_be_stale if c.name in modules],
+                RENDER_AHEAD_SLICE_NS)
             return self.render(modules, ahead)
         # Concurrent scrapes with the same selection share one run of every source; our
         # own text is rendered once for them, when the sources have answered.
@@ -126,84 +112,8 @@ class PrometheusComponent:
         return known
 
     def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
-        """The selected collectors' families, then the exporter's own (build and printer
-        info, each collector's success and duration), UTF-8 encoded. Each collector is
-        isolated from the others' failures. `ahead`: nanoseconds collectors (by name) spent
-        rendering ahead of this call, added to their durations (see render_stale_ahead).
-
-        A collector's text is encoded once per change (`_encoded`): one label value outside
-        ASCII (a sensor named "Électronique") makes encoding a text cost ~1 µs per kB.
-        """
-        modules = [*ALWAYS_SERVED, *(m for m in modules if m != EXPORTERS
-                                     and m not in ALWAYS_SERVED)]
-        parts: List[bytes] = []
-        failed: List[str] = []
-        durations: List[int] = []
-        clock = time.perf_counter_ns  # whole nanoseconds: short, quickly written values
-        for name in modules:
-            start = clock()
-            try:
-                parts.append(self._encoded(name, self.collectors[name].render()))
-            except Exception as e:
-                failed.append(name)
-                self._log_failure(name, e)
-            durations.append(clock() - start)
-        if ahead:
-            durations = [d + ahead.get(name, 0) for name, d in zip(modules, durations)]
-        if self._last_error:
-            for name in modules:
-                if name not in failed:
-                    self._last_error.pop(name, None)
-        key = (tuple(modules), tuple(failed))
-        duration = Family(self_metrics.COLLECTOR_DURATION)
-        for name, nanoseconds in zip(modules, durations):
-            duration.add(nanoseconds / 1e9, name)
-        parts += (self._encoded(" info", self._info_text()),
-                  self._encoded(" success", self._success.text(key, lambda: _successes(*key))),
-                  duration.render().encode())
-        return b"".join(parts)
-
-    def _encoded(self, slot: str, text: str) -> bytes:
-        """`text` UTF-8 encoded; encoded again only when `slot` is given another string
-        object than last time (a cached text is the same object)."""
-        cached = self._encoded_parts.get(slot)
-        if cached is not None and cached[0] is text:
-            return cached[1]
-        data = text.encode("utf-8")
-        self._encoded_parts[slot] = (text, data)
-        return data
-
-    def _info_text(self) -> str:
-        """klipper_exporter_build_info, and klipper_printer_info: the printer's name, host
-        and software versions (Moonraker's host info, app args and Klippy info)."""
-        klippy_version = self.server.get_klippy_info().get("software_version", "")
-        moonraker_version = self.server.get_app_args().get("software_version", "")
-        key = (str(self.server.get_host_info()["hostname"]), str(klippy_version or ""),
-               str(moonraker_version or ""))
-        return self._info.text(key, lambda: self._render_info(*key))
-
-    def _render_info(self, hostname: str, klippy_version: str, moonraker_version: str) -> str:
-        build = Family(self_metrics.BUILD_INFO)
-        build.add(1.0, self.version)
-        printer = Family(self_metrics.PRINTER_INFO)
-        printer.add(1.0, self.options.printer_name, hostname, klippy_version,
-                    moonraker_version, self.version)
-        return build.render() + printer.render()
-
-    def _log_failure(self, name: str, error: Exception) -> None:
-        """Log a collector failure once per distinct cause, not once per scrape."""
-        cause = f"{type(error).__name__}: {error}"
-        if self._last_error.get(name) != cause:
-            self._last_error[name] = cause
-            logging.exception(f"prometheus: collector '{name}' failed: {cause}")
-
-
-def _successes(modules: Tuple[str, ...], failed: Tuple[str, ...]) -> str:
-    """klipper_exporter_collector_success: 1 per collector rendered, 0 per failed one."""
-    success = Family(self_metrics.COLLECTOR_SUCCESS)
-    for name in modules:
-        success.add(0.0 if name in failed else 1.0, name)
-    return success.render()
+        """The selected collectors' families and the exporter's own (see Renderer.render)."""
+        return self.renderer.render(modules, ahead)
 
 
 def _hook_routes(server: Any, paths: Sequence[str]) -> bool:

@@ -6,10 +6,11 @@ to nothing and export nothing.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, Union
 
 from ..catalogue import cfs, mmu
 from ..catalogue.spec import ObjectBinding
+from .host import Host
 from .printer import PrinterCollector
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ class MmuCollector(PrinterCollector):
     name = "mmu"
     metrics = mmu.METRICS
 
-    def __init__(self, server: "Server", bindings: Sequence[ObjectBinding] = mmu.BINDINGS
-                 ) -> None:
+    def __init__(self, server: Union["Server", Host],
+                 bindings: Sequence[ObjectBinding] = mmu.BINDINGS) -> None:
         super().__init__(server, bindings)
 
 
@@ -33,6 +34,6 @@ class CfsCollector(PrinterCollector):
     name = "cfs"
     metrics = cfs.METRICS
 
-    def __init__(self, server: "Server", bindings: Sequence[ObjectBinding] = cfs.BINDINGS
-                 ) -> None:
+    def __init__(self, server: Union["Server", Host],
+                 bindings: Sequence[ObjectBinding] = cfs.BINDINGS) -> None:
         super().__init__(server, bindings)

@@ -5,11 +5,13 @@ import abc
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence, Set
+from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence, Set,
+                    Union)
 
 from ..catalogue.spec import Metric
 from ..catalogue.values import as_number
 from ..exposition import Family
+from .host import Host, host_of
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -30,8 +32,10 @@ class Collector(abc.ABC):
     name: str = ""
     metrics: Sequence[Metric] = ()
 
-    def __init__(self, server: "Server") -> None:
-        self.server = server
+    def __init__(self, server: Union["Server", Host]) -> None:
+        """`server`: the Moonraker it reads, as a `Host` (see host.py), or Moonraker's
+        `Server` (read in process through `MoonrakerHost`)."""
+        self.host = host_of(server)
 
     @abc.abstractmethod
     def render(self) -> str:
@@ -100,7 +104,8 @@ async def render_stale_ahead(collectors: Sequence[Collector], slice_ns: int
 class PeriodicRefresh:
     """A value refreshed in the background and read from memory by `render()`.
 
-    `fetch` is a coroutine function (blocking work goes through Moonraker's `run_in_thread`). It runs at
+    `fetch` is a coroutine function (blocking work goes through Moonraker's `run_in_thread`;
+    `server`: anything with `get_event_loop()`, Moonraker's Server or a Host). It runs at
     `start()`, every `interval` seconds and whenever `trigger()` is called (e.g. from a
     Moonraker event), never on the scrape path. A failed fetch keeps the last value and is
     logged once per distinct cause; `age()` says how old the last good value is. A fetch
@@ -108,7 +113,7 @@ class PeriodicRefresh:
     nothing.
     """
 
-    def __init__(self, server: "Server", name: str,
+    def __init__(self, server: Union["Server", Host], name: str,
                  fetch: Callable[[], Awaitable[Any]], interval: float,
                  max_age: Optional[float] = None) -> None:
         self.server = server
@@ -224,11 +229,6 @@ class RenderCache:
 
     def invalidate(self) -> None:
         self._key = _NOTHING
-
-
-def lookup(server: "Server", name: str) -> Any:
-    """A Moonraker component, or None when it is not loaded (optional components)."""
-    return server.lookup_component(name, None)
 
 
 def add(family: Family, value: Any, *labels: str) -> None:

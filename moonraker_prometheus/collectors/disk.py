@@ -1,12 +1,12 @@
 """Disk usage of the gcodes root, measured off the event loop (Go module `directory_info`)."""
 from __future__ import annotations
 
-import shutil
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, RenderCache, lookup
+from .base import Collector, PeriodicRefresh, RenderCache
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -21,24 +21,13 @@ class DiskCollector(Collector):
     name = "disk"
     metrics = catalogue.DISK
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
-        self.refresher = PeriodicRefresh(server, "disk usage", self._fetch, REFRESH_INTERVAL,
-                                         max_age=MAX_AGE)
-        server.register_event_handler("file_manager:filelist_changed", self._on_files_changed)
+        self.refresher = PeriodicRefresh(self.host, "disk usage", self.host.disk_usage,
+                                         REFRESH_INTERVAL, max_age=MAX_AGE)
+        self.host.register_event_handler("file_manager:filelist_changed",
+                                         self._on_files_changed)
         self._cache = RenderCache()
-
-    def _gcodes_path(self) -> Optional[str]:
-        fm = lookup(self.server, "file_manager")
-        path = fm.get_directory("gcodes") if fm is not None else ""
-        return path or None
-
-    async def _fetch(self) -> Optional[Tuple[int, int, int]]:
-        path = self._gcodes_path()
-        if path is None:
-            return None  # no gcodes root registered (yet): nothing to report
-        usage = await self.server.get_event_loop().run_in_thread(shutil.disk_usage, path)
-        return usage.total, usage.used, usage.free
 
     def _on_files_changed(self, *_: Any) -> None:
         self.refresher.trigger()

@@ -1,12 +1,13 @@
 """Moonraker's job history: totals, outcome counts and the job in progress (Go `history`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, RenderCache, add, lookup
+from .base import Collector, PeriodicRefresh, RenderCache, add
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -16,8 +17,6 @@ REFRESH_INTERVAL = 300.0
 # increase() sees the first one. Other statuses appear once history holds them.
 KNOWN_OUTCOMES = ("completed", "cancelled", "error", "interrupted", "klippy_shutdown",
                   "klippy_disconnect", "server_exit")
-OUTCOME_QUERY = ("SELECT status, COUNT(*) FROM job_history WHERE instance_id = ? "
-                 "GROUP BY status")
 
 TOTALS = (
     ("total_jobs", catalogue.TOTAL_JOBS),
@@ -43,27 +42,20 @@ class HistoryCollector(Collector):
     name = "history"
     metrics = catalogue.HISTORY
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
-        self.outcomes = PeriodicRefresh(server, "history job outcomes", self._count_outcomes,
-                                        REFRESH_INTERVAL)
-        server.register_event_handler("history:history_changed", self._on_history_changed)
+        self.outcomes = PeriodicRefresh(self.host, "history job outcomes",
+                                        self._count_outcomes, REFRESH_INTERVAL)
+        self.host.register_event_handler("history:history_changed", self._on_history_changed)
         self._totals = RenderCache()
         self._current_job = RenderCache()
 
     async def _count_outcomes(self) -> Optional[Dict[str, float]]:
-        history = lookup(self.server, "history")
-        table = getattr(history, "history_table", None)
-        if table is None:
-            return None  # Moonraker before 0.10's SQL history: no cheap way to count
-        # The database component runs the query on its own thread.
-        cursor = await table.execute(OUTCOME_QUERY, ("default",))
-        rows = await cursor.fetchall()
+        found = await self.host.history_outcomes()
+        if found is None:
+            return None
         counts: Dict[str, float] = {status: 0.0 for status in KNOWN_OUTCOMES}
-        for row in rows:
-            status, count = row[0], row[1]
-            if isinstance(status, str) and status != "in_progress":
-                counts[status] = float(count)
+        counts.update(found)
         return counts
 
     def _on_history_changed(self, event: Any, *_: Any) -> None:
@@ -77,10 +69,9 @@ class HistoryCollector(Collector):
         await self.outcomes.close()
 
     def render(self) -> str:
-        history = lookup(self.server, "history")
-        if history is None:
+        totals = self.host.history_totals()
+        if totals is None:
             return ""
-        totals: Dict[str, Any] = getattr(history, "job_totals", None) or {}
         # job_totals is changed in place: the key holds its values.
         key = (tuple(totals.get(field) for field, _ in TOTALS), self.outcomes.current())
         text = self._totals.text(key, lambda: self._render_totals(*key))
@@ -90,7 +81,7 @@ class HistoryCollector(Collector):
                 f = Family(catalogue.HISTORY_AGE)
                 f.add(age)
                 text += f.render()
-        return text + self._render_current_job(history)
+        return text + self._render_current_job()
 
     @staticmethod
     def _render_totals(totals: Tuple[Any, ...], counts: Optional[Dict[str, float]]) -> str:
@@ -106,25 +97,13 @@ class HistoryCollector(Collector):
             families.append(f)
         return render_families(families)
 
-    def _render_current_job(self, history: Any) -> str:
-        job = getattr(history, "current_job", None)
+    def _render_current_job(self) -> str:
+        job = self.host.current_job()
         if job is None:
             return ""
-        filename = getattr(job, "filename", "") or ""
-        # History updates the job's durations only when it finishes; job_state keeps
-        # Klippy's print_stats as pushed, so read the live values there.
-        stats: Dict[str, Any] = {}
-        job_state = lookup(self.server, "job_state")
-        if job_state is not None and hasattr(job_state, "get_last_stats"):
-            last = job_state.get_last_stats() or {}
-            if last.get("filename") == filename:
-                stats = last
-        metadata: Dict[str, Any] = getattr(job, "metadata", None) or {}
-        key = (filename, getattr(history, "current_job_id", None),
-               getattr(job, "start_time", None),
-               stats.get("total_duration", getattr(job, "total_duration", None)),
-               stats.get("print_duration"),
-               tuple(metadata.get(field) for field, _, _ in CURRENT_METADATA))
+        key = (job.filename, job.job_id, job.start_time, job.total_duration,
+               job.print_duration,
+               tuple(job.metadata.get(field) for field, _, _ in CURRENT_METADATA))
         return self._current_job.text(key, lambda: self._render_job(*key))
 
     @staticmethod

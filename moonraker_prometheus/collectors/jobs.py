@@ -1,11 +1,12 @@
 """Moonraker's job queue (Go module `job_queue`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import Host, QueuedJob
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -17,21 +18,18 @@ class JobQueueCollector(Collector):
     name = "jobs"
     metrics = catalogue.JOBS
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        queue = lookup(self.server, "job_queue")
-        if queue is None:
+        key = self.host.job_queue()
+        if key is None:
             return ""
-        jobs: Dict[str, Any] = getattr(queue, "queued_jobs", None) or {}
-        # The queue is a dict changed in place; a queued job's fields never change.
-        key = (getattr(queue, "queue_state", None), tuple(jobs.items()))
         return self._cache.text(key, lambda: self._render(*key))
 
     @staticmethod
-    def _render(state: Any, jobs: Tuple[Tuple[str, Any], ...]) -> str:
+    def _render(state: Any, jobs: Tuple[QueuedJob, ...]) -> str:
         c = catalogue
         families: List[Family] = []
         f = Family(c.JOB_QUEUE_LENGTH)
@@ -43,8 +41,8 @@ class JobQueueCollector(Collector):
             families.append(f)
         contents = Family(c.JOB_QUEUE_JOB)
         added = Family(c.JOB_QUEUE_JOB_ADDED)
-        for position, (job_id, job) in enumerate(jobs):
-            contents.add(1.0, str(position), str(job_id), str(getattr(job, "filename", "")))
-            add(added, getattr(job, "time_added", None), str(job_id))
+        for position, (job_id, filename, time_added) in enumerate(jobs):
+            contents.add(1.0, str(position), str(job_id), filename)
+            add(added, time_added, str(job_id))
         families += [contents, added]
         return render_families(families)

@@ -1,11 +1,12 @@
 """Moonraker's connection to Klippy: always answers, even when Klippy is gone."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from ..catalogue import klippy as catalogue
 from ..exposition import Family, render_families
 from .base import Collector, RenderCache
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -21,16 +22,12 @@ class KlippyCollector(Collector):
     # then this collector says "startup", so "ready" always comes with the printer series.
     printer_ready: Optional[Callable[[], bool]] = None
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        connection = self.server.lookup_component("klippy_connection")
-        state = connection.state
-        connected = connection.is_connected()
-        name = state.name.lower()
-        message = getattr(state, "message", "")
+        connected, name, message = self.host.klippy_state()
         if name == "ready" and self.printer_ready is not None and not self.printer_ready():
             name, message = "startup", ("Klippy is ready; the exporter is subscribing to its "
                                         "printer objects (if this lasts, see Moonraker's log)")

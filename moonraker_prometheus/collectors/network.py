@@ -1,11 +1,12 @@
 """Host network interfaces, from proc_stats (Go module `network_stats`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -25,15 +26,14 @@ class NetworkCollector(Collector):
     name = "network"
     metrics = catalogue.NETWORK
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         # proc_stats replaces last_net_stats with a new dict every second: render once per dict
         self._cache = RenderCache()
 
     def render(self) -> str:
-        pstats = lookup(self.server, "proc_stats")
-        net = getattr(pstats, "last_net_stats", None)
-        if not isinstance(net, dict):
+        net = self.host.network_stats()
+        if net is None:
             return ""
         return self._cache.text(net, lambda: self._render(net))
 

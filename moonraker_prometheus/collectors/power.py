@@ -1,11 +1,12 @@
 """Moonraker [power] devices (Go module `device_power`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, lookup
+from .base import Collector, RenderCache
+from .host import Host, PowerDevice
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -17,23 +18,18 @@ class PowerCollector(Collector):
     name = "power"
     metrics = catalogue.POWER
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        power = lookup(self.server, "power")
-        if power is None:
+        key = self.host.power_devices()
+        if key is None:
             return ""
-        devices: Dict[str, Any] = getattr(power, "devices", None) or {}
-        # A device object's state changes in place: the key holds what is rendered.
-        key = tuple((str(getattr(dev, "name", name)), str(getattr(dev, "type", "")),
-                     getattr(dev, "state", None), getattr(dev, "locked_while_printing", None))
-                    for name, dev in list(devices.items()))
         return self._cache.text(key, lambda: self._render(key))
 
     @staticmethod
-    def _render(devices: Tuple[Tuple[str, str, Any, Any], ...]) -> str:
+    def _render(devices: Tuple[PowerDevice, ...]) -> str:
         c = catalogue
         info = Family(c.POWER_DEVICE)
         status = Family(c.POWER_STATUS)

@@ -17,13 +17,14 @@ import logging
 import time
 from itertools import count
 from typing import (TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set,
-                    Tuple)
+                    Tuple, Union)
 
 from ..catalogue.build import family_metrics
 from ..catalogue.printer import BINDINGS
 from ..catalogue.spec import Field, Metric, ObjectBinding
 from ..exposition import Family, header
 from .base import Collector, RenderCache
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -281,15 +282,17 @@ class PrinterCollector(Collector):
     name = "printer"
     metrics = family_metrics(BINDINGS)
 
-    def __init__(self, server: "Server", bindings: Sequence[ObjectBinding] = BINDINGS) -> None:
+    def __init__(self, server: Union["Server", Host],
+                 bindings: Sequence[ObjectBinding] = BINDINGS) -> None:
         super().__init__(server)
         self.bindings = bindings
         self._state: Optional[PrinterState] = None
         self._callback_registered = False
         self._generation = 0
         self._retrying: Optional["asyncio.Task[None]"] = None
-        server.register_event_handler("server:klippy_ready", self._on_klippy_ready)
-        server.register_event_handler("server:klippy_disconnect", self._on_klippy_disconnect)
+        self.host.register_event_handler("server:klippy_ready", self._on_klippy_ready)
+        self.host.register_event_handler("server:klippy_disconnect",
+                                         self._on_klippy_disconnect)
 
     # Waits before trying a failed listing or subscription again (Klippy busy, or gone and
     # back): while Klippy stays ready the collector keeps trying, so the printer series do
@@ -303,7 +306,7 @@ class PrinterCollector(Collector):
         generation = self._generation
         failure = await self._subscribe(generation)
         if failure is not None and generation == self._generation:
-            self._retrying = self.server.get_event_loop().create_task(
+            self._retrying = self.host.get_event_loop().create_task(
                 self._retry(generation, failure))
 
     async def _retry(self, generation: int, failure: Optional[str]) -> None:
@@ -311,7 +314,6 @@ class PrinterCollector(Collector):
         longer ready or it went away (a disconnect cancels this task; one during an attempt
         changes `generation`); a warning per new cause, the same cause again only at debug
         level."""
-        connection = self.server.lookup_component("klippy_connection")
         last: Optional[str] = None
         for attempt in count(1):
             delay = self.RETRY_SECONDS[min(attempt - 1, len(self.RETRY_SECONDS) - 1)]
@@ -319,7 +321,7 @@ class PrinterCollector(Collector):
                         f"prometheus: {failure} ({self.name}); trying again in {delay:g} s")
             last = failure
             await asyncio.sleep(delay)  # a disconnect cancels it: Klippy is still here
-            if not connection.is_ready():
+            if not self.host.klippy_ready():
                 return
             failure = await self._subscribe(generation)
             if generation != self._generation:
@@ -331,10 +333,11 @@ class PrinterCollector(Collector):
     async def _subscribe(self, generation: int) -> Optional[str]:
         """Lists Klippy's objects, subscribes to the plan's fields and keeps the state it
         answers (`objects/list`, `configfile.config` when a sensor needs its section's
-        driver, `objects/subscribe`, through Moonraker's klippy_apis); None when done or
-        when Klippy went away meanwhile (`generation` changed), else what failed."""
-        apis = self.server.lookup_component("klippy_apis")
-        objects = await apis.get_object_list(default=None)
+        driver, `objects/subscribe`, through the host: Moonraker's klippy_apis in process);
+        None when done or when Klippy went away meanwhile (`generation` changed), else
+        what failed."""
+        host = self.host
+        objects = await host.get_object_list()
         if generation != self._generation:
             return None
         if objects is None:
@@ -343,7 +346,7 @@ class PrinterCollector(Collector):
         if any(b.kind.sensor_types and b.kind.matches(o) for b in self.bindings
                for o in objects):
             # once per ready, never per scrape: which section owns each sensor driver
-            result = await apis.query_objects({"configfile": ["config"]}, default=None)
+            result = await host.query_objects({"configfile": ["config"]})
             if generation != self._generation:
                 return None
             configfile = result.get("configfile") if isinstance(result, dict) else None
@@ -354,7 +357,7 @@ class PrinterCollector(Collector):
             self._state = PrinterState(plan, {})
             return None
         callback = None if self._callback_registered else self._on_status_update
-        status = await apis.subscribe_objects(plan.subscription, callback, default=None)
+        status = await host.subscribe_objects(plan.subscription, callback)
         if generation != self._generation:
             return None
         if status is None:
@@ -401,13 +404,12 @@ class PrinterCollector(Collector):
             state.render_ahead(deadline_ns)
 
     def render(self) -> str:
-        connection = self.server.lookup_component("klippy_connection")
-        if not connection.is_ready():
+        if not self.host.klippy_ready():
             return ""  # no stale printer values while Klippy is down, shut down or in error
         state = self._state
         if state is None:
             return ""
-        get_cache = getattr(connection, "get_subscription_cache", None)
-        if get_cache is not None:
-            state.sync(get_cache())
+        cache = self.host.subscription_cache()
+        if cache is not None:
+            state.sync(cache)
         return state.render()

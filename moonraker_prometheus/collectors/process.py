@@ -1,13 +1,13 @@
 """The Moonraker process and the host's load, from proc_stats (Go module `process_stats`)."""
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import ABSENT, Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -23,14 +23,6 @@ THROTTLED_FLAGS = {
     1 << 18: "Previously Throttled",
     1 << 19: "Previously Temperature Limited",
 }
-_ABSENT = object()  # proc_stats without a watchdog (older Moonraker)
-
-
-def boot_time() -> Optional[float]:
-    try:
-        return time.clock_gettime(time.CLOCK_BOOTTIME)  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        return None
 
 
 class ProcessCollector(Collector):
@@ -39,13 +31,13 @@ class ProcessCollector(Collector):
     name = "process"
     metrics = catalogue.PROCESS
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         # proc_stats keeps no CPU temperature: it only sends it with each stat update event.
         self.cpu_temp: Optional[float] = None
-        server.register_event_handler("proc_stats:proc_stat_update", self._on_stat_update)
+        self.host.register_event_handler("proc_stats:proc_stat_update", self._on_stat_update)
         self._moonraker = RenderCache()
-        self._host = RenderCache()
+        self._load = RenderCache()
         self._throttled = RenderCache()
 
     def _on_stat_update(self, stats: Dict[str, Any], *_: Any) -> None:
@@ -53,30 +45,23 @@ class ProcessCollector(Collector):
             self.cpu_temp = as_number(stats.get("cpu_temp"))
 
     def render(self) -> str:
-        pstats = lookup(self.server, "proc_stats")
-        wsm = lookup(self.server, "websockets")
-        websockets = wsm.get_count() if wsm is not None and hasattr(wsm, "get_count") else None
+        websockets = self.host.websocket_count()
+        pstats = self.host.proc_stats()
         if pstats is None:
             return self._moonraker.text((None, websockets),
                                         lambda: self._render_moonraker(None, websockets))
-        queue = getattr(pstats, "proc_stat_queue", None)
-        newest = queue[-1] if queue else None  # a new dict every second
+        newest = pstats.newest  # a new dict every second
         key = (newest, websockets)
         text = self._moonraker.text(key, lambda: self._render_moonraker(newest, websockets))
-        watchdog = getattr(pstats, "watchdog", None)
-        memory: Dict[str, Any] = getattr(pstats, "memory_usage", None) or {}
-        # proc_stats replaces cpu_usage every second but changes memory_usage in place.
-        host = (getattr(watchdog, "blocked_count", None) if watchdog is not None else _ABSENT,
-                self.cpu_temp, getattr(pstats, "cpu_usage", None),
-                memory.get("total"), memory.get("available"), memory.get("used"))
-        text += self._host.text(host, lambda: self._render_host(*host))
+        load = (pstats.blocked, self.cpu_temp, pstats.cpu_usage, pstats.memory_total,
+                pstats.memory_available, pstats.memory_used)
+        text += self._load.text(load, lambda: self._render_host(*load))
         uptime = Family(catalogue.SYSTEM_UPTIME)
-        add(uptime, boot_time())
+        add(uptime, self.host.uptime())
         text += uptime.render()
-        if getattr(pstats, "vcgencmd", None) is not None:
-            bits = getattr(pstats, "last_throttled", None)
-            if isinstance(bits, int):
-                text += self._throttled.text(bits, lambda: self._render_throttled(bits))
+        bits = pstats.throttled
+        if bits is not None:
+            text += self._throttled.text(bits, lambda: self._render_throttled(bits))
         return text
 
     @staticmethod
@@ -105,7 +90,7 @@ class ProcessCollector(Collector):
         """Event-loop stalls (proc_stats' watchdog), CPU temperature, CPU and memory use."""
         c = catalogue
         families: List[Family] = []
-        if blocked is not _ABSENT:
+        if blocked is not ABSENT:
             f = Family(c.EVENT_LOOP_BLOCKED)
             add(f, blocked)
             families.append(f)

@@ -1,11 +1,12 @@
 """Moonraker's own [sensor NAME] sections (the sensor component)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import Host, Sensor
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -17,26 +18,18 @@ class SensorsCollector(Collector):
     name = "sensors"
     metrics = catalogue.SENSORS
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        component = lookup(self.server, "sensor")
-        if component is None:
+        key = self.host.sensors()
+        if key is None:
             return ""
-        sensors: Dict[str, Any] = getattr(component, "sensors", None) or {}
-        # A sensor's measurements dict and error state change in place: the key holds them.
-        key = tuple((str(sid), str(getattr(sensor, "name", sid)), str(getattr(sensor, "type", "")),
-                     tuple((getattr(sensor, "last_measurements", None) or {}).items()),
-                     tuple(getattr(sensor, "param_info", None) or ()),
-                     getattr(sensor, "error_state", None))
-                    for sid, sensor in list(sensors.items()))
         return self._cache.text(key, lambda: self._render(key))
 
     @staticmethod
-    def _render(sensors: Tuple[Tuple[str, str, str, Tuple[Any, ...], Tuple[Any, ...], Any], ...]
-                ) -> str:
+    def _render(sensors: Tuple[Sensor, ...]) -> str:
         c = catalogue
         info = Family(c.SENSOR)
         values = Family(c.SENSOR_VALUE)

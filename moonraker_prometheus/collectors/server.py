@@ -1,11 +1,12 @@
 """Moonraker itself: components, versions, warnings (Go module `server_info`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
 from .base import Collector, RenderCache
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -17,22 +18,12 @@ class ServerCollector(Collector):
     name = "server"
     metrics = catalogue.SERVER
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        server: Any = self.server
-        # Moonraker changes these lists and dicts in place: the key holds their contents.
-        components = tuple(getattr(server, "components", {}) or {})
-        failed = tuple(getattr(server, "failed_components", []) or [])
-        version = None
-        if hasattr(server, "get_app_args"):
-            version = server.get_app_args().get("software_version")
-        api = server.get_api_version() if hasattr(server, "get_api_version") else None
-        warnings = getattr(server, "warnings", None)
-        count = len(warnings) if isinstance(warnings, (dict, list)) else None
-        key = (components, failed, version, api, count)
+        key = self.host.server_info()
         return self._cache.text(key, lambda: self._render(*key))
 
     @staticmethod

@@ -1,20 +1,19 @@
 """Moonraker's Spoolman integration, and Spoolman's spool list fetched in the background."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, RenderCache, add, lookup
+from .base import Collector, PeriodicRefresh, RenderCache, add
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
 
 REFRESH_INTERVAL = 60.0
 MAX_AGE = 600.0
-CONNECT_TIMEOUT = 2.0
-REQUEST_TIMEOUT = 5.0
 
 
 def spool_labels(spool: Dict[str, Any]) -> Tuple[str, str, str, str, str]:
@@ -52,50 +51,31 @@ class SpoolmanCollector(Collector):
     name = "spoolman"
     metrics = catalogue.SPOOLMAN
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
-        self.spools = PeriodicRefresh(server, "Spoolman spool list", self._fetch_spools,
-                                      REFRESH_INTERVAL, max_age=MAX_AGE)
+        self.spools = PeriodicRefresh(self.host, "Spoolman spool list",
+                                      self.host.spoolman_spools, REFRESH_INTERVAL,
+                                      max_age=MAX_AGE)
         self._status_text = RenderCache()
         self._spool_text = RenderCache()  # the spool list's families, per fetched list
-        server.register_event_handler(
+        self.host.register_event_handler(
             "spoolman:spoolman_status_changed", self._on_status_changed)
-
-    async def _fetch_spools(self) -> Optional[List[Dict[str, Any]]]:
-        spoolman = lookup(self.server, "spoolman")
-        base_url = getattr(spoolman, "spoolman_url", None)
-        if spoolman is None or not base_url:
-            return None
-        client = getattr(spoolman, "http_client", None) or lookup(self.server, "http_client")
-        response = await client.get(
-            f"{base_url}/v1/spool", enable_cache=False,
-            connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT)
-        if response.has_error():
-            raise RuntimeError(f"GET {base_url}/v1/spool: HTTP {response.status_code} "
-                               f"{response.error}")
-        spools = response.json()
-        if not isinstance(spools, list):
-            raise RuntimeError(f"GET {base_url}/v1/spool: expected a list")
-        return spools
 
     def _on_status_changed(self, *_: Any) -> None:
         self.spools.trigger()
 
     async def start(self) -> None:
-        if lookup(self.server, "spoolman") is not None:
-            self.spools.start()
+        # Started whatever the host has: a host without Spoolman fetches nothing (None),
+        # and a remote host learns whether it has Spoolman only once connected.
+        self.spools.start()
 
     async def close(self) -> None:
         await self.spools.close()
 
     def render(self) -> str:
-        spoolman = lookup(self.server, "spoolman")
-        if spoolman is None:
+        key = self.host.spoolman()
+        if key is None:
             return ""
-        pending: Dict[Any, Any] = getattr(spoolman, "pending_reports", None) or {}
-        # pending_reports is changed in place: the key holds its items.
-        key = (bool(getattr(spoolman, "ws_connected", False)),
-               getattr(spoolman, "spool_id", None), tuple(pending.items()))
         text = self._status_text.text(key, lambda: self._render_status(*key))
         spools = self.spools.current()
         if spools is not None:

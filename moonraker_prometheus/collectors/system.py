@@ -1,11 +1,12 @@
 """Host facts and system services, from the machine component (Go module `system_info`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -17,15 +18,14 @@ class SystemCollector(Collector):
     name = "system"
     metrics = catalogue.SYSTEM
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache()
 
     def render(self) -> str:
-        machine = lookup(self.server, "machine")
-        if machine is None:
+        info = self.host.system_info()
+        if info is None:
             return ""
-        info: Dict[str, Any] = machine.get_system_info() or {}
         # The machine component changes its system_info and service states in place: the
         # key holds what is rendered.
         services: Dict[str, Any] = info.get("service_state") or {}

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add, lookup
+from .base import Collector, RenderCache, add
+from .host import UNKNOWN_TIME, Host
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -38,12 +39,12 @@ class UpdatesCollector(Collector):
     name = "updates"
     metrics = catalogue.UPDATES
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Union["Server", Host]) -> None:
         super().__init__(server)
         self._cache = RenderCache(max_age=CACHE_SECONDS)
         self._failures: Dict[str, str] = {}  # updater name -> last logged cause
         for event in ("update_manager:update_refreshed", "update_manager:update_response"):
-            server.register_event_handler(event, self._invalidate)
+            self.host.register_event_handler(event, self._invalidate)
 
     def _invalidate(self, *_: Any) -> None:
         self._cache.invalidate()
@@ -53,25 +54,25 @@ class UpdatesCollector(Collector):
 
     def _render(self) -> str:
         c = catalogue
-        manager = lookup(self.server, "update_manager")
-        if manager is None:
+        updaters = self.host.updaters()
+        if updaters is None:
             return ""
-        updaters: Dict[str, Any] = getattr(manager, "updaters", None) or {}
         info = Family(c.UPDATE_INFO)
         available = Family(c.UPDATE_AVAILABLE)
         behind = Family(c.UPDATE_COMMITS_BEHIND)
         packages = Family(c.UPDATE_PACKAGES)
         valid = Family(c.UPDATE_VALID)
         refreshed = Family(c.UPDATE_REFRESHED)
-        for name, updater in list(updaters.items()):
+        for name, get_status, last_refresh in updaters:
             try:
-                status: Dict[str, Any] = updater.get_update_status() or {}
+                status: Dict[str, Any] = get_status() or {}
             except Exception as e:
                 self._log_failure(name, e)
                 continue
             self._failures.pop(name, None)
-            refresh_time = as_number(getattr(updater, "last_refresh_time", None))
-            never_refreshed = not refresh_time
+            # Remotely the refresh time is unknown (UNKNOWN_TIME): taken as refreshed.
+            refresh_time = None if last_refresh is UNKNOWN_TIME else as_number(last_refresh)
+            never_refreshed = last_refresh is not UNKNOWN_TIME and not refresh_time
             kind = status.get("configured_type") or status.get("detected_type") or ""
             if "package_count" in status:
                 kind = kind or "system"
@@ -92,7 +93,8 @@ class UpdatesCollector(Collector):
                     count = float(len(status["commits_behind"]))
                 if count is not None:
                     behind.add(count, name)
-                refreshed.add(refresh_time, name)  # type: ignore[arg-type]
+                if refresh_time is not None:
+                    refreshed.add(refresh_time, name)
             if isinstance(status.get("is_valid"), bool):
                 valid.add(1.0 if status["is_valid"] else 0.0, name)
         return render_families([info, available, behind, packages, valid, refreshed])

@@ -1,0 +1,133 @@
+"""The collectors of one Moonraker and the body of a scrape: what the component's
+/server/metrics and the central exporter's /probe both serve."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..catalogue import exporter as self_metrics
+from ..exposition import Family
+from . import COLLECTORS, EXPORTERS
+from .base import Collector, RenderCache
+from .host import Host, host_of
+
+if TYPE_CHECKING:
+    from moonraker.server import Server
+
+# Klippy's connection and state are the health signal: served whatever the selection.
+ALWAYS_SERVED = ("klippy",)
+
+
+class Renderer:
+    """Every collector, built on one host, and the render of a scrape's selection.
+
+    `server`: the Moonraker read (a Host, or Moonraker's Server in process); `version`:
+    moonraker-prometheus's version; `printer_name`: the `printer` label of
+    klipper_printer_info (None: the host name the host reports).
+    """
+
+    def __init__(self, server: Union["Server", Host], version: str,
+                 printer_name: Optional[str] = None) -> None:
+        self.host = host_of(server)
+        self.version = version
+        self.printer_name = printer_name
+        self.collectors: Dict[str, Collector] = {
+            cls.name: cls(self.host) for cls in COLLECTORS
+        }
+        # Klippy's state says "ready" only once the printer series are there too.
+        klippy, printer = self.collectors["klippy"], self.collectors["printer"]
+        klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
+        # Collectors whose re-render can be long (see Collector.stale)
+        self.may_be_stale = [c for c in self.collectors.values()
+                             if type(c).stale is not Collector.stale]
+        self._last_error: Dict[str, str] = {}
+        self._info = RenderCache()
+        self._success = RenderCache()
+        self._encoded_parts: Dict[str, Tuple[str, bytes]] = {}
+
+    async def start(self) -> None:
+        for collector in self.collectors.values():
+            await collector.start()
+
+    async def close(self) -> None:
+        for collector in self.collectors.values():
+            await collector.close()
+
+    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
+        """The selected collectors' families, then the exporter's own (build and printer
+        info, each collector's success and duration), UTF-8 encoded. Each collector is
+        isolated from the others' failures. `ahead`: nanoseconds collectors (by name) spent
+        rendering ahead of this call, added to their durations (see render_stale_ahead).
+
+        A collector's text is encoded once per change (`_encoded`): one label value outside
+        ASCII (a sensor named "Électronique") makes encoding a text cost ~1 µs per kB.
+        """
+        modules = [*ALWAYS_SERVED, *(m for m in modules if m != EXPORTERS
+                                     and m not in ALWAYS_SERVED)]
+        parts: List[bytes] = []
+        failed: List[str] = []
+        durations: List[int] = []
+        clock = time.perf_counter_ns  # whole nanoseconds: short, quickly written values
+        for name in modules:
+            start = clock()
+            try:
+                parts.append(self._encoded(name, self.collectors[name].render()))
+            except Exception as e:
+                failed.append(name)
+                self._log_failure(name, e)
+            durations.append(clock() - start)
+        if ahead:
+            durations = [d + ahead.get(name, 0) for name, d in zip(modules, durations)]
+        if self._last_error:
+            for name in modules:
+                if name not in failed:
+                    self._last_error.pop(name, None)
+        key = (tuple(modules), tuple(failed))
+        duration = Family(self_metrics.COLLECTOR_DURATION)
+        for name, nanoseconds in zip(modules, durations):
+            duration.add(nanoseconds / 1e9, name)
+        parts += (self._encoded(" info", self._info_text()),
+                  self._encoded(" success", self._success.text(key, lambda: _successes(*key))),
+                  duration.render().encode())
+        return b"".join(parts)
+
+    def _encoded(self, slot: str, text: str) -> bytes:
+        """`text` UTF-8 encoded; encoded again only when `slot` is given another string
+        object than last time (a cached text is the same object)."""
+        cached = self._encoded_parts.get(slot)
+        if cached is not None and cached[0] is text:
+            return cached[1]
+        data = text.encode("utf-8")
+        self._encoded_parts[slot] = (text, data)
+        return data
+
+    def _info_text(self) -> str:
+        """klipper_exporter_build_info, and klipper_printer_info: the printer's name, host
+        and software versions (the host's identity: Moonraker's host info, app args and
+        Klippy info)."""
+        key = self.host.identity()
+        return self._info.text(key, lambda: self._render_info(*key))
+
+    def _render_info(self, hostname: str, klippy_version: str, moonraker_version: str) -> str:
+        build = Family(self_metrics.BUILD_INFO)
+        build.add(1.0, self.version)
+        printer = Family(self_metrics.PRINTER_INFO)
+        printer.add(1.0, self.printer_name or hostname, hostname, klippy_version,
+                    moonraker_version, self.version)
+        return build.render() + printer.render()
+
+    def _log_failure(self, name: str, error: Exception) -> None:
+        """Log a collector failure once per distinct cause, not once per scrape."""
+        cause = f"{type(error).__name__}: {error}"
+        if self._last_error.get(name) != cause:
+            self._last_error[name] = cause
+            logging.exception(f"prometheus: collector '{name}' failed: {cause}")
+
+
+def _successes(modules: Tuple[str, ...], failed: Tuple[str, ...]) -> str:
+    """klipper_exporter_collector_success: 1 per collector rendered, 0 per failed one."""
+    success = Family(self_metrics.COLLECTOR_SUCCESS)
+    for name in modules:
+        success.add(0.0 if name in failed else 1.0, name)
+    return success.render()
