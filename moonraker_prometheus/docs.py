@@ -8,6 +8,7 @@ import sys
 from typing import List
 
 from .catalogue import exporter
+from .catalogue.twins import TWINS, series
 from .catalogue.spec import Metric
 from .collectors import COLLECTORS, GO_MODULE_ALIASES
 
@@ -38,8 +39,22 @@ def _table(metrics: List[Metric]) -> List[str]:
     return rows
 
 
+def _twins() -> List[str]:
+    """The compat families that have a twin under today's naming rules (catalogue.twins)."""
+    rows = ["## Two names for one thing\n",
+            "These compat families have a twin that follows today's naming rules; new "
+            "dashboards and rules should use the twin (the compat family's HELP says so "
+            "too).\n",
+            "| compat family | prefer | how they relate |", "|---|---|---|"]
+    for name, twin in TWINS.items():
+        rows.append(f"| `{name}` | `{_cell(series(twin))}` | {_cell(twin.relation)} |")
+    rows.append("")
+    return rows
+
+
 def render() -> str:
     lines = [HEAD]
+    lines.extend(_twins())
     for collector in COLLECTORS:
         aliases = sorted(a for a, target in GO_MODULE_ALIASES.items() if target == collector.name)
         lines.append(f"## Module `{collector.name}`\n")

@@ -6,6 +6,7 @@ from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, mcu_task_
                               positive, probe_triggered, scaled_positive,
                               scaled_reading, tmc_enabled, truthy_mapping)
 from .spec import mapping, number, state
+from .twins import prefer
 from .units import AMPERES, BYTES, CELSIUS, HERTZ, METERS, RATIO, SECONDS
 
 # `mcu` for the main MCU (label value "mcu", as prometheus-klipper-exporter), `mcu NAME` else.
@@ -46,8 +47,9 @@ BINDINGS = (
     bind(
         MCU,
         F(_STATS, "klipper_mcu_awake",
-          "Seconds the MCU was awake (busy) in Klipper's last 5 second window" + _MCU_STATS,
-          unit=SECONDS, compat=True, read=mcu_task_stat("mcu_awake")),
+          "Seconds the MCU was awake (busy) in Klipper's last 5 second window" + _MCU_STATS
+          + prefer("klipper_mcu_awake"), unit=SECONDS, compat=True,
+          read=mcu_task_stat("mcu_awake")),
         F(_STATS, "klipper_mcu_task_avg", "Average MCU task time in seconds" + _MCU_STATS,
           unit=SECONDS, compat=True, read=mcu_task_stat("mcu_task_avg")),
         F(_STATS, "klipper_mcu_task_stddev",
@@ -81,7 +83,9 @@ BINDINGS = (
           "stalled_bytes before 2023).", unit=BYTES, compat=True,
           read=first_of("upcoming_bytes", "stalled_bytes")),
         _mcu_stat("freq", "klipper_mcu_clock_frequency",
-                  "Estimated MCU clock frequency in Hz.", unit=HERTZ),
+                  "Estimated MCU clock frequency in Hz, against the host's clock (not "
+                  "klipper_mcu_adjusted_clock_frequency_hertz, a secondary MCU's clock "
+                  "against the main MCU's).", unit=HERTZ),
         F(f"{_STATS}.adj", "klipper_mcu_adjusted_clock_frequency_hertz",
           "Clock frequency of a secondary MCU adjusted to the main MCU's clock.",
           unit=HERTZ),

@@ -6,6 +6,7 @@ from .printer_readers import (axes, homed_axes, homed_axes_position, homed_axis_
                               max_accel_to_decel, mesh_points, mesh_stat, shaper_types,
                               shaper_value)
 from .spec import item, scaled, state
+from .twins import prefer
 from .units import (HERTZ, METERS, METERS_PER_SECOND, MILLIMETERS, MM_PER_MINUTE,
                     MM_PER_SECOND, MM_PER_SECOND_SQUARED, RATIO, SECONDS)
 
@@ -79,15 +80,18 @@ BINDINGS = (
           "G-code extrusion factor (M221) as a ratio, 1 = 100 %.", unit=RATIO,
           compat=True),
         F("", "klipper_gcode_position_x",
-          "G-code X position in mm (absent while X is not homed).", unit=MILLIMETERS,
+          "G-code X position in mm (absent while X is not homed)."
+          + prefer("klipper_gcode_position_x"), unit=MILLIMETERS,
           read=homed_axis_item(0, "x", "toolhead.homed_axes", "gcode_position"),
           requires=("gcode_position",), context=(HOMED,), compat=True),
         F("", "klipper_gcode_position_y",
-          "G-code Y position in mm (absent while Y is not homed).", unit=MILLIMETERS,
+          "G-code Y position in mm (absent while Y is not homed)."
+          + prefer("klipper_gcode_position_y"), unit=MILLIMETERS,
           read=homed_axis_item(1, "y", "toolhead.homed_axes", "gcode_position"),
           requires=("gcode_position",), context=(HOMED,), compat=True),
         F("", "klipper_gcode_position_z",
-          "G-code Z position in mm (absent while Z is not homed).", unit=MILLIMETERS,
+          "G-code Z position in mm (absent while Z is not homed)."
+          + prefer("klipper_gcode_position_z"), unit=MILLIMETERS,
           read=homed_axis_item(2, "z", "toolhead.homed_axes", "gcode_position"),
           requires=("gcode_position",), context=(HOMED,), compat=True),
         F("gcode_position", "klipper_gcode_position_e",

@@ -45,7 +45,8 @@ def _heater(prefix: str, what: str) -> tuple:
         F("target", f"{prefix}_target",
           f"{what} target temperature in degrees Celsius (0 when off).", unit=CELSIUS,
           compat=True),
-        F("power", f"{prefix}_power", f"{what} heater PWM duty cycle, 0 to 1.",
+        F("power", f"{prefix}_power",
+          f"Heater power of the {what.lower()} (PWM duty cycle), 0 to 1.",
           unit=RATIO, compat=True),
     )
 
