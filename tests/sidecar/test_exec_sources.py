@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 
 import pytest
 
 from moonraker_prometheus.sidecar import SpecError
 from moonraker_prometheus.sidecar.sources import build_source
+from tests.fakes import until
+from tests.scrape import parse, value
 from tests.sidecar.support import (children_of_self, collect, make_spec,
                                    merger_for, open_fds, promtool_check, write_script)
+from tests.sidecar.test_standalone import get, one_path, sidecar  # noqa: F401  (fixture)
 
 
 def gone(pid: int) -> bool:
@@ -170,23 +174,139 @@ def test_unknown_program_is_a_config_error():
         build_source(make_spec("x", "exec", command=["no-such-program-here"]))
 
 
+# Helpers a command leaves behind, each holding the run's stdout and stderr open; the pid
+# of the helper is written to the file given as %s.
+BACKGROUND_HELPERS = {
+    "background_sleep": "sleep 600 & echo $! > %s",
+    "forked_logger": "(while :; do echo tick >&2; sleep 0.1; done) & echo $! > %s",
+}
+
+
+@pytest.mark.parametrize("helper", sorted(BACKGROUND_HELPERS))
 @pytest.mark.parametrize("kind", ["exec", "exec_periodic"])
-def test_timeout_kills_the_group_after_the_direct_child_exited(tmp_path, kind):
-    # The shell exits at once; the background sleep keeps stdout open until the timeout.
-    pidfile = tmp_path / "sleep.pid"
-    spec = make_spec("bg", kind, shell=True, timeout=1,
-                     command=["sleep 600 & echo $! > %s; echo x 1" % pidfile])
+def test_a_run_ends_when_the_command_exits_though_a_helper_holds_its_pipes(
+        tmp_path, kind, helper, caplog):
+    # The shell exits at once; the helper it started keeps stdout and stderr open. The run
+    # ends at the shell's exit (not at EOF, not at the timeout), serves what the shell
+    # wrote, logs its stderr, and kills the helper with the rest of the group.
+    pidfile = tmp_path / "helper.pid"
+    spec = make_spec("bg", kind, shell=True, timeout=5, command=[
+        BACKGROUND_HELPERS[helper] % pidfile + "; echo 'warming up' >&2; echo my_metric 1"])
     merger = merger_for(spec)
 
     async def run():
-        out = await merger.collect(None, timeout=3)
+        started = time.monotonic()
+        out = await merger.collect(None, timeout=8)
+        took = time.monotonic() - started
+        await merger.close()
+        return out, took
+
+    with caplog.at_level(logging.WARNING):
+        out, took = asyncio.run(run())
+    assert took < 2
+    assert 'my_metric{exporter_name="bg"} 1' in out
+    assert 'klipper_exporter_source_up{exporter_name="bg"} 1' in out
+    assert "klipper_exporter_source_errors_total{" not in out
+    assert any("warming up" in r.getMessage() for r in caplog.records)
+    assert gone_soon(int(pidfile.read_text()))
+    assert children_of_self() == []
+
+
+def test_a_helper_detached_with_setsid_does_not_hold_the_run_and_dies_writing_to_it(tmp_path):
+    # setsid moves the helper to a session of its own: it is no longer the run's, and the
+    # group kill does not reach it. It holds the run's stdout, but the run ends at the
+    # command's exit and closes its end of the pipe: the helper's next write gets SIGPIPE.
+    pidfile, go = tmp_path / "helper.pid", tmp_path / "go"
+    spec = make_spec("detached", "exec", shell=True, timeout=5, command=[
+        "setsid sh -c 'echo $$ > %s; until [ -e %s ]; do sleep 0.05; done; echo late 1' & "
+        "until [ -s %s ]; do sleep 0.05; done; echo early 1" % (pidfile, go, pidfile)])
+    try:
+        started = time.monotonic()
+        out = collect(merger_for(spec), timeout=8)
+        assert time.monotonic() - started < 2
+        assert 'early{exporter_name="detached"} 1' in out
+        assert "klipper_exporter_source_errors_total{" not in out
+        helper = int(pidfile.read_text())
+        assert not gone(helper)
+        go.write_text("")
+        assert gone_soon(helper)
+    finally:
+        go.write_text("")  # a helper still there (a failed test) writes and ends too
+
+
+BULK = """import fcntl, os, sys, time
+fcntl.fcntl(1, 1031, 1 << 20)  # F_SETPIPE_SZ: a 1 MiB pipe, so the writes never wait
+open(sys.argv[1], "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+sys.stdout.write("".join('line{i="%d"} 1\\n' % i for i in range(40000)))
+"""
+
+
+def test_output_still_in_the_pipe_when_the_command_exits_is_served_whole(tmp_path):
+    # The command fills a 1 MiB stdout pipe and exits while the event loop is busy. At the
+    # exit most of its output is still in the pipe (the loop reads 64 KiB per wake-up); a
+    # background sleep holds the pipe open, so no EOF comes. The run reads what the pipe
+    # holds without waiting: all of it is served, and the byte limit still applies to it.
+    (tmp_path / "bulk.py").write_text(BULK)
+    script = write_script(str(tmp_path / "bulk.sh"),
+                          'sleep 600 &\nexec %s %s "$@"\n' % (sys.executable, tmp_path / "bulk.py"))
+    specs, ready, go = [], [], []
+    for name, max_bytes in (("bulk", 16 << 20), ("capped", 100000)):
+        ready.append(tmp_path / (name + ".ready"))
+        go.append(tmp_path / (name + ".go"))
+        specs.append(make_spec(name, "exec", command=[script, str(ready[-1]), str(go[-1])],
+                               timeout=10, max_bytes=max_bytes))
+    merger = merger_for(*specs)
+
+    async def run():
+        scrape = asyncio.ensure_future(merger.collect(None, timeout=15))
+        await until(lambda: all(r.exists() for r in ready), timeout=10)
+        for g in go:
+            g.write_text("")
+        time.sleep(1.0)  # a busy event loop: the commands write and exit meanwhile
+        out = await scrape
         await merger.close()
         return out
 
-    out = asyncio.run(run())
-    assert 'errors_total{exporter_name="bg",reason="timeout"} 1' in out
-    assert gone_soon(int(pidfile.read_text()))
+    series = parse(asyncio.run(run()))
+    assert value(series, "klipper_exporter_source_samples", exporter_name="bulk") == 40000
+    assert value(series, "line", exporter_name="bulk", i="39999") == 1
+    assert value(series, "klipper_exporter_source_errors_total", exporter_name="capped",
+                 reason="oversize") == 1
     assert children_of_self() == []
+
+
+def test_a_command_that_closes_stdout_but_keeps_running_times_out(tmp_path, caplog):
+    # Closing stdout is not the end of the run: the exit status decides whether the output
+    # is served, and a command still running has none yet.
+    script = write_script(str(tmp_path / "closer.sh"), "echo 'early 1'\nexec >&-\nsleep 60\n")
+    with caplog.at_level(logging.WARNING):
+        out = collect(merger_for(make_spec("closer", "exec", command=[script], timeout=0.5)))
+    assert 'errors_total{exporter_name="closer",reason="timeout"} 1' in out
+    assert "early" not in out
+    assert any("closed stdout, still running" in r.getMessage() for r in caplog.records)
+    assert children_of_self() == []
+
+
+def test_the_standalone_sidecar_ends_runs_when_the_command_exits(sidecar, tmp_path):
+    pidfile = tmp_path / "helpers.pid"
+    command = "sleep 600 & echo $! >> %s; echo my_metric 1" % pidfile
+    s = sidecar(one_path({
+        "exec": [{"name": "ex", "command": command, "shell": True}],
+        "exec_cached": [{"name": "cached", "command": command, "shell": True,
+                         "exec_interval": "1m"}]}))
+    port = s.port()
+    started = time.monotonic()
+    status, _, body = get(port, "/metrics")
+    assert time.monotonic() - started < 2
+    text = body.decode()
+    assert status == 200
+    for name in ("ex", "cached"):
+        assert 'my_metric{exporter_name="%s"} 1' % name in text
+        assert 'klipper_exporter_source_up{exporter_name="%s"} 1' % name in text
+    helpers = pidfile.read_text().split()
+    assert len(helpers) == 2 and all(gone_soon(int(pid)) for pid in helpers)
 
 
 def test_background_processes_of_a_successful_run_are_killed_on_exit(tmp_path):

@@ -1,17 +1,24 @@
 """Commands: run on scrape (concurrent scrapes share one run) or periodically (cached).
 
 The argv comes from configuration only (never from a scrape); a shell only if configured.
-Each run gets its own session (process group). When a run ends, whatever the direct child
-did (exited, backgrounded a process, timed out), the whole group is killed, the child is
-awaited (reaped) and its pipes closed. stderr is logged, bounded.
+Each run gets its own session (process group) and its own stdout and stderr pipes, read on
+the event loop without blocking. A run ends when the command's own process exits, whatever
+still holds its pipes: its output is what the pipe held at that moment (bounded by
+`max_bytes`), without waiting for EOF. Then, whatever the command did (exited, backgrounded a
+process, timed out), its whole group is killed, the command is reaped and the pipes closed.
+A process that left the session (`setsid`) is not killed: it is not the run's any more, and
+its writes to the closed pipes fail (EPIPE, SIGPIPE). stderr is logged, bounded.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import shutil
 import signal
+import struct
+import termios
 import time
 from typing import List, Optional
 
@@ -21,29 +28,94 @@ from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
 
 log = logging.getLogger(__name__)
 STDERR_LOG_BYTES = 4096
+READ_CHUNK = 65536
 
 
-async def _read_bounded(stream: asyncio.StreamReader, limit: int, kept: List[bytes],
-                        drain: bool) -> bool:
-    """Reads into `kept` (at most `limit` bytes) until EOF; True if there was more.
+class _Pipe:
+    """One output pipe of a run: the child writes `write_fd`; the event loop reads the other
+    end (non-blocking, READ_CHUNK bytes per wake-up) and keeps its first `limit` bytes.
 
-    On overflow it stops (stdout: the run is failed) or keeps draining (stderr, so the child
-    never blocks on a full pipe). `kept` stays readable if the task is cancelled.
+    Past the limit, a `drain` pipe (stderr) reads on and discards, so the child never blocks
+    on it; otherwise (stdout) reading stops and `overflow` is set: the run is failed.
     """
-    size = 0
-    over = False
-    while True:
-        chunk = await stream.read(65536)
+
+    def __init__(self, limit: int, drain: bool) -> None:
+        self.read_fd, self.write_fd = os.pipe()  # both close-on-exec (PEP 446)
+        os.set_blocking(self.read_fd, False)
+        self.limit = limit
+        self.drain = drain
+        self.kept: List[bytes] = []
+        self.size = 0
+        self.eof = False  # every writer closed it
+        self.overflow: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self._reading = False
+
+    def start(self) -> None:
+        """After the spawn: closes our copy of the write end and reads as data comes."""
+        os.close(self.write_fd)
+        self.write_fd = -1
+        asyncio.get_running_loop().add_reader(self.read_fd, self._read, READ_CHUNK)
+        self._reading = True
+
+    def _read(self, n: int) -> int:
+        """One non-blocking read of at most n bytes; the bytes read (0: nothing buffered,
+        EOF or past the limit)."""
+        try:
+            chunk = os.read(self.read_fd, n)
+        except BlockingIOError:
+            return 0
         if not chunk:
-            return over
-        if size + len(chunk) > limit:
-            over = True
-            if not drain:
-                return True
-            chunk = chunk[:max(0, limit - size)]
-        size += len(chunk)
-        if chunk:
-            kept.append(chunk)
+            self.eof = True
+            self._stop_reading()
+            return 0
+        if self.size + len(chunk) > self.limit:
+            if not self.drain:
+                self._stop_reading()
+                self.overflow.set_result(None)
+                return 0
+            if self.size < self.limit:
+                self.kept.append(chunk[:self.limit - self.size])
+                self.size = self.limit
+            return len(chunk)
+        self.kept.append(chunk)
+        self.size += len(chunk)
+        return len(chunk)
+
+    def take_buffered(self) -> None:
+        """Reads what the pipe holds at this moment, without waiting for EOF (a process left
+        in the background may keep the pipe open): bounded by what was buffered and by the
+        limit, so it takes at most one pipe buffer's copy and never blocks."""
+        if not self._reading:
+            return
+        # what can still be kept (stdout: one byte more, to see an overflow)
+        room = self.limit - self.size + (0 if self.drain else 1)
+        want = min(_buffered(self.read_fd), room)
+        while want > 0:
+            got = self._read(want)
+            if not got:
+                return
+            want -= got
+
+    def data(self) -> bytes:
+        return b"".join(self.kept)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(self.read_fd)
+            self._reading = False
+
+    def close(self) -> None:
+        """Stops reading and closes both ends (a writer left over then gets EPIPE)."""
+        self._stop_reading()
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = -1
+
+
+def _buffered(fd: int) -> int:
+    """Bytes waiting in the pipe `fd` (FIONREAD; a system call that never blocks)."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
 def _kill_group(pid: int) -> None:
@@ -57,54 +129,51 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
                       causes: Optional[CauseLog] = None) -> bytes:
     """Runs argv once; stdout on exit status 0, else FetchError (timeout/oversize/exit/spawn).
 
-    stderr (its first 4 KiB) is logged through `causes`: once, until it changes.
+    The run ends when the process exits (`timeout` seconds at most: reason `timeout`), or
+    when stdout passes `max_bytes` (`oversize`). stderr (its first 4 KiB) is logged through
+    `causes`: once, until it changes.
     """
-    deadline = time.monotonic() + timeout
+    out = _Pipe(max_bytes, drain=False)
+    err = _Pipe(STDERR_LOG_BYTES, drain=True)
+    proc: Optional[asyncio.subprocess.Process] = None
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, close_fds=True)
-    except OSError as e:
-        raise FetchError("spawn", str(e)) from None
-    assert proc.stdout is not None and proc.stderr is not None
-    stdout: List[bytes] = []
-    stderr: List[bytes] = []
-    out_task = asyncio.ensure_future(_read_bounded(proc.stdout, max_bytes, stdout, False))
-    err_task = asyncio.ensure_future(_read_bounded(proc.stderr, STDERR_LOG_BYTES, stderr, True))
-    try:
-        done, _ = await asyncio.wait({out_task}, timeout=timeout)
-        if not done:
-            raise FetchError("timeout", "killed after %g s" % timeout)
-        if out_task.result():
-            raise FetchError("oversize", "stdout above %d bytes" % max_bytes)
         try:
-            status = await asyncio.wait_for(proc.wait(), max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            raise FetchError("timeout", "closed stdout, still running after %g s"
-                             % timeout) from None
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out.write_fd,
+                stderr=err.write_fd, start_new_session=True, close_fds=True)
+        except OSError as e:
+            raise FetchError("spawn", str(e)) from None
+        out.start()
+        err.start()
+        # No pipe of asyncio's own: wait() ends when the process exits, open pipes or not.
+        exited = asyncio.ensure_future(proc.wait())
+        await asyncio.wait({exited, out.overflow}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not out.overflow.done() and not exited.done():
+            raise FetchError("timeout", "killed after %g s: %s" % (
+                timeout, "closed stdout, still running" if out.eof else "still running"))
+        out.take_buffered()
+        err.take_buffered()
+        if out.overflow.done():
+            raise FetchError("oversize", "stdout above %d bytes" % max_bytes)
+        status = exited.result()
         if status != 0:
-            raise FetchError("exit_status", "exited with %d" % status)
-        await asyncio.wait({err_task}, timeout=0.05)  # let stderr reach EOF if it is about to
-        return b"".join(stdout)
+            raise FetchError("exit_status", "exited with %d" % status if status > 0
+                             else "killed by signal %d" % -status)
+        return out.data()
     finally:
-        # Always, even if the direct child already exited: a process it left in the
-        # background (`sleep 600 &`) is still in the group. The group id cannot be reused
-        # while any member lives.
-        _kill_group(proc.pid)
-        for task in (out_task, err_task):
-            task.cancel()
-        # Close our pipe ends first: a paused or still-held pipe would keep wait() pending.
-        # (Process has no public handle on them; the protocol closes the transport once the
-        # child has exited and both pipes are closed.)
-        transport = proc._transport  # type: ignore[attr-defined]
-        for fd in (1, 2):
-            pipe = transport.get_pipe_transport(fd)
-            if pipe is not None:
-                pipe.close()
-        await proc.wait()  # always reap
+        # Always, even if the command already exited: a process it left in the background
+        # (`sleep 600 &`) is still in the group. The group id cannot be reused while any
+        # member lives.
+        if proc is not None:
+            _kill_group(proc.pid)
+        out.close()
+        err.close()
+        if proc is not None:
+            await proc.wait()  # always reap
         if causes is not None:
             causes.note("exporter %s stderr" % name,
-                        b"".join(stderr).decode("utf-8", "replace").rstrip())
+                        err.data().decode("utf-8", "replace").rstrip())
 
 
 def command_argv(spec: SourceSpec) -> List[str]:
