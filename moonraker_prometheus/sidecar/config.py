@@ -145,6 +145,24 @@ def _users(auth: Any, key: str, base: str) -> Dict[str, str]:
     return users
 
 
+# reverse_exporter's older per-path `auth_type`: "" (none) or "basic" (its users from
+# `htpasswd_file`). Users configured for a path are always asked for; `basic` without any
+# would serve the path to anyone, so it is refused, as is any other value.
+AUTH_TYPES = ("", "basic")
+
+
+def _check_auth_type(value: Any, key: str, has_users: bool) -> None:
+    """ConfigError naming `key` for an auth_type other than "" and "basic", or for
+    "basic" on a path without users (htpasswd_file, auth.basic_auth or web.auth)."""
+    auth_type = "" if value is None else _str(value, key)
+    if auth_type not in AUTH_TYPES:
+        raise ConfigError(key, "unknown value %r: basic (users from htpasswd_file or "
+                          "auth.basic_auth) or empty (none)" % auth_type)
+    if auth_type == "basic" and not has_users:
+        raise ConfigError(key, "basic needs users: set htpasswd_file or auth.basic_auth "
+                          "(or web.auth)")
+
+
 def read_htpasswd(path: str, key: str) -> Dict[str, str]:
     """`user:bcrypt-hash` lines; other hash schemes are refused."""
     users: Dict[str, str] = {}
@@ -308,6 +326,7 @@ def parse_config(data: Any, base: str = ".") -> SidecarConfig:
             ep.users.update(read_htpasswd(
                 _resolve(base, _str(item["htpasswd_file"], key + ".htpasswd_file")),
                 key + ".htpasswd_file"))
+        _check_auth_type(item.get("auth_type"), key + ".auth_type", bool(ep.users or cfg.users))
         ep.specs = _exporters(item.get("exporters"), key + ".exporters", base)
         cfg.endpoints.append(ep)
     if not cfg.endpoints:
