@@ -155,7 +155,32 @@ def test_discovery_finds_printers_by_zeroconf(farm):
     r = discover("--zeroconf", "--browse-seconds", "3", "-o", out, cwd=str(farm["tmp"]))
     assert r.returncode == 0, r.stderr
     alpha = farm["printers"]["alpha"]
-    assert read_targets(out).get(alpha.target) == {"printer": "alpha"}, r.stderr
+    labels = read_targets(out).get(alpha.target)
+    assert labels == {"printer": "alpha", "__scheme__": "http",
+                      "__metrics_path__": "/server/metrics",
+                      "__meta_moonraker_instance_id": instance_id(alpha)}, r.stderr
+
+
+def instance_id(printer) -> str:
+    """The uuid a printer's Moonraker keeps in its database (and announces over zeroconf)."""
+    r = printer.moonraker.get("/server/database/item",
+                              params={"namespace": "moonraker", "key": "instance_id"})
+    assert r.status == 200, r.text
+    return r.json()["result"]["value"]
+
+
+def test_discovery_labels_each_printer_with_its_moonraker_instance(farm):
+    """Every printer of the host list is identified by the Moonraker that answered: five
+    instances, five targets, each with the scheme and metrics path Prometheus scrapes (echo
+    no longer answers: its id is the one it gave the first run)."""
+    targets = read_targets(farm["file_sd"])
+    ids = {t: labels["__meta_moonraker_instance_id"] for t, labels in targets.items()}
+    assert len(set(ids.values())) == len(NAMES)
+    for pr in farm["printers"].values():
+        if pr.moonraker.running():
+            assert ids[pr.target] == instance_id(pr)
+        assert (targets[pr.target]["__scheme__"], targets[pr.target]["__metrics_path__"]) \
+            == ("http", "/server/metrics")
 
 
 # ------------------------------------------------------------------ names and rules
