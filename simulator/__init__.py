@@ -22,16 +22,20 @@ from __future__ import annotations
 
 from .klippy import (FLAVOURS, Klippy, KlippyAPIError, default_config, flavour_config,
                      flavour_unavailable,
-                     klippy_executable, make_data_dir)
-from .moonraker import (COMPONENT_DIR, Moonraker, Response, check_component_link,
-                        component_link, moonraker_python)
+                     klippy_executable, leftover_data_dirs, make_data_dir,
+                     remove_data_dir)
+from .moonraker import (COMPONENT_DIR, COMPONENT_VERSIONS, MOONRAKER_VERSIONS, Moonraker,
+                        Response, check_component_link, component_link, moonraker_python,
+                        moonraker_unavailable)
 from .mcus import SimulatedMCU, msgproto_for
 from .procs import (LIVE, REPO_ROOT, VENV_ROOT, HarnessError, free_port, kill_all, survivors,
                     terminate, wait_for)
 
 __all__ = [
     "FLAVOURS", "Klippy", "KlippyAPIError", "default_config", "flavour_config", "flavour_unavailable",
-    "klippy_executable", "make_data_dir", "COMPONENT_DIR", "Moonraker", "Response",
-    "check_component_link", "component_link", "moonraker_python", "LIVE", "REPO_ROOT",
+    "klippy_executable", "leftover_data_dirs", "make_data_dir", "remove_data_dir",
+    "COMPONENT_DIR", "COMPONENT_VERSIONS", "MOONRAKER_VERSIONS", "Moonraker", "Response",
+    "check_component_link", "component_link", "moonraker_python", "moonraker_unavailable",
+    "LIVE", "REPO_ROOT",
     "VENV_ROOT", "SimulatedMCU", "msgproto_for", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
 ]

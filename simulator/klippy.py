@@ -1,6 +1,7 @@
 """Real Klippy (Klipper or Kalico) against the simulated MCUs (live), or in batch mode."""
 from __future__ import annotations
 
+import atexit
 import errno
 import json
 import os
@@ -51,13 +52,45 @@ def flavour_config(flavour: str) -> str:
     return read_text(path) if os.path.exists(path) else ""
 
 
+# Where make_data_dir creates its folders when not told (None: the system's temporary
+# folder); tests/conftest.py points it at pytest's base temporary folder.
+DATA_DIR_PARENT: Optional[str] = None
+# The mp-sim-* folders make_data_dir made that nobody has removed yet (remove_data_dir does,
+# and every one left is removed when the process exits).
+_MADE_DATA_DIRS: List[str] = []
+
+
 def make_data_dir(parent: Optional[str] = None) -> str:
-    """A fresh printer_data-style folder (config/, gcodes/, logs/, comms/)."""
-    base = tempfile.mkdtemp(prefix="mp-sim-", dir=parent)
+    """A fresh printer_data-style folder (config/, gcodes/, logs/, comms/) in a new
+    ``mp-sim-*`` folder under ``parent`` (default DATA_DIR_PARENT); remove it with
+    remove_data_dir (Klippy and Moonraker do, for the folders they made)."""
+    base = tempfile.mkdtemp(prefix="mp-sim-", dir=parent or DATA_DIR_PARENT)
+    if not _MADE_DATA_DIRS:
+        atexit.register(_remove_all_data_dirs)
+    _MADE_DATA_DIRS.append(base)
     data_dir = os.path.join(base, "printer_data")
     for sub in ("config", "gcodes", "logs", "comms"):
         os.makedirs(os.path.join(data_dir, sub), exist_ok=True)
     return data_dir
+
+
+def remove_data_dir(data_dir: str) -> None:
+    """Remove a folder make_data_dir returned, with its mp-sim-* parent."""
+    base = os.path.dirname(data_dir)
+    shutil.rmtree(base, ignore_errors=True)
+    if base in _MADE_DATA_DIRS:
+        _MADE_DATA_DIRS.remove(base)
+
+
+def leftover_data_dirs() -> List[str]:
+    """The mp-sim-* folders of make_data_dir that still exist."""
+    return [d for d in _MADE_DATA_DIRS if os.path.exists(d)]
+
+
+def _remove_all_data_dirs() -> None:
+    for base in list(_MADE_DATA_DIRS):
+        shutil.rmtree(base, ignore_errors=True)
+    _MADE_DATA_DIRS.clear()
 
 
 class KlippyAPIError(RuntimeError):
@@ -190,6 +223,10 @@ class Klippy:
                                    self.time_factor)
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        # Klippy names its version after `git describe` in its package's parent folder; in
+        # a venv inside this clone git would find the clone: stop its search at the venv, so
+        # Klippy reads the package's version from klippy/.version (scripts/bootstrap.sh)
+        env["GIT_CEILING_DIRECTORIES"] = os.path.dirname(os.path.dirname(self.executable))
         self.proc = spawn(self.argv(), "klippy[%s]" % self.flavour, self.stdout_path,
                           cwd=self.data_dir, env=env)
         return self
@@ -240,7 +277,7 @@ class Klippy:
         """Stop and remove the data dir if this instance created it."""
         self.stop()
         if self.owns_data_dir:
-            shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
+            remove_data_dir(self.data_dir)
 
     def __enter__(self) -> "Klippy":
         if not self.running():

@@ -4,7 +4,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 import sys
 import urllib.error
 import urllib.parse
@@ -13,33 +12,69 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from .procs import (REPO_ROOT, VENV_ROOT, HarnessError, free_port, read_text, spawn,
                     terminate, wait_for)
-from .klippy import Klippy, make_data_dir
+from .klippy import Klippy, make_data_dir, remove_data_dir
 
 COMPONENT_DIR = os.path.join(REPO_ROOT, "moonraker_prometheus")
 
 
-# Which Moonraker virtualenv under VENV_ROOT runs (scripts/test.sh selects moonraker-py39
-# for the Python 3.9 + Moonraker 0.10 leg).
+# The Moonraker versions the simulator starts, each from its virtualenv under VENV_ROOT
+# (scripts/bootstrap.sh builds them: OLD_MOONRAKERS there). 0.8.0 runs on Python 3.7, where
+# the component cannot load: start it with ``prometheus=None`` (a target for the remote
+# exporter). Every version takes the same command line (-d data path, -c config, -l log)
+# and the same moonraker.conf options (render_config); 0.8.0 has no usb.ids download.
+MOONRAKER_VERSIONS = {"0.11.0": "moonraker", "0.10.0": "moonraker-py39",
+                      "0.9.3": "moonraker-0.9", "0.8.0": "moonraker-0.8"}
+COMPONENT_VERSIONS = ("0.11.0", "0.10.0", "0.9.3")  # the component's matrix
+
+# The virtualenv that runs when no version is asked for (scripts/test.sh selects
+# moonraker-py39 or moonraker-0.9 for its legs of older Moonrakers).
 MOONRAKER_VENV = os.environ.get("MOONRAKER_PROMETHEUS_MOONRAKER_VENV", "moonraker")
 
 
-def moonraker_python() -> str:
-    return os.path.join(VENV_ROOT, MOONRAKER_VENV, "bin", "python")
+def moonraker_venv(version: Optional[str] = None) -> str:
+    """Name of the virtualenv (under VENV_ROOT) of Moonraker ``version``, a key of
+    MOONRAKER_VERSIONS; None: MOONRAKER_VENV. ValueError for a version not there."""
+    if version is None:
+        return MOONRAKER_VENV
+    try:
+        return MOONRAKER_VERSIONS[version]
+    except KeyError:
+        raise ValueError("no Moonraker %r in the simulator (one of %s)"
+                         % (version, ", ".join(MOONRAKER_VERSIONS))) from None
 
 
-def component_link() -> str:
+def moonraker_unavailable(version: Optional[str] = None) -> Optional[str]:
+    """None when Moonraker ``version`` can be started, else why not (bootstrap's
+    .venv/NAME.unavailable: no interpreter of its Python, or a failed install)."""
+    venv = moonraker_venv(version)
+    note = os.path.join(VENV_ROOT, venv + ".unavailable")
+    if os.path.exists(note):
+        return "Moonraker %s unavailable: %s" % (version or venv, read_text(note).strip())
+    if not os.access(moonraker_python(venv), os.X_OK):
+        return "Moonraker %s not installed (%s missing; run scripts/bootstrap.sh)" % (
+            version or venv, moonraker_python(venv))
+    return None
+
+
+def moonraker_python(venv: Optional[str] = None) -> str:
+    """The Python of the Moonraker virtualenv ``venv`` (default MOONRAKER_VENV)."""
+    return os.path.join(VENV_ROOT, venv or MOONRAKER_VENV, "bin", "python")
+
+
+def component_link(venv: Optional[str] = None) -> str:
     """Path of the ``prometheus`` link in the venv's moonraker/components/."""
-    found = glob.glob(os.path.join(VENV_ROOT, MOONRAKER_VENV, "lib", "python*",
+    venv = venv or MOONRAKER_VENV
+    found = glob.glob(os.path.join(VENV_ROOT, venv, "lib", "python*",
                                    "site-packages", "moonraker", "components"))
     if not found:
         raise HarnessError("Moonraker is not installed in %s: run scripts/bootstrap.sh"
-                           % os.path.join(VENV_ROOT, MOONRAKER_VENV))
+                           % os.path.join(VENV_ROOT, venv))
     return os.path.join(found[0], "prometheus")
 
 
-def check_component_link() -> str:
+def check_component_link(venv: Optional[str] = None) -> str:
     """Fail clearly unless the component is linked as install.sh links it."""
-    link = component_link()
+    link = component_link(venv)
     target = os.path.realpath(link) if os.path.islink(link) else None
     if target != os.path.realpath(COMPONENT_DIR):
         raise HarnessError(
@@ -79,18 +114,33 @@ class Moonraker:
     body of the ``[prometheus]`` section, or None to leave the component out.
     ``extra_config``: text appended to moonraker.conf.  ``trusted_clients``:
     ``[authorization] trusted_clients`` (None: no ``[authorization]`` section).
+    ``version``: which Moonraker runs, a key of MOONRAKER_VERSIONS (default: the
+    virtualenv MOONRAKER_VENV names).  Nothing it starts reaches beyond the machine:
+    announcements come from the data folder (``[announcements] dev_mode``) and
+    ``misc/usb.ids`` is an empty file, so Moonraker downloads neither.
     """
 
     def __init__(self, klippy: Optional[Klippy] = None, prometheus: Optional[str] = "",
                  extra_config: str = "", trusted_clients: Optional[str] = "127.0.0.0/8",
                  port: Optional[int] = None, host: str = "127.0.0.1",
                  data_dir: Optional[str] = None,
-                 env: Optional[Mapping[str, str]] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None,
+                 version: Optional[str] = None) -> None:
+        self.version = version
+        self.venv = moonraker_venv(version)
+        if version is not None and prometheus is not None \
+                and version not in COMPONENT_VERSIONS:
+            raise HarnessError("the component does not run on Moonraker %s (Python 3.7): "
+                               "start it with prometheus=None" % version)
         self.klippy = klippy
         self.data_dir = data_dir or (klippy.data_dir if klippy else make_data_dir())
         self.owns_data_dir = data_dir is None and klippy is None
-        for sub in ("config", "gcodes", "logs", "comms"):
+        for sub in ("config", "gcodes", "logs", "comms", "misc"):
             os.makedirs(os.path.join(self.data_dir, sub), exist_ok=True)
+        # Moonraker (0.9 and later) downloads usb.ids into misc/ unless the file exists
+        self.usb_ids_path = os.path.join(self.data_dir, "misc", "usb.ids")
+        if not os.path.exists(self.usb_ids_path):
+            open(self.usb_ids_path, "w").close()
         self.host = host
         self.port = port or free_port(host)
         self.prometheus = prometheus
@@ -114,6 +164,10 @@ class Moonraker:
                  "[machine]", "provider: none", "validate_service: False",
                  "validate_config: False", "",
                  "[file_manager]", "enable_object_processing: False", ""]
+        if "[announcements]" not in self.extra_config:
+            # feeds from <data>/development/announcements (0.8: the package's .devel/),
+            # not from the internet
+            parts += ["[announcements]", "dev_mode: True", ""]
         if self.trusted_clients is not None:
             parts += ["[authorization]", "trusted_clients:"]
             parts += ["  " + c.strip() for c in self.trusted_clients.replace(",", "\n").splitlines()
@@ -133,11 +187,12 @@ class Moonraker:
     def start(self, wait: bool = True, timeout: float = 20.0) -> "Moonraker":
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("moonraker already running")
-        python = moonraker_python()
+        python = moonraker_python(self.venv)
         if not os.access(python, os.X_OK):
-            raise HarnessError("%s not found: run scripts/bootstrap.sh" % python)
+            raise HarnessError(moonraker_unavailable(self.version)
+                               or "%s not found: run scripts/bootstrap.sh" % python)
         if self.prometheus is not None:
-            check_component_link()
+            check_component_link(self.venv)
         self.write_config()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
@@ -195,7 +250,7 @@ class Moonraker:
     def cleanup(self) -> None:
         self.stop()
         if self.owns_data_dir:
-            shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
+            remove_data_dir(self.data_dir)
 
     def __enter__(self) -> "Moonraker":
         if not self.running():

@@ -29,8 +29,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import simulator.klippy  # noqa: E402
 from simulator import (FLAVOURS, Klippy, Moonraker, flavour_unavailable,  # noqa: E402
-                           kill_all, survivors)
+                       kill_all, leftover_data_dirs, survivors)
 
 try:  # promtool_check fixture for every test module (tests/promtool.py)
     from tests.promtool import promtool_check  # noqa: E402,F401
@@ -178,6 +179,17 @@ def make_moonraker(request):
     yield factory
     for m in reversed(made):
         m.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_data_folder_left(tmp_path_factory):
+    """The simulator's folders go under pytest's base temporary folder, and the run fails
+    if any is left when it ends (Klippy and Moonraker remove those they made)."""
+    simulator.klippy.DATA_DIR_PARENT = str(tmp_path_factory.getbasetemp())
+    yield
+    left = leftover_data_dirs()
+    if left:
+        pytest.fail("simulator data folders left behind: %s" % ", ".join(left), pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from simulator import Klippy, Moonraker, make_data_dir
+from simulator import Klippy, Moonraker, make_data_dir, remove_data_dir
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNTRUSTED = "10.255.0.0/16"  # the test client (127.0.0.1) is outside this range
@@ -175,10 +175,13 @@ def test_require_auth_false_serves_untrusted_client(untrusted_moonraker):
 def untrusted_server_and_api_key() -> Iterator[Tuple[Moonraker, str]]:
     """Moonraker that does not trust the test client, and its API key (read while trusted)."""
     data_dir = make_data_dir()
-    with Moonraker(None, data_dir=data_dir) as trusted:
-        api_key = trusted.get("/access/api_key").json()["result"]
-    with Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED) as untrusted:
-        yield untrusted, api_key
+    try:
+        with Moonraker(None, data_dir=data_dir) as trusted:
+            api_key = trusted.get("/access/api_key").json()["result"]
+        with Moonraker(None, data_dir=data_dir, trusted_clients=UNTRUSTED) as untrusted:
+            yield untrusted, api_key
+    finally:
+        remove_data_dir(data_dir)
 
 
 def test_api_key_header_authorizes_untrusted_client():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from simulator import Moonraker, free_port, make_data_dir, terminate, wait_for
+from simulator import Moonraker, free_port, terminate, wait_for
 from simulator.procs import spawn
 from tests.test_alerts import require_tool
 from tests.test_dashboard import Prom
@@ -19,7 +19,7 @@ UNTRUSTED = "10.255.0.0/16"  # Prometheus (127.0.0.1) is outside this range
 
 def test_go_exporter_job_with_module_list_and_apikey(tmp_path):
     prometheus = require_tool("prometheus")
-    data_dir = make_data_dir()
+    data_dir = str(tmp_path / "printer_data")
     with Moonraker(None, data_dir=data_dir) as trusted:
         api_key = trusted.get("/access/api_key").json()["result"]
     key_file = tmp_path / "moonraker-api-key"
