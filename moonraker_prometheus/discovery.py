@@ -299,7 +299,8 @@ def verify(candidate: Candidate, session: requests.Session, timeout: float,
                                                "X-Api-Key" in session.headers,
                                                login if isinstance(login, bool) else None))
     if r.status_code != 200:
-        where = " under this route_prefix" if candidate.prefix else ""
+        where = (" under this route_prefix" if candidate.prefix else " (a Moonraker with a "
+                 "[server] route_prefix: list it as http://host:port/prefix)")
         return Result(candidate, error=f"HTTP {r.status_code} from {path}: not a Moonraker "
                                        f"with the [prometheus] component{where}")
     try:
@@ -364,7 +365,8 @@ def previous_targets(path: str) -> Dict[str, Tuple[str, Dict[str, str]]]:
 def _preference(result: Result, previous: Dict[str, Tuple[str, Dict[str, str]]]
                 ) -> Tuple[object, ...]:
     """Sort key of one printer's addresses, best first: the one the previous file held;
-    listed over announced; a name over IPv4 over IPv6; the lowest."""
+    listed over announced (a zeroconf candidate has aliases); a name over IPv4 over IPv6;
+    the lowest."""
     c = result.candidate
     host = c.target.rsplit(":", 1)[0].strip("[]")
     try:
@@ -372,7 +374,7 @@ def _preference(result: Result, previous: Dict[str, Tuple[str, Dict[str, str]]]
         family, number = ip.version // 2, int(ip)  # IPv4: 2, IPv6: 3
     except ValueError:
         family, number = 0, 0
-    return (c.url not in previous, c.found_by.startswith("zeroconf"), family, number, c.url)
+    return (c.url not in previous, bool(c.aliases), family, number, c.url)
 
 
 def target_groups(results: Sequence[Result], previous: Dict[str, Tuple[str, Dict[str, str]]],

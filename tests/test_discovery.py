@@ -271,6 +271,7 @@ def test_a_printer_behind_a_route_prefix_is_found_by_zeroconf_and_by_url(unusual
     # without the prefix Moonraker answers 404, and the report says where it looked
     r = discover("--host", f"127.0.0.1:{m.port}", "-o", out, cwd=str(tmp))
     assert "HTTP 404 from /server/metrics: not a Moonraker" in r.stderr
+    assert "list it as http://host:port/prefix" in r.stderr
 
 
 def test_a_printer_on_https_with_a_private_ca_needs_the_ca_file(unusual):
