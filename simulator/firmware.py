@@ -25,6 +25,10 @@ in, one per line out; see simulator/README.md):
     {"op": "fault", "fault": "heater_disconnect", "heater": "extruder"}
     {"op": "fault", "fault": "late", "seconds": 0.2}   stall the scheduler
     {"op": "clear"}                                     remove every fault
+    {"op": "hold", "sensor": "temperature_sensor garage", "temp": -3.0}
+                                                        the thermistor reads -3 degC
+                                                        (a place, not a fault: "clear"
+                                                        keeps it; "temp": null releases)
 """
 from __future__ import annotations
 
@@ -428,6 +432,15 @@ class Firmware:
             self.world.faults = {}
             for body in self.world.bodies.values():
                 body.disconnected = False
+            return {"ok": True}
+        if op == "hold":
+            sensor = req.get("sensor")
+            if sensor not in [s for s, _t, _o in self.world.sensors.values()]:
+                return {"ok": False, "error": "no thermistor %r on %s" % (sensor, self.name)}
+            if req.get("temp") is None:
+                self.world.held.pop(sensor, None)
+            else:
+                self.world.held[sensor] = float(req["temp"])
             return {"ok": True}
         if op == "fault":
             kind = req.get("fault")

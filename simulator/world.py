@@ -157,6 +157,7 @@ class World:
         self.fan_pins: Dict[str, List[Body]] = {}    # pin -> bodies cooled by it
         self.sensors: Dict[str, Tuple[str, Thermistor, object]] = {}  # pin -> (section, ..)
         self.faults: Dict[str, str] = {}             # section -> 'open'|'short'
+        self.held: Dict[str, float] = {}             # section -> degC its sensor reads
         self.axes: Dict[str, Axis] = {}              # step pin -> axis
         self.endstops: Dict[str, Endstop] = {}       # pin -> endstop
         self.buttons: Dict[str, bool] = {}           # pin -> raw level
@@ -246,6 +247,8 @@ class World:
         config; heat and carriage positions (``positions``: axis -> mm) carry over."""
         new = World(self.path, self.mcu_name, self.time_factor)
         new.sim_time = self.sim_time
+        new.held = {sec: t for sec, t in self.held.items()
+                    if sec in [s for s, _t, _o in new.sensors.values()]}
         for section, body in new.bodies.items():
             if section in self.bodies:
                 body.temp = self.bodies[section].temp
@@ -271,8 +274,17 @@ class World:
     def temperature(self, section: str) -> float:
         for sec, _therm, source in self.sensors.values():
             if sec == section:
-                return source.temp if isinstance(source, Body) else source.temp(self.sim_time)
+                return self._sensed(sec, source)
         raise KeyError(section)
+
+    def _sensed(self, section: str, source: object) -> float:
+        """What the sensor of ``section`` reads (degC): its held temperature if the
+        control interface set one, else its body's or its drift's."""
+        if section in self.held:
+            return self.held[section]
+        if isinstance(source, Body):
+            return source.temp
+        return source.temp(self.sim_time)  # type: ignore[attr-defined]
 
     def adc_fraction(self, pin: str, mcu_type: str) -> float:
         """What the ADC on ``pin`` reads (0..1 of ADC_MAX)."""
@@ -290,8 +302,7 @@ class World:
             return 1.0
         if fault == "short":
             return 0.0
-        t = source.temp if isinstance(source, Body) else source.temp(self.sim_time)
-        return therm.adc(t)
+        return therm.adc(self._sensed(section, source))
 
     def fan_rpm(self, tach_pin: str) -> float:
         return 3000.0 * self.duties.get(self.tach_pins.get(tach_pin, ""), 0.0)

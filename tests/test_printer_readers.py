@@ -79,13 +79,96 @@ def test_input_shaper_from_configfile_settings():
     assert samples(r.shaper_types, {"printer": {}}) == []
 
 
-def test_unmeasured_sentinels_are_not_values():
-    unmeasured = {"measured_min_temp": 99999999.0, "measured_max_temp": 0.0}
-    assert samples(r.measured("min"), unmeasured) == []
-    assert samples(r.measured("max"), unmeasured) == []
-    measured = {"measured_min_temp": 19.5, "measured_max_temp": 23.0}
-    assert samples(r.measured("min"), measured) == [((), 19.5)]
-    assert samples(r.measured("max"), measured) == [((), 23.0)]
+def extremes(status):
+    """(lowest, highest) as served: None where the reader yields nothing."""
+    found = []
+    for which in ("min", "max"):
+        got = samples(r.measured(which), status)
+        assert len(got) <= 1 and all(labels == () for labels, _ in got)
+        found.append(got[0][1] if got else None)
+    return tuple(found)
+
+
+def klipper_extremes(readings, low, high):
+    """measured_min_temp/measured_max_temp as Klippy reports them after `readings`, from
+    the start values (low, high), the way temperature_sensor.py updates them."""
+    for temp in readings:
+        if temp:  # temperature_sensor skips a reading of 0.0
+            low, high = min(low, temp), max(high, temp)
+    return {"temperature": round(readings[-1], 2) if readings else 0.0,
+            "measured_min_temp": round(low, 2), "measured_max_temp": round(high, 2)}
+
+
+# Start values seen in Klippy: temperature_sensor and temperature_probe (and newer Klipper's
+# z_thermal_adjust) 99999999 and 0; z_thermal_adjust of Klipper 0.12 and Kalico 0 and 0;
+# third-party sensor modules (a coil sensor) 9999 and -273.15.
+SEEDS = [(99999999.0, 0.0), (0.0, 0.0), (9999.0, -273.15)]
+
+
+@pytest.mark.parametrize("seeds", SEEDS, ids=["99999999,0", "0,0", "9999,-273.15"])
+def test_an_extreme_nobody_measured_is_absent(seeds):
+    assert extremes(klipper_extremes([], *seeds)) == (None, None)
+    # a reading of exactly 0.0 (a failed read) counts for nothing
+    assert extremes(klipper_extremes([0.0], *seeds)) == (None, None)
+
+
+@pytest.mark.parametrize("seeds", SEEDS, ids=["99999999,0", "0,0", "9999,-273.15"])
+def test_readings_all_below_zero_give_their_own_highest_never_the_start_value(seeds):
+    # a sensor in an unheated garage: -3 °C, then -1 °C
+    low, high = extremes(klipper_extremes([-3.0, -1.0], *seeds))
+    assert low == -3.0
+    assert high in (-1.0, None)  # the real highest, or absent where Klipper kept its 0
+    assert high != 0.0
+    assert extremes({"measured_min_temp": -3.0, "measured_max_temp": 0.0}) == (-3.0, None)
+
+
+@pytest.mark.parametrize("seeds", SEEDS, ids=["99999999,0", "0,0", "9999,-273.15"])
+def test_readings_all_above_zero_give_their_own_lowest_never_the_start_value(seeds):
+    low, high = extremes(klipper_extremes([19.5, 23.0, 21.0], *seeds))
+    assert high == 23.0
+    assert low in (19.5, None) and low != 0.0
+    # z_thermal_adjust of Klipper 0.12: the lowest stays at its start value 0
+    assert extremes({"measured_min_temp": 0.0, "measured_max_temp": 23.0}) == (None, 23.0)
+
+
+@pytest.mark.parametrize("seeds", SEEDS, ids=["99999999,0", "0,0", "9999,-273.15"])
+def test_readings_on_both_sides_of_zero_give_both_extremes(seeds):
+    assert extremes(klipper_extremes([-3.0, 4.5, -1.0], *seeds)) == (-3.0, 4.5)
+
+
+def measured_extreme_fields():
+    """Every printer family fed by a measured_min_temp or measured_max_temp field."""
+    from moonraker_prometheus.catalogue import cfs, mmu, printer
+    keys = {"measured_min_temp", "measured_max_temp"}
+    return [(b.kind.name, f) for b in printer.BINDINGS + mmu.BINDINGS + cfs.BINDINGS
+            for f in b.fields if keys & ({f.path.split(".")[0]} | set(f.requires))]
+
+
+def test_every_measured_extreme_family_follows_the_rule():
+    fields = measured_extreme_fields()
+    kinds = {kind for kind, _ in fields}
+    assert {"temperature_sensor", "temperature_probe", "z_thermal_adjust"} <= kinds
+    for kind, f in fields:
+        name = f.metric.name
+        for seeds in SEEDS:
+            assert list(f.samples(klipper_extremes([], *seeds))) == [], (name, seeds)
+            below = [v for _, v in f.samples(klipper_extremes([-3.0, -1.0], *seeds))]
+            above = [v for _, v in f.samples(klipper_extremes([19.5, 23.0], *seeds))]
+            assert 0.0 not in below + above, (name, seeds)
+            assert "start value" in f.metric.help, name
+        both = [v for _, v in f.samples(klipper_extremes([-3.0, 4.5], *SEEDS[0]))]
+        assert both == ([-3.0] if "_min_" in name else [4.5]), name
+
+
+def test_an_extreme_needs_both_fields_as_numbers():
+    assert extremes({"measured_min_temp": -3.0}) == (None, None)
+    assert extremes({"measured_min_temp": "-3", "measured_max_temp": 4.0}) == (None, None)
+    assert extremes(None) == (None, None)
+    with pytest.raises(ValueError):
+        r.measured("mean")
+
+
+def test_positive_is_absent_at_zero():
     assert samples(r.positive, 0) == [] and samples(r.positive, 3) == [((), 3.0)]
 
 

@@ -209,21 +209,32 @@ def positive(value: Any) -> Iterator[Sample]:
         yield (), v
 
 
-# temperature_sensor starts measured_min at this sentinel (and measured_max at 0) until the
-# first reading: both mean "nothing measured yet", not a temperature.
-_UNMEASURED_MIN = 99999999.0
-
-
 def measured(which: str) -> Reader:
-    """measured_min_temp / measured_max_temp, absent until the sensor measured anything."""
-    key = f"measured_{which}_temp"
+    """measured_min_temp (`which` "min") or measured_max_temp ("max") of a status dict, in
+    degrees Celsius, only when it is a temperature Klipper measured, never a start value.
+
+    Klippy seeds both extremes and lets each reading widen them: temperature_sensor,
+    temperature_probe and newer Klipper's z_thermal_adjust start the lowest at 99999999 and
+    the highest at 0; the z_thermal_adjust of Klipper 0.12 and Kalico starts both at 0;
+    third-party sensor modules use pairs such as 9999 and -273.15. The rule, right for
+    every seed pair seen:
+    - while the lowest is above the highest nothing was measured: neither is served (a
+      reading makes lowest <= highest at once);
+    - an extreme of exactly 0.0 is a start value: readings all below 0 leave the highest
+      at 0 (a garage sensor reading -3 then -1 °C has no highest reading of 0), readings
+      all above 0 leave an old z_thermal_adjust's lowest at 0. temperature_sensor skips
+      readings of 0.0 for both, so a true 0.0 is lost only where Klipper's rounding to
+      0.01 makes a reading within 0.005 °C of 0 (as `reading` loses a true 0.00).
+    Missing or non-numeric fields yield nothing."""
+    if which not in ("min", "max"):
+        raise ValueError(f"measured: which must be 'min' or 'max', not {which!r}")
 
     def read(status: Any) -> Iterator[Sample]:
-        low = _get(status, "measured_min_temp")
-        if low is None or low >= _UNMEASURED_MIN:
+        low, high = _get(status, "measured_min_temp"), _get(status, "measured_max_temp")
+        if low is None or high is None or low > high:
             return
-        v = _get(status, key)
-        if v is not None:
+        v = low if which == "min" else high
+        if v != 0.0:
             yield (), v
     return read
 

@@ -35,6 +35,10 @@ HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
 # Klipper reports 0.0 until a sensor's first reading and after a failed one.
 _UNREAD = " (absent until the first reading and while Klipper reports 0.0)."
 _MEASURED = ("measured_min_temp", "measured_max_temp")
+# Klipper's start values of measured_min_temp/measured_max_temp (printer_readers.measured).
+_SEEDED = (" (absent until the first reading and while it is 0.0, a start value: Klipper "
+           "starts these extremes at 0 or 99999999, and readings all below 0 leave the "
+           "highest at 0).")
 
 
 def _heater(prefix: str, what: str) -> tuple:
@@ -54,13 +58,11 @@ def _heater(prefix: str, what: str) -> tuple:
 def _minmax(prefix: str, what: str) -> tuple:
     return (
         F("", f"{prefix}_measured_min_temp",
-          f"Lowest {what} temperature measured since Klippy started, in degrees Celsius "
-          "(absent until the first reading).", unit=CELSIUS, compat=True, read=measured("min"),
-          requires=_MEASURED),
+          f"Lowest {what} temperature measured since Klippy started, in degrees Celsius"
+          + _SEEDED, unit=CELSIUS, compat=True, read=measured("min"), requires=_MEASURED),
         F("", f"{prefix}_measured_max_temp",
-          f"Highest {what} temperature measured since Klippy started, in degrees Celsius "
-          "(absent until the first reading).", unit=CELSIUS, compat=True, read=measured("max"),
-          requires=_MEASURED),
+          f"Highest {what} temperature measured since Klippy started, in degrees Celsius"
+          + _SEEDED, unit=CELSIUS, compat=True, read=measured("max"), requires=_MEASURED),
     )
 
 
@@ -154,13 +156,12 @@ BINDINGS = (
         F("temperature", "klipper_z_thermal_adjust_temperature_celsius",
           "Frame temperature used for Z thermal compensation" + _UNREAD, unit=CELSIUS,
           read=reading),
-        F("measured_min_temp", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
-          "Lowest frame temperature measured since Klippy started. Klipper starts it at 0, "
-          "so it is real (and present) only once a reading went below 0.", unit=CELSIUS,
-          read=reading),
-        F("measured_max_temp", "klipper_z_thermal_adjust_measured_max_temperature_celsius",
-          "Highest frame temperature measured since Klippy started (Klipper starts it at 0: "
-          "absent until a reading went above 0).", unit=CELSIUS, read=reading),
+        F("", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
+          "Lowest frame temperature measured since Klippy started, in degrees Celsius"
+          + _SEEDED, unit=CELSIUS, read=measured("min"), requires=_MEASURED),
+        F("", "klipper_z_thermal_adjust_measured_max_temperature_celsius",
+          "Highest frame temperature measured since Klippy started, in degrees Celsius"
+          + _SEEDED, unit=CELSIUS, read=measured("max"), requires=_MEASURED),
         F("current_z_adjust", "klipper_z_thermal_adjust_offset_meters",
           "Z offset currently applied by thermal compensation.", unit=METERS,
           read=scaled(0.001)),
