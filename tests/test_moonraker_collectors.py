@@ -114,7 +114,16 @@ def outcome(found: Dict[str, float], status: str) -> float:
     return found.get(f'klipper_history_jobs_total{{status="{status}"}}', 0.0)
 
 
+def skip_unless_paused_prints_are_recorded(moonraker: Moonraker) -> None:
+    """The PAUSE comes before Moonraker's first status update of the print: Moonraker 0.10
+    and later infer the job's start, 0.9 records no job (the Moonraker 0.9.3 leg)."""
+    version = moonraker.server_info()["moonraker_version"].lstrip("v").split(".")
+    if tuple(int(v) for v in version[:2]) < (0, 10):
+        pytest.skip("Moonraker before 0.10 records no job it never saw printing")
+
+
 def start_paused_print(klippy: Klippy, moonraker: Moonraker) -> Dict[str, float]:
+    skip_unless_paused_prints_are_recorded(moonraker)
     r = moonraker.post("/printer/print/start", params={"filename": PAUSE_FILE})
     assert r.status == 200, r.text
     assert klippy.wait_status("print_stats", "state", "paused", timeout=10) == "paused"
@@ -164,6 +173,7 @@ def test_completed_and_cancelled_prints_move_outcomes_and_totals(printer):
 
 def test_outcome_counters_survive_a_moonraker_restart(printer):
     klippy, moonraker = printer
+    skip_unless_paused_prints_are_recorded(moonraker)  # the job of the test above
     before = wait_metrics(moonraker, lambda s: outcome(s, "completed") >= 1, modules="history")
     moonraker.stop()
     moonraker.start()

@@ -68,7 +68,10 @@ class _OwnFetchNoise(logging.Filter):
         return not _IN_FETCH.get()
 
 
-logging.getLogger("tornado.general").addFilter(_OwnFetchNoise())
+# Tornado 6.4 (Moonraker 0.9.3's pin) logs a body callback's refusal on tornado.application
+# ("Uncaught exception", "Exception in callback"); 6.5 on tornado.general.
+for _logger in ("tornado.general", "tornado.application"):
+    logging.getLogger(_logger).addFilter(_OwnFetchNoise())
 
 
 class _Body:
