@@ -199,7 +199,9 @@ def build() -> Dict[str, Any]:
         target(f"klipper_extruder_power{{{I}}}", "{{extruder}}"),
         target(f"klipper_heater_bed_power{{{I}}}", "bed"),
         target(f"klipper_generic_heater_power{{{I}}}", "{{heater}}")], 12, 8,
-        "Heater PWM duty cycle.", unit="percentunit", options=ts_options(),
+        "Heater PWM duty cycle. The *FarFromTarget alerts stay quiet while it is 0 and "
+        "the temperature falls toward a lowered target.", unit="percentunit",
+        options=ts_options(),
         defaults={"min": 0, "max": 1})
     L.add("timeseries", "Temperature sensors", [
         target(f"klipper_temperature_sensor_temperature{{{I}}}", "{{sensor}}"),

@@ -28,7 +28,8 @@ WINDOW = "10s"
 
 TRIGGERS = {
     "KlipperExtruderFarFromTarget": "heating target: the paused print's M104 S210, far from 25 °C",
-    "KlipperBedFarFromTarget": "heating target: the paused print's M140 S60",
+    "KlipperBedFarFromTarget": "heating target: the paused print's M140 S60; the bed driven "
+                               "with its heater disconnected",
     "KlipperGenericHeaterFarFromTarget": "heating target: SET_HEATER_TEMPERATURE on a "
                                          "[heater_generic] added to printer.cfg",
     "KlipperPrintPausedTooLong": "a print paused (pause_print.gcode)",
@@ -160,6 +161,65 @@ def test_heating_paused_print_link_errors_and_dead_source_fire_then_resolve(live
         wait_resolved(prom, {"KlipperPrintFailed"}, 60)
     finally:
         backend.close()
+
+
+def heater(klippy, obj: str):
+    """(temperature, target, power) of a Klipper heater object, as Klippy reports them."""
+    status = klippy.query({obj: ["temperature", "target", "power"]})[obj]
+    return status["temperature"], status["target"], status["power"]
+
+
+def lower_target_while_cooling(klippy, obj: str, command: str) -> None:
+    """Run `command` (a lower target) once heater `obj` is off and its temperature falls, as
+    after the first layer: no PWM cycle that was on at that moment blurs the start."""
+    last = [heater(klippy, obj)[0]]
+
+    def cooling():
+        temp, target, power = heater(klippy, obj)
+        falling, last[0] = temp < last[0], temp
+        return power == 0 and temp > target and falling
+    wait_for(cooling, 60, 0.1, f"{obj} off and cooling")
+    klippy.script(command)
+
+
+def test_heaters_cooling_to_a_lowered_target_stay_quiet_one_driven_in_vain_fires(live):
+    """Issue 18: the bed lowered from 100 to 70 °C after the first layer, and the chamber
+    heater from 70 to 50 °C, both at 0 % and cooling: their FarFromTarget alerts stay
+    inactive while more than 10 °C above target (the old rules fired within 2 s). Then the
+    bed, driven at full power with its heater disconnected, fires."""
+    prom, klippy = live["prom"], live["printer"].klippy
+    names = {"KlipperBedFarFromTarget", "KlipperGenericHeaterFarFromTarget"}
+    klippy.script("M140 S100\nSET_HEATER_TEMPERATURE HEATER=enclosure_heater TARGET=70")
+    klippy.wait_status("heater_bed", "temperature", lambda t: t >= 101.0, timeout=180)
+    wait_resolved(prom, names, 30)  # both at target (the chamber heats in seconds)
+    lower_target_while_cooling(klippy, "heater_bed", "M140 S70")
+    lower_target_while_cooling(klippy, "heater_generic enclosure_heater",
+                               "SET_HEATER_TEMPERATURE HEATER=enclosure_heater TARGET=50")
+    seen = set()
+
+    def cooled():
+        seen.update(s["metric"]["alertname"] for s in prom.query("ALERTS")
+                    if s["metric"]["alertname"] in names)
+        return heater(klippy, "heater_bed")[0] < 79.0
+    wait_for(cooled, 120, 0.5, "bed cooled below 79 °C")
+    assert seen == set(), f"pending or firing while cooling on purpose: {sorted(seen)}"
+    # what the old rules fired on: more than 10 °C from a target, evaluation after evaluation
+    for family in ("heater_bed", "generic_heater"):
+        far = (f"count_over_time((abs(klipper_{family}_temperature - klipper_{family}_target)"
+               f" > 10 and klipper_{family}_target > 0 and klipper_{family}_power == 0)"
+               f"[60s:1s])")
+        counts = [float(s["value"][1]) for s in prom.query(far)]
+        assert counts and max(counts) >= 10, (family, counts)
+
+    klippy.mcu("mcu").control(op="fault", fault="heater_disconnect", heater="heater_bed")
+    try:
+        klippy.script("M140 S100")  # full power, heating nothing: the bed keeps falling
+        wait_firing(prom, {"KlipperBedFarFromTarget"}, 30)
+        assert heater(klippy, "heater_bed")[2] > 0
+    finally:
+        klippy.mcu("mcu").control(op="clear")
+        klippy.script("M140 S0\nSET_HEATER_TEMPERATURE HEATER=enclosure_heater TARGET=0")
+    wait_resolved(prom, names, 30)
 
 
 def test_mcu_shutdown_fires_klippy_not_ready_until_firmware_restart(live):
