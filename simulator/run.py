@@ -3,7 +3,7 @@
 with the component.
 
     .venv/moonraker/bin/python simulator/run.py [--port 7125] [--flavour klipper]
-        [--print cube_5_layers.gcode | --print ''] [--time-factor 1]
+        [--print cube_5_layers.gcode | --print ''] [--time-factor 1] [--moonraker 0.11.0]
 
 Once Klippy is ready it starts a virtual-SD print of a real multi-layer file (it
 heats the bed and the hotend, homes, probes nothing, prints 5 layers: a few minutes).
@@ -21,7 +21,8 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from simulator import HarnessError, Klippy, Moonraker, flavour_unavailable  # noqa: E402
+from simulator import (COMPONENT_VERSIONS, MOONRAKER_VERSIONS, HarnessError,  # noqa: E402
+                       Klippy, Moonraker, flavour_unavailable, moonraker_unavailable)
 
 POWER_CONFIG = """\
 [power printer_relay]
@@ -55,12 +56,17 @@ def main(argv=None) -> int:
     parser.add_argument("--print", dest="print_file", default="cube_5_layers.gcode",
                         metavar="FILE", help="virtual-SD print started once ready "
                         "(default: %(default)s; '' for none)")
+    parser.add_argument("--moonraker", metavar="VERSION", choices=list(MOONRAKER_VERSIONS),
+                        help="run this Moonraker (%(choices)s; default: .venv/moonraker's; "
+                        "older ones need the full bootstrap, scripts/test.sh's; "
+                        "those the component does not run on start without it)")
     parser.add_argument("--time-factor", type=float, default=1.0,
                         help="heaters and sensors change this many times faster than real "
                         "time (default 1: Klippy's PID gains in printer.cfg fit that)")
     args = parser.parse_args(argv)
 
-    reason = flavour_unavailable(args.flavour)
+    reason = flavour_unavailable(args.flavour) or (
+        moonraker_unavailable(args.moonraker) if args.moonraker else None)
     if reason:
         print(reason, file=sys.stderr)
         return 2
@@ -70,8 +76,10 @@ def main(argv=None) -> int:
     try:
         klippy = Klippy(args.flavour, time_factor=args.time_factor).start()
         klippy.wait_ready()
-        moonraker = Moonraker(klippy, host=args.host, port=args.port,
-                              prometheus=args.prometheus, extra_config=POWER_CONFIG,
+        component = args.moonraker is None or args.moonraker in COMPONENT_VERSIONS
+        moonraker = Moonraker(klippy, host=args.host, port=args.port, version=args.moonraker,
+                              prometheus=args.prometheus if component else None,
+                              extra_config=POWER_CONFIG,
                               trusted_clients=None if args.no_auth else "127.0.0.0/8")
         moonraker.start()
         moonraker.wait_klippy_ready()
