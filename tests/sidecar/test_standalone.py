@@ -445,3 +445,16 @@ def test_no_broken_exporter_entry_puts_a_secret_in_the_error(entry):
     with pytest.raises(ConfigError) as e:
         parse_config(one_path({"http": [dict(name="a", **entry)]}))
     assert SECRET not in str(e.value)
+
+
+def test_textfile_matches_it_cannot_read_are_reported_with_their_reason(sidecar, tmp_path):
+    from tests.sidecar.test_file_sources import (assert_reports_every_unreadable_match,
+                                                 fifo_writer_after, textfile_folder)
+    textfile_folder(tmp_path)
+    port = sidecar(one_path({"file": [{"name": "tf", "path": str(tmp_path / "*.prom")}]})).port()
+    with fifo_writer_after(str(tmp_path / "pipe.prom")) as released:
+        started = time.monotonic()
+        status, _, body = get(port, "/metrics")
+        assert time.monotonic() - started < 2
+    assert status == 200 and released == []
+    assert_reports_every_unreadable_match(body.decode(), tmp_path, scrapes=1)

@@ -2,9 +2,12 @@
 
 Each file is its own body (two files may both declare a family) and reports its mtime. A
 file that matches but cannot be read (a dangling symlink, no permission, above `max_bytes`,
-an I/O error) costs only itself: the others are served, the failure is reported per file
+an I/O error, or no regular file at all: a directory, FIFO, socket or device) costs only
+itself: the others are served, the failure is reported per file
 (`klipper_exporter_source_file_error`), counted (`errors_total`) and logged once per file and
 reason, not at every scrape, as node_exporter's textfile collector reports its files.
+Only regular files are opened (opening a FIFO would wait for a writer; opening a serial
+device could reset the board behind it), and never in a way that can wait.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import errno
 import glob
 import logging
 import os
+import stat
 from typing import Dict, List, Optional, Tuple
 
 from ..spec import PATH, Option, SourceSpec, SpecError
@@ -21,6 +25,48 @@ from .base import CauseLog, Fetched, FetchError, Params, Source
 log = logging.getLogger(__name__)
 
 Failure = Tuple[str, str]  # reason label value, detail for the log
+
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"))
+
+
+class _Unreadable(Exception):
+    """A matching file that is not served; `failure` says why."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure[1])
+        self.failure = failure
+
+
+def _check_regular(mode: int) -> None:
+    """_Unreadable("not_regular") unless `mode` (st_mode) is a regular file's."""
+    if not stat.S_ISREG(mode):
+        what = next((name for is_kind, name in _NOT_REGULAR if is_kind(mode)), "no file")
+        raise _Unreadable(("not_regular", "%s, not a regular file" % what))
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """open()'s opener: should the path have become a FIFO since its stat, open does not
+    wait for a writer (nor make a terminal ours)."""
+    return os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY)
+
+
+def _read_regular(path: str, max_bytes: int) -> Tuple[bytes, float]:
+    """The content and mtime of the regular file at `path` (symlinks followed); _Unreadable
+    for anything else, above `max_bytes`, or on an OSError."""
+    try:
+        _check_regular(os.stat(path).st_mode)
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            st = os.fstat(f.fileno())
+            _check_regular(st.st_mode)  # swapped since the stat
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise _Unreadable(_failure(path, e)) from None
+    if len(data) > max_bytes:
+        raise _Unreadable(("oversize", "above %d bytes" % max_bytes))
+    return data, st.st_mtime
 
 
 def _failure(path: str, error: OSError) -> Failure:
@@ -42,16 +88,9 @@ def _read_all(pattern: str, max_bytes: int
     failed: Dict[str, Failure] = {}
     for path in sorted(glob.glob(pattern)):
         try:
-            with open(path, "rb") as f:
-                mtime = os.fstat(f.fileno()).st_mtime
-                data = f.read(max_bytes + 1)
-        except IsADirectoryError:
-            continue  # a directory the glob happens to match is no textfile
-        except OSError as e:
-            failed[path] = _failure(path, e)
-            continue
-        if len(data) > max_bytes:
-            failed[path] = ("oversize", "above %d bytes" % max_bytes)
+            data, mtime = _read_regular(path, max_bytes)
+        except _Unreadable as e:
+            failed[path] = e.failure
             continue
         bodies.append(data)
         mtimes[path] = mtime
