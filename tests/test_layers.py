@@ -20,7 +20,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
                        "moonraker_prometheus")
 LAYERS = {
     "exposition": 0, "catalogue": 1, "sidecar": 1, "collectors": 2, "options": 3,
-    "component": 4, "docs": 4, "discovery": 4, "__init__": 5,
+    "component": 4, "docs": 4, "__init__": 5,
+    "remote": 6,
 }
 
 pytestmark = pytest.mark.unit
@@ -54,9 +55,11 @@ def imported(path: str, parts: Tuple[str, ...]) -> Iterator[Tuple[str, ...]]:
             target = base + tuple(node.module.split(".")) if node.module else base
             if node.module:
                 yield target
-            else:
+            else:  # `from . import x`: the module x, or a name of the package's __init__
                 for alias in node.names:
-                    yield target + (alias.name,)
+                    sub = target + (alias.name,)
+                    path = os.path.join(PACKAGE, *sub)
+                    yield sub if os.path.isdir(path) or os.path.isfile(path + ".py") else target
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                 "moonraker_prometheus"):
             yield tuple(node.module.split(".")[1:])

@@ -46,6 +46,33 @@ def gzip_accepted(header: str) -> bool:
     return False
 
 
+async def admitted(handler: RequestHandler, auth: Optional[BasicAuth],
+                   tls: Optional[TLSSettings]) -> bool:
+    """Whether the request may be served: its client certificate's SANs (when the TLS
+    settings list allowed ones) and its basic auth credentials (when users are set).
+    Otherwise the response is finished: 403, 429 (too many bcrypt checks pending, retry)
+    or 401 with WWW-Authenticate."""
+    if tls is not None and tls.client_allowed_sans:
+        sock: Any = handler.request.connection.stream.socket  # type: ignore[union-attr]
+        if not tls.san_allowed(sock.getpeercert()):
+            handler.set_status(403)
+            handler.finish("client certificate not allowed\n")
+            return False
+    try:
+        allowed = not auth or await auth.allowed(handler.request.headers.get("Authorization"))
+    except TooManyChecks:
+        handler.set_status(429)
+        handler.set_header("Retry-After", "1")
+        handler.finish("too many password checks at once, try again\n")
+        return False
+    if not allowed:
+        handler.set_status(401)
+        handler.set_header("WWW-Authenticate", 'Basic realm="metrics", charset="UTF-8"')
+        handler.finish("unauthorized\n")
+        return False
+    return True
+
+
 class MetricsHandler(RequestHandler):
     def initialize(self, merger: Merger, auth: Optional[BasicAuth], tls: Optional[TLSSettings],
                    timeout: float, headers: Dict[str, str], own: SelfMetrics) -> None:
@@ -69,24 +96,7 @@ class MetricsHandler(RequestHandler):
         return max(0.5, min(self.timeout, asked - 0.25))
 
     async def get(self) -> None:
-        if self.tls is not None and self.tls.client_allowed_sans:
-            sock: Any = self.request.connection.stream.socket  # type: ignore[union-attr]
-            if not self.tls.san_allowed(sock.getpeercert()):
-                self.set_status(403)
-                self.finish("client certificate not allowed\n")
-                return
-        try:
-            allowed = not self.auth or await self.auth.allowed(
-                self.request.headers.get("Authorization"))
-        except TooManyChecks:
-            self.set_status(429)
-            self.set_header("Retry-After", "1")
-            self.finish("too many password checks at once, try again\n")
-            return
-        if not allowed:
-            self.set_status(401)
-            self.set_header("WWW-Authenticate", 'Basic realm="metrics", charset="UTF-8"')
-            self.finish("unauthorized\n")
+        if not await admitted(self, self.auth, self.tls):
             return
         params = {k: [v.decode("utf-8", "replace") for v in vs]
                   for k, vs in self.request.query_arguments.items()}

@@ -187,9 +187,18 @@ def load_web_config(path: str) -> WebConfig:
         raise ConfigError(path, "invalid YAML: %s" % e) from None
     if not isinstance(data, dict):
         raise ConfigError(path, "expected a mapping")
-    extra = sorted(set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"})
+    extra = sorted(set(data) - set(WEB_CONFIG_KEYS))
     if extra:
         raise ConfigError(extra[0], "unknown or unsupported key")
+    return web_config_from(data)
+
+
+WEB_CONFIG_KEYS = ("tls_server_config", "basic_auth_users", "http_server_config")
+
+
+def web_config_from(data: Dict[str, Any]) -> WebConfig:
+    """The WEB_CONFIG_KEYS of a mapping read from YAML (other keys are the caller's), as
+    a WebConfig; ConfigError naming the key when one is wrong."""
     wc = WebConfig()
     if data.get("tls_server_config"):
         wc.tls = parse_tls(data["tls_server_config"], "tls_server_config")

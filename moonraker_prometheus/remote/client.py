@@ -1,0 +1,296 @@
+"""One websocket to a Moonraker: JSON-RPC 2.0 requests, notifications, and the login.
+
+`connect()` opens `ws[s]://HOST:PORT/websocket` with tornado's websocket client, with the
+target's credentials in headers (an API key as `X-Api-Key`, or a token from Moonraker's
+`/access/login`, renewed through `/access/refresh_jwt` at each connection, as `Authorization:
+Bearer`): never in the URL. Every failure is a `ProbeFailure` whose `reason` is one word of
+a fixed vocabulary (REASONS, a label value) and whose `detail` names the cause without any
+credential.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import socket
+import ssl
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+log = logging.getLogger(__name__)
+
+# Why a target is not served, as `reason` label values.
+REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "auth",
+           "http_error", "closed", "message_too_large", "moonraker_error", "protocol")
+
+Notify = Callable[[str, Any], None]
+
+
+class ProbeFailure(Exception):
+    """A target cannot be read: `reason` (one of REASONS) and `detail` (for logs and the
+    exporter's /metrics; never a credential)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def classify(error: BaseException) -> ProbeFailure:
+    """The ProbeFailure of an exception raised while connecting or talking to Moonraker."""
+    if isinstance(error, ProbeFailure):
+        return error
+    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        return ProbeFailure("timeout", "no answer in time")
+    if isinstance(error, HTTPClientError):
+        if error.code in (401, 403):
+            return ProbeFailure("auth", f"HTTP {error.code}: Moonraker refused the "
+                                        "credentials (or needs some)")
+        if error.code == 599:
+            cause = getattr(error, "__cause__", None) or getattr(error, "__context__", None)
+            if cause is not None and not isinstance(cause, HTTPClientError):
+                return classify(cause)
+            return ProbeFailure("timeout", "HTTP 599: timed out")
+        return ProbeFailure("http_error", f"HTTP {error.code}")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return ProbeFailure("tls", f"certificate not verified: {error.verify_message}")
+    if isinstance(error, ssl.SSLError):
+        return ProbeFailure("tls", f"TLS: {error.reason or error}")
+    if isinstance(error, socket.gaierror):
+        return ProbeFailure("dns", f"name not resolved: {error.strerror}")
+    if isinstance(error, ConnectionRefusedError):
+        return ProbeFailure("refused", "connection refused")
+    if isinstance(error, (StreamClosedError, WebSocketClosedError, ConnectionError)):
+        real = getattr(error, "real_error", None)
+        if real is not None and real is not error:
+            return classify(real)
+        return ProbeFailure("closed", "connection closed")
+    if isinstance(error, OSError):
+        if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
+            return ProbeFailure("unreachable", error.strerror or "host unreachable")
+        return ProbeFailure("unreachable", f"{type(error).__name__}: {error.strerror}")
+    return ProbeFailure("protocol", f"{type(error).__name__}")
+
+
+class RpcError(Exception):
+    """Moonraker answered a request with a JSON-RPC error (`code`, `message`)."""
+
+    def __init__(self, method: str, code: Any, message: Any) -> None:
+        super().__init__(f"{method}: {code} {message}")
+        self.code = code
+
+
+class Connection:
+    """An open websocket: `call()` sends a request and awaits its answer; notifications go
+    to `on_notify(method, params)`; `closed` is set when the socket is gone (`failure`
+    says why)."""
+
+    def __init__(self, ws: WebSocketClientConnection, on_notify: Notify,
+                 request_timeout: float) -> None:
+        self._ws = ws
+        self._on_notify = on_notify
+        self._timeout = request_timeout
+        self._next_id = 0
+        self._waiting: Dict[int, "asyncio.Future[Any]"] = {}
+        self.closed = asyncio.Event()
+        self.failure: Optional[ProbeFailure] = None
+        self.messages = 0  # messages received (notifications and answers)
+        self.requests = 0  # requests sent
+        self.last_message: Optional[float] = None  # loop time of the last message
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def call(self, method: str, params: Optional[Dict[str, Any]] = None,
+                   timeout: Optional[float] = None) -> Any:
+        """Moonraker's answer to `method`; RpcError for an error answer, ProbeFailure when
+        the connection closes or no answer comes within the request timeout."""
+        if self.closed.is_set():
+            raise self.failure or ProbeFailure("closed", "connection closed")
+        self._next_id += 1
+        rid = self._next_id
+        future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        message = {"jsonrpc": "2.0", "method": method, "id": rid}
+        if params:
+            message["params"] = params
+        try:
+            self.requests += 1
+            await self._ws.write_message(json.dumps(message))
+            return await asyncio.wait_for(future, timeout or self._timeout)
+        except asyncio.TimeoutError:
+            raise ProbeFailure("timeout", f"no answer to {method}") from None
+        except (StreamClosedError, WebSocketClosedError) as e:
+            raise classify(e) from None
+        finally:
+            self._waiting.pop(rid, None)
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                raw = await self._ws.read_message()
+                if raw is None:
+                    code = self._ws.close_code
+                    self._fail(ProbeFailure("message_too_large",
+                                            "Moonraker sent a message over the size limit")
+                               if code == 1009 else
+                               ProbeFailure("closed", f"Moonraker closed the websocket"
+                                                      f"{f' (code {code})' if code else ''}"))
+                    return
+                self.messages += 1
+                self.last_message = loop.time()
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    log.debug("not JSON from Moonraker: %.80r", raw)
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                rid = message.get("id")
+                if rid is not None:
+                    future = self._waiting.get(rid) if isinstance(rid, int) else None
+                    if future is not None and not future.done():
+                        if "error" in message:
+                            error = message["error"] if isinstance(message["error"], dict) \
+                                else {}
+                            future.set_exception(RpcError(
+                                "request", error.get("code"), error.get("message")))
+                        else:
+                            future.set_result(message.get("result"))
+                    continue
+                method = message.get("method")
+                if isinstance(method, str):
+                    try:
+                        self._on_notify(method, message.get("params"))
+                    except Exception:
+                        log.exception("handling %s failed", method)
+        except asyncio.CancelledError:
+            self._fail(ProbeFailure("closed", "connection closed by the exporter"))
+            raise
+        except Exception as e:
+            self._fail(classify(e))
+
+    def _fail(self, failure: ProbeFailure) -> None:
+        if self.failure is None:
+            self.failure = failure
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(failure)
+        self.closed.set()
+
+    async def close(self) -> None:
+        """Closes the websocket and stops reading; waiting calls fail."""
+        self._ws.close()
+        self._reader.cancel()
+        try:
+            await self._reader
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._fail(ProbeFailure("closed", "connection closed by the exporter"))
+
+
+class Credentials:
+    """A target's credentials, read from files at each connection (a rotated key is
+    picked up): `api_key_file`, or `username` with `password_file`. Tokens from a login
+    are kept in memory only."""
+
+    def __init__(self, api_key_file: Optional[str] = None, username: Optional[str] = None,
+                 password_file: Optional[str] = None) -> None:
+        self.api_key_file = api_key_file
+        self.username = username
+        self.password_file = password_file
+        self._refresh_token: Optional[str] = None
+
+    def __repr__(self) -> str:  # never the secrets
+        kind = "api key" if self.api_key_file else "login" if self.username else "none"
+        return f"Credentials({kind})"
+
+    @staticmethod
+    def _read(path: str, what: str) -> str:
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.read().strip()
+        except OSError as e:
+            raise ProbeFailure("auth", f"cannot read the {what} file {path}: "
+                                       f"{e.strerror}") from None
+        if not value:
+            raise ProbeFailure("auth", f"the {what} file {path} is empty")
+        return value
+
+    async def headers(self, base_url: str, http: AsyncHTTPClient, ssl_ctx: Optional[Any],
+                      timeout: float) -> Dict[str, str]:
+        """The headers that authenticate the websocket's upgrade request."""
+        if self.api_key_file:
+            return {"X-Api-Key": self._read(self.api_key_file, "API key")}
+        if not self.username:
+            return {}
+        token = None
+        if self._refresh_token is not None:
+            try:
+                result = await self._post(http, f"{base_url}/access/refresh_jwt",
+                                          {"refresh_token": self._refresh_token},
+                                          ssl_ctx, timeout)
+                token = result.get("token")
+            except ProbeFailure as e:
+                if e.reason != "auth":
+                    raise
+                self._refresh_token = None
+        if not token:
+            password = self._read(self.password_file or "", "password")
+            result = await self._post(http, f"{base_url}/access/login",
+                                      {"username": self.username, "password": password,
+                                       "source": "moonraker"}, ssl_ctx, timeout)
+            token = result.get("token")
+            self._refresh_token = result.get("refresh_token") or None
+        if not isinstance(token, str) or not token:
+            raise ProbeFailure("auth", "Moonraker's login answered no token")
+        return {"Authorization": f"Bearer {token}"}
+
+    @staticmethod
+    async def _post(http: AsyncHTTPClient, url: str, body: Dict[str, Any],
+                    ssl_ctx: Optional[Any], timeout: float) -> Dict[str, Any]:
+        request = HTTPRequest(url, method="POST", body=json.dumps(body),
+                              headers={"Content-Type": "application/json"},
+                              connect_timeout=timeout, request_timeout=timeout,
+                              ssl_options=ssl_ctx, follow_redirects=False)
+        try:
+            response = await http.fetch(request)
+        except Exception as e:
+            raise classify(e) from None
+        try:
+            result = json.loads(response.body).get("result")
+        except (ValueError, AttributeError):
+            raise ProbeFailure("protocol", "Moonraker's login answer is not JSON") from None
+        if not isinstance(result, dict):
+            raise ProbeFailure("protocol", "Moonraker's login answer has no result")
+        return result
+
+
+def urls(address: str, tls: bool) -> Tuple[str, str]:
+    """(HTTP base URL, websocket URL) of a target `HOST:PORT`."""
+    scheme = "https" if tls else "http"
+    return f"{scheme}://{address}", f"{'wss' if tls else 'ws'}://{address}/websocket"
+
+
+async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
+                  tls: bool = False, ssl_ctx: Optional[ssl.SSLContext] = None,
+                  connect_timeout: float = 5.0, request_timeout: float = 10.0,
+                  max_message_size: int = 8 << 20) -> Connection:
+    """Opens the websocket to Moonraker at `address` (HOST:PORT); ProbeFailure when it
+    cannot (refused, unreachable, name not resolved, TLS, credentials, timeout)."""
+    base_url, ws_url = urls(address, tls)
+    http = AsyncHTTPClient()
+    try:
+        headers = await credentials.headers(base_url, http, ssl_ctx, connect_timeout)
+        request = HTTPRequest(ws_url, headers=headers, connect_timeout=connect_timeout,
+                              request_timeout=connect_timeout, ssl_options=ssl_ctx,
+                              follow_redirects=False)
+        ws = await asyncio.wait_for(
+            websocket_connect(request, max_message_size=max_message_size),
+            connect_timeout + 1.0)
+    except Exception as e:
+        raise classify(e) from None
+    return Connection(ws, on_notify, request_timeout)

@@ -1,0 +1,57 @@
+"""The central exporter's own families: each probe's outcome (blackbox_exporter's
+`probe_success` convention) and, on /metrics, each target's connection."""
+from __future__ import annotations
+
+from ..catalogue.build import counter, gauge, info
+from ..catalogue.units import SECONDS
+
+PROBE_SUCCESS = gauge(
+    "probe_success",
+    "1 when the printer's Moonraker was connected and read, 0 when not (see "
+    "klipper_probe_failure_info); its printer series come only with 1.",
+    source="remote exporter")
+PROBE_DURATION = gauge(
+    "probe_duration_seconds", "Time this probe took (waiting for a first connection "
+    "included).", unit=SECONDS, source="remote exporter")
+PROBE_FAILURE = info(
+    "klipper_probe_failure_info",
+    "Why the probe failed: connecting, refused, unreachable, dns, timeout, tls, auth, "
+    "http_error, closed, message_too_large, moonraker_error or protocol.",
+    labels=("reason",), source="remote exporter")
+PROBE_DATA_AGE = gauge(
+    "klipper_probe_data_age_seconds",
+    "Seconds since Moonraker last sent anything on this target's websocket (a status push, "
+    "a notification or an answer).", unit=SECONDS, source="remote exporter")
+PROBE = (PROBE_SUCCESS, PROBE_DURATION, PROBE_FAILURE, PROBE_DATA_AGE)
+
+TARGET_CONNECTED = gauge(
+    "klipper_remote_target_connected",
+    "1 while the exporter's websocket to the target's Moonraker is open and loaded.",
+    labels=("target",), source="remote exporter")
+TARGET_ERROR = info(
+    "klipper_remote_target_last_error_info",
+    "The last reason the target could not be read (see klipper_probe_failure_info).",
+    labels=("target", "reason"), source="remote exporter")
+TARGET_AGE = gauge(
+    "klipper_remote_target_update_age_seconds",
+    "Seconds since Moonraker last sent anything on the target's websocket.",
+    labels=("target",), unit=SECONDS, source="remote exporter")
+TARGET_CONNECTS = counter(
+    "klipper_remote_target_connections_total",
+    "Websockets opened to the target since the exporter started.",
+    labels=("target",), source="remote exporter")
+TARGET_REQUESTS = counter(
+    "klipper_remote_target_requests_total",
+    "JSON-RPC requests sent to the target's Moonraker since the exporter started.",
+    labels=("target",), source="remote exporter")
+TARGET_PROBES = counter(
+    "klipper_remote_target_probes_total",
+    "Probes of the target since the exporter started.",
+    labels=("target",), source="remote exporter")
+PROBES_REFUSED = counter(
+    "klipper_remote_probes_refused_total",
+    "Probes refused: a target not listed (403), a malformed target or unknown module "
+    "(400), or more targets than max_targets (503).",
+    labels=("code",), source="remote exporter")
+TARGETS = (TARGET_CONNECTED, TARGET_ERROR, TARGET_AGE, TARGET_CONNECTS, TARGET_REQUESTS,
+           TARGET_PROBES, PROBES_REFUSED)

@@ -1,0 +1,230 @@
+"""The central exporter's HTTP side: `/probe?target=HOST:PORT[&modules=...]` and `/metrics`.
+
+A probe is answered within the scrape timeout (Prometheus'
+X-Prometheus-Scrape-Timeout-Seconds, less a quarter second, at most `scrape_timeout`). Only
+listed targets are probed unless `allow_any_target`; an unlisted one is refused with 403
+before anything is opened. The listener's TLS, mutual TLS and basic auth are the sidecar's
+(`sidecar.webconfig`, `sidecar.server.admitted`).
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+from typing import Dict, Optional, Sequence, Tuple
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from ..collectors import module_names, resolve_modules
+from ..exposition import CONTENT_TYPE, Family, render_families
+from ..sidecar.selfmetrics import SelfMetrics
+from ..sidecar.server import admitted, gzip_accepted
+from ..sidecar.webconfig import BasicAuth, WebConfig
+from . import metrics
+from .target import Limits, Target, TargetSpec, normalize_target
+
+log = logging.getLogger(__name__)
+
+REAP_SECONDS = 30.0
+
+
+class Exporter:
+    """The targets: those listed (`listed`, address -> spec, replaced by `relist` when the
+    targets file changes) and, with `allow_any`, any address a probe names; at most
+    `max_targets` connected at once."""
+
+    def __init__(self, listed: Dict[str, TargetSpec], version: str, limits: Limits,
+                 allow_any: bool = False, max_targets: int = 100) -> None:
+        self.listed = dict(listed)
+        self.version = version
+        self.limits = limits
+        self.allow_any = allow_any
+        self.max_targets = max_targets
+        self.targets: Dict[str, Target] = {}
+        self.refused: Dict[str, int] = {}
+        self._reaper: Optional["asyncio.Task[None]"] = None
+
+    def start(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for target in list(self.targets.values()):
+            await target.close()
+        self.targets.clear()
+
+    async def relist(self, listed: Dict[str, TargetSpec]) -> None:
+        """New listed targets; connections of targets no longer allowed are closed, and
+        those whose settings changed reconnect."""
+        self.listed = dict(listed)
+        for address, target in list(self.targets.items()):
+            spec = listed.get(address)
+            if spec is None and self.allow_any:
+                continue
+            if spec is None or vars(spec) != vars(target.spec):
+                del self.targets[address]
+                await target.close()
+
+    async def _reap(self) -> None:
+        """Forgets targets nobody probed for a while (their connection closed itself)."""
+        while True:
+            await asyncio.sleep(REAP_SECONDS)
+            for address, target in list(self.targets.items()):
+                if target.idle():
+                    del self.targets[address]
+                    await target.close()
+
+    def refuse(self, code: int) -> None:
+        key = str(code)
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+    def target(self, address: str) -> Optional[Target]:
+        """The Target of a normalized address, made at its first probe; None when it is
+        not allowed (KeyError) or the exporter is full (OverflowError)."""
+        target = self.targets.get(address)
+        if target is not None:
+            return target
+        spec = self.listed.get(address)
+        if spec is None:
+            if not self.allow_any:
+                raise KeyError(address)
+            spec = TargetSpec(address)
+        if len(self.targets) >= self.max_targets:
+            raise OverflowError(address)
+        target = self.targets[address] = Target(spec, self.version, self.limits)
+        return target
+
+    def render(self) -> str:
+        """Each target's connection families (for /metrics)."""
+        connected = Family(metrics.TARGET_CONNECTED)
+        error = Family(metrics.TARGET_ERROR)
+        age = Family(metrics.TARGET_AGE)
+        connects = Family(metrics.TARGET_CONNECTS)
+        requests = Family(metrics.TARGET_REQUESTS)
+        probes = Family(metrics.TARGET_PROBES)
+        for address, target in sorted(self.targets.items()):
+            connected.add(1.0 if target.renderer is not None else 0.0, address)
+            if target.failure is not None:
+                error.add(1.0, address, target.failure.reason)
+            data_age = target.data_age()
+            if data_age is not None:
+                age.add(data_age, address)
+            connects.add(float(target.connections), address)
+            requests.add(float(target.requests_sent()), address)
+            probes.add(float(target.probes), address)
+        refused = Family(metrics.PROBES_REFUSED)
+        for code in ("400", "403", "503"):
+            refused.add(float(self.refused.get(code, 0)), code)
+        return render_families([connected, error, age, connects, requests, probes, refused])
+
+
+class _Handler(RequestHandler):
+    def initialize(self, exporter: Exporter, web: WebConfig, auth: Optional[BasicAuth],
+                   timeout: float, own: SelfMetrics) -> None:
+        self.exporter = exporter
+        self.web = web
+        self.auth = auth
+        self.timeout = timeout
+        self.own = own
+
+    def set_default_headers(self) -> None:
+        web = getattr(self, "web", None)
+        for k, v in (web.headers.items() if web is not None else ()):
+            self.set_header(k, v)
+
+    def _send(self, text: bytes) -> None:
+        if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
+            text = gzip.compress(text, compresslevel=5)
+            self.set_header("Content-Encoding", "gzip")
+        self.set_header("Vary", "Accept-Encoding")
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(text)
+
+    def _refuse(self, code: int, message: str) -> None:
+        self.exporter.refuse(code)
+        self.set_status(code)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(message + "\n")
+
+
+class ProbeHandler(_Handler):
+    def _scrape_timeout(self) -> float:
+        header = self.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        try:
+            asked = float(header) if header else self.timeout
+        except ValueError:
+            asked = self.timeout
+        return max(0.5, min(self.timeout, asked - 0.25))
+
+    async def get(self) -> None:
+        if not await admitted(self, self.auth, self.web.tls):
+            return
+        raw = self.get_query_arguments("target")
+        if len(raw) != 1:
+            self._refuse(400, "give exactly one target=HOST:PORT")
+            return
+        address = normalize_target(raw[0])
+        if address is None:
+            self._refuse(400, "target must be HOST:PORT (no scheme, path or credentials)")
+            return
+        requested = [m for value in self.get_query_arguments("modules")
+                     for m in value.split(",")]
+        modules: Sequence[str] = module_names()
+        if requested:
+            known, unknown = resolve_modules(requested)
+            if unknown or not known:
+                self._refuse(400, f"unknown module(s) in 'modules': "
+                                  f"{', '.join(unknown) or '(none given)'}; known: "
+                                  f"{', '.join(module_names())}")
+                return
+            modules = known
+        try:
+            target = self.exporter.target(address)
+        except KeyError:
+            self._refuse(403, f"target {address} is not listed (see --target, "
+                              f"--targets-file, --allow-any-target)")
+            return
+        except OverflowError:
+            self._refuse(503, f"already {self.exporter.max_targets} targets (max_targets)")
+            return
+        body = await target.probe(modules, self._scrape_timeout())
+        self._send(body)
+
+
+class OwnMetricsHandler(_Handler):
+    async def get(self) -> None:
+        if not await admitted(self, self.auth, self.web.tls):
+            return
+        self._send((self.own.render() + self.exporter.render()).encode())
+
+
+class LandingHandler(_Handler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("moonraker-prometheus remote exporter: /probe?target=HOST:PORT, /metrics\n")
+
+
+def listen(exporter: Exporter, web: WebConfig, address: str, scrape_timeout: float = 9.5
+           ) -> Tuple[HTTPServer, Optional[BasicAuth]]:
+    """Serves /probe and /metrics on `address` (HOST:PORT, ":PORT" for every interface);
+    returns the HTTP server and its basic auth (to close). OSError when the address cannot
+    be bound, ConfigError when the TLS files cannot be loaded."""
+    host, _, port = address.rpartition(":")
+    auth = BasicAuth(web.users) if web.users else None
+    options = {"exporter": exporter, "web": web, "auth": auth, "timeout": scrape_timeout,
+               "own": SelfMetrics()}
+    app = Application([(r"/probe", ProbeHandler, options),
+                       (r"/metrics", OwnMetricsHandler, options),
+                       (r"/", LandingHandler, options)])
+    ctx = web.tls.context("tls_server_config") if web.tls is not None else None
+    server = HTTPServer(app, ssl_options=ctx, idle_connection_timeout=60.0,
+                        body_timeout=10.0, max_header_size=16384, max_body_size=65536)
+    sockets = bind_sockets(int(port), host.strip("[]") or None)
+    for s in sockets:
+        bound = s.getsockname()
+        log.warning("listening on %s://%s:%d", "https" if ctx else "http", bound[0], bound[1])
+    server.add_sockets(sockets)
+    return server, auth

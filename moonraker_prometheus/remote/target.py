@@ -1,0 +1,251 @@
+"""One probed printer: its long-lived websocket, reconnection, and what a probe serves.
+
+A target connects at its first probe and stays connected while it is probed: a closed
+or failed connection is tried again after 1, 2, 5, 10, then every 30 s; a target nobody
+probed for `idle_seconds` is disconnected (and reconnects at its next probe). Each
+connection gets a new RemoteHost and new collectors (`Renderer`), started only once
+Moonraker's data is loaded: nothing from before a disconnect is ever served, and while
+the target is not connected a probe answers `probe_success 0` with the reason, and no
+printer series.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+import time
+from typing import Optional, Sequence
+
+from ..collectors.renderer import Renderer
+from ..exposition import Family, render_families
+from . import metrics
+from .client import Connection, Credentials, ProbeFailure, RpcError, classify, connect
+from .host import RemoteHost
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+DEFAULT_PORT = 7125  # Moonraker's, for a target given without one
+_HOST = (r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+         r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])")
+_TARGET = re.compile(rf"({_HOST})(?::([0-9]{{1,5}}))?")
+
+
+def normalize_target(raw: str) -> Optional[str]:
+    """`HOST[:PORT]` as `host:port` (Moonraker's port 7125 when none), or None when it is
+    anything else (a scheme, a path, credentials, a bad port): a scraper picks no URL."""
+    if len(raw) > 300:
+        return None
+    match = _TARGET.fullmatch(raw.strip())
+    if match is None:
+        return None
+    port = int(match.group(2) or DEFAULT_PORT)
+    if not 0 < port < 65536:
+        return None
+    return f"{match.group(1).lower()}:{port}"
+
+
+class TargetSpec:
+    """How to reach one target: `address` (HOST:PORT), `name` (the printer label; None:
+    Klippy's host name), `tls` (wss/https, certificates verified against the system's CAs
+    or `ca_file`), and its credentials."""
+
+    def __init__(self, address: str, name: Optional[str] = None, tls: bool = False,
+                 ca_file: Optional[str] = None,
+                 credentials: Optional[Credentials] = None) -> None:
+        self.address = address
+        self.name = name
+        self.tls = tls
+        self.ca_file = ca_file
+        self.credentials = credentials or Credentials()
+
+    def ssl_context(self) -> Optional[ssl.SSLContext]:
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+
+class Limits:
+    """Per-exporter bounds and timings (see the command line options)."""
+
+    def __init__(self, connect_timeout: float = 5.0, request_timeout: float = 10.0,
+                 max_message_size: int = 8 << 20, idle_seconds: float = 600.0) -> None:
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.max_message_size = max_message_size
+        self.idle_seconds = idle_seconds
+
+
+class Target:
+    """A printer the exporter probes (see the module docstring)."""
+
+    def __init__(self, spec: TargetSpec, version: str, limits: Limits) -> None:
+        self.spec = spec
+        self.version = version
+        self.limits = limits
+        self.renderer: Optional[Renderer] = None  # set while connected and loaded
+        self.host: Optional[RemoteHost] = None
+        self.failure: Optional[ProbeFailure] = None  # why it is not connected (last)
+        self.last_probe = time.monotonic()
+        self.connections = 0
+        self.requests = 0  # requests of closed connections (see requests_sent)
+        self.probes = 0
+        self._connection: Optional[Connection] = None
+        self._loaded = asyncio.Event()
+        self._wake = asyncio.Event()  # a probe arrived (cuts a back-off short)
+        self._attempt = 0  # failed connections in a row
+        self._task: Optional["asyncio.Task[None]"] = None
+
+    # ----- lifecycle -----
+    def touch(self) -> None:
+        """A probe asks for this target: connect unless connected or connecting."""
+        self.last_probe = time.monotonic()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def idle(self) -> bool:
+        return time.monotonic() - self.last_probe > self.limits.idle_seconds
+
+    async def _run(self) -> None:
+        try:
+            while not self.idle():
+                try:
+                    await self._session()
+                except ProbeFailure as failure:
+                    self._failed(failure)
+                except RpcError as e:
+                    self._failed(ProbeFailure("moonraker_error", str(e)))
+                if self.idle():
+                    break
+                self._attempt += 1
+                delay = RETRY_SECONDS[min(self._attempt, len(RETRY_SECONDS)) - 1]
+                # A probe cuts the wait short (after the first second): Prometheus asks
+                # every few seconds at most, and a printer back from a restart is then
+                # served at the next probe.
+                self._wake.clear()
+                await asyncio.sleep(min(delay, RETRY_SECONDS[0]))
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay - RETRY_SECONDS[0])
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._loaded.clear()
+        log.info("%s: not probed for %.0f s, disconnected", self.spec.address,
+                 self.limits.idle_seconds)
+
+    def _failed(self, failure: ProbeFailure) -> None:
+        if self.failure is None or (failure.reason, failure.detail) != (
+                self.failure.reason, self.failure.detail):
+            log.warning("%s: %s (%s)", self.spec.address, failure.reason, failure.detail)
+        self.failure = failure
+
+    async def _session(self) -> None:
+        """One connection: open, load, serve until it closes or the target goes idle."""
+        spec, limits = self.spec, self.limits
+        host_box: list = []
+
+        def notify(method: str, params: object) -> None:
+            if host_box:
+                host_box[0].notify(method, params)
+
+        connection = await connect(
+            spec.address, spec.credentials, notify, tls=spec.tls,
+            ssl_ctx=spec.ssl_context(), connect_timeout=limits.connect_timeout,
+            request_timeout=limits.request_timeout,
+            max_message_size=limits.max_message_size)
+        self.connections += 1
+        self._connection = connection
+        host = RemoteHost(connection, spec.address.rsplit(":", 1)[0])
+        host_box.append(host)
+        renderer = Renderer(host, self.version, spec.name)
+        try:
+            await host.load()
+            await renderer.start()
+            await host.announce()
+            self.host, self.renderer = host, renderer
+            self.failure = None
+            self._attempt = 0
+            self._loaded.set()
+            log.info("%s: connected (Moonraker %s, Klippy %s)", spec.address,
+                     host.info.get("moonraker_version"), host.klippy_state()[1])
+            while not connection.closed.is_set():
+                try:
+                    await asyncio.wait_for(connection.closed.wait(),
+                                           max(1.0, self.limits.idle_seconds / 4))
+                except asyncio.TimeoutError:
+                    if self.idle():
+                        break
+            if connection.failure is not None and connection.closed.is_set():
+                raise connection.failure
+        except (ProbeFailure, RpcError):
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            raise classify(e) from None
+        finally:
+            self._loaded.clear()
+            self.renderer = self.host = None
+            self.requests += connection.requests
+            self._connection = None
+            await renderer.close()
+            await host.close()
+            await connection.close()
+
+    # ----- probes -----
+    def requests_sent(self) -> int:
+        """JSON-RPC requests sent to this target so far."""
+        current = self._connection
+        return self.requests + (current.requests if current is not None else 0)
+
+    def data_age(self) -> Optional[float]:
+        host = self.host
+        if host is None or host.updated is None:
+            return None
+        return time.monotonic() - host.updated
+
+    async def probe(self, modules: Sequence[str], timeout: float) -> bytes:
+        """This target's families (probe_success 1), or probe_success 0 and the reason
+        when it is not connected within `timeout` seconds."""
+        started = time.monotonic()
+        self.probes += 1
+        self.touch()
+        if not self._loaded.is_set():
+            try:
+                await asyncio.wait_for(self._loaded.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        renderer = self.renderer
+        body = b""
+        if renderer is not None and self._loaded.is_set():
+            body = renderer.render(modules)
+        failure = None if body else (self.failure.reason if self.failure else "connecting")
+        success = Family(metrics.PROBE_SUCCESS)
+        success.add(0.0 if failure else 1.0)
+        families = [success]
+        if failure:
+            reason = Family(metrics.PROBE_FAILURE)
+            reason.add(1.0, failure)
+            families.append(reason)
+        age = self.data_age()
+        if age is not None and not failure:
+            f = Family(metrics.PROBE_DATA_AGE)
+            f.add(age)
+            families.append(f)
+        duration = Family(metrics.PROBE_DURATION)
+        duration.add(time.monotonic() - started)
+        families.append(duration)
+        return body + render_families(families).encode()
