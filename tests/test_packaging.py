@@ -1,9 +1,8 @@
 """pyproject.toml: `pipx install .` (pip from a clone or its git URL) gives the host's
 commands, with the version install.sh and Moonraker's update manager read.
 
-The project is installed, as pip builds it from a clone, into a throwaway virtualenv (pip
-reaches PyPI for setuptools and the dependencies); each installed command must answer
---help. moonraker-prometheus-remote is checked once moonraker_prometheus/remote exists.
+The project's sdist is installed into a throwaway virtualenv (pip reaches PyPI for
+setuptools and the dependencies); each installed command must answer --help. moonraker-prometheus-remote is checked once moonraker_prometheus/remote exists.
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from simulator import REPO_ROOT
 COMMANDS = ("moonraker-prometheus-sidecar", "moonraker-prometheus-discovery",
             "moonraker-prometheus-remote")
 # what a clone holds that the build reads
-BUILD_INPUTS = ("pyproject.toml", "README.md", "requirements-sidecar.txt",
+BUILD_INPUTS = ("pyproject.toml", "MANIFEST.in", "README.md", "requirements-sidecar.txt",
                 "requirements-farm.txt", "moonraker_prometheus")
 
 
@@ -31,7 +30,9 @@ def source_version() -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A virtualenv with the project pip-installed from a copy of the build's inputs."""
+    """A virtualenv with the project pip-installed from an sdist built from a copy of the
+    build's inputs (the sdist must carry what the build reads, MANIFEST.in)."""
+    pytest.importorskip("setuptools.build_meta")
     tmp = tmp_path_factory.mktemp("packaging")
     src = tmp / "src"
     src.mkdir()
@@ -41,11 +42,16 @@ def installed(tmp_path_factory):
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(path, src / name)
+    sdist = subprocess.run(
+        [sys.executable, "-c", "import sys; from setuptools import build_meta; "
+         "print(build_meta.build_sdist(sys.argv[1]))", str(tmp / "dist")],
+        cwd=src, capture_output=True, text=True, timeout=120)
+    assert sdist.returncode == 0, sdist.stderr
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     result = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--disable-pip-version-check", str(src)],
+         "--disable-pip-version-check", str(tmp / "dist" / sdist.stdout.split()[-1])],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return venv
