@@ -1,0 +1,365 @@
+"""The central exporter (`python -m moonraker_prometheus.remote`), live: real Klippy and
+Moonraker from the simulator, the exporter as its own process, a real Prometheus.
+
+- /probe serves what the component serves for the same printer, family by family and
+  label set by label set, except the documented in-process-only data (IN_PROCESS_ONLY,
+  each in docs/remote.md with its reason);
+- prometheus-klipper-exporter's README job shape, unchanged, gets up=1 and printer series;
+- faults: an unlisted target (403, nothing opened), a target down (probe_success 0 with
+  its reason, no printer series, within the scrape timeout), a Klippy restart and a
+  Moonraker restart (a correct probe again within seconds).
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Dict, List, Optional, Set, Tuple
+
+import pytest
+
+from simulator import Klippy, Moonraker, free_port, wait_for
+from simulator.mqtt_standin import MqttStandin
+from simulator.procs import REPO_ROOT, spawn, terminate
+from simulator.services import moonraker_conf, settle
+from simulator.spoolman_standin import SpoolmanStandin
+from tests.promtool import promtool_check  # noqa: F401  (fixture)
+
+# Families the component serves and the remote exporter cannot: Moonraker's API does not
+# carry them (docs/remote.md, "In-process-only data", gives each reason).
+IN_PROCESS_ONLY = {
+    "klipper_moonraker_event_loop_blocked_total",
+    "klipper_moonraker_sensor_error_info",
+    "klipper_update_manager_last_refresh_timestamp_seconds",
+}
+# The probe's own families (blackbox_exporter's convention).
+PROBE_FAMILIES = {"probe_success", "probe_duration_seconds", "klipper_probe_failure_info",
+                  "klipper_probe_data_age_seconds"}
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
+PAUSE_FILE = "pause_print.gcode"
+
+
+def families(text: str) -> Dict[str, Set[str]]:
+    """{family: its label sets (the `{...}` text of each sample)}."""
+    found: Dict[str, Set[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            m = SAMPLE.match(line)
+            assert m, line
+            found.setdefault(m.group(1), set()).add(m.group(2) or "")
+    return found
+
+
+def values(text: str) -> Dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        m = SAMPLE.match(line) if line and not line.startswith("#") else None
+        if m:
+            out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+class Remote:
+    """The exporter as its own process, listening on a free loopback port."""
+
+    def __init__(self, tmp: str, *args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(tmp, f"remote-{self.port}.log")
+        env = {**os.environ, "PYTHONPATH": REPO_ROOT}
+        self.proc = spawn([sys.executable, "-m", "moonraker_prometheus.remote",
+                           "--listen", f"127.0.0.1:{self.port}", "--log.level", "debug",
+                           *args], "remote exporter", self.log_path, cwd=REPO_ROOT, env=env)
+        wait_for(lambda: self.get("/")[0] == 200, 15, 0.1, "remote exporter listening")
+
+    def get(self, path: str, timeout_header: Optional[str] = None,
+            timeout: float = 15.0) -> Tuple[int, str]:
+        request = urllib.request.Request(self.base + path)
+        if timeout_header:
+            request.add_header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            if self.proc.poll() is not None:
+                raise AssertionError("remote exporter exited:\n" + self.log())
+            return 0, ""
+
+    def probe(self, target: str, modules: str = "", timeout_header: str = "5"
+              ) -> Tuple[int, str, float]:
+        """(status, body, seconds taken) of one probe."""
+        query = f"/probe?target={target}" + (f"&modules={modules}" if modules else "")
+        started = time.monotonic()
+        status, body = self.get(query, timeout_header)
+        return status, body, time.monotonic() - started
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-6000:]
+
+    def stop(self) -> None:
+        terminate(self.proc)
+
+
+def target_of(moonraker: Moonraker) -> str:
+    return f"{moonraker.host}:{moonraker.port}"
+
+
+@pytest.fixture(scope="module")
+def mqtt():
+    with MqttStandin() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def spoolman():
+    standin = SpoolmanStandin().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def printer(mqtt, spoolman):
+    with Klippy("klipper") as klippy:
+        klippy.wait_ready()
+        moonraker = Moonraker(klippy, extra_config=moonraker_conf(mqtt.port, spoolman.url))
+        with moonraker:
+            settle(moonraker)
+            mqtt.publish("test/room/state", b'{"temperature": 21.5, "humidity": 40}')
+            yield klippy, moonraker
+
+
+@pytest.fixture(scope="module")
+def remote(printer, tmp_path_factory):
+    _, moonraker = printer
+    exporter = Remote(str(tmp_path_factory.mktemp("remote")), "--target", target_of(moonraker))
+    yield exporter
+    exporter.stop()
+
+
+def differences(component: str, probe: str) -> Dict[str, Tuple[List[str], List[str]]]:
+    """{family: (label sets only the component has, label sets only the probe has)}."""
+    ours, theirs = families(component), families(probe)
+    out = {}
+    for name in sorted(set(ours) | set(theirs)):
+        if name in PROBE_FAMILIES:
+            continue
+        a, b = ours.get(name, set()), theirs.get(name, set())
+        if a != b:
+            out[name] = (sorted(a - b)[:5], sorted(b - a)[:5])
+    return out
+
+
+def assert_probe_matches_component(moonraker: Moonraker, remote: Remote,
+                                   timeout: float = 20.0) -> Dict[str, Set[str]]:
+    """Scrapes both at the same moment until their families and label sets agree except
+    IN_PROCESS_ONLY (values move every second, label sets settle within a push or two).
+    Returns the probe's families."""
+    deadline = time.monotonic() + timeout
+    while True:
+        component = moonraker.metrics().text
+        status, probe, _ = remote.probe(target_of(moonraker))
+        assert status == 200, probe
+        diff = differences(component, probe)
+        in_process = {n for n in diff if n in IN_PROCESS_ONLY and not diff[n][1]}
+        if not set(diff) - in_process:
+            assert "probe_success 1.0" in probe
+            return families(probe)
+        if time.monotonic() > deadline:
+            pytest.fail(f"the probe and /server/metrics differ: {diff}\n{remote.log()}")
+        time.sleep(0.5)
+
+
+def test_probe_serves_the_components_families_and_label_sets(printer, remote,
+                                                              promtool_check):
+    klippy, moonraker = printer
+    found = assert_probe_matches_component(moonraker, remote)
+    # the comparison saw every kind of data: printer objects, Moonraker's components
+    for name in ("klipper_extruder_temperature", "klipper_klippy_state_info",
+                 "klipper_system_cpu", "klipper_network_rx_bytes", "klipper_job_queue_length",
+                 "klipper_total_jobs", "klipper_disk_usage_total", "klipper_power_device_info",
+                 "klipper_moonraker_sensor_value", "klipper_spoolman_spool_info",
+                 "klipper_service_available" if "klipper_service_available" in found
+                 else "klipper_system_cpu_count", "klipper_printer_info"):
+        assert name in found, name
+    assert "klipper_moonraker_event_loop_blocked_total" not in found
+    # the same while a job is in progress (history's current job, print_stats)
+    assert moonraker.post("/printer/print/start", params={"filename": PAUSE_FILE}).status == 200
+    try:
+        assert klippy.wait_status("print_stats", "state", "paused", timeout=15) == "paused"
+        found = assert_probe_matches_component(moonraker, remote)
+        assert "klipper_current_job_info" in found
+    finally:
+        moonraker.post("/printer/print/cancel")
+    _, probe, _ = remote.probe(target_of(moonraker))
+    promtool_check(probe)
+
+
+def test_in_process_only_data_is_documented_with_its_reason():
+    with open(os.path.join(REPO_ROOT, "docs", "remote.md"), encoding="utf-8") as f:
+        doc = f.read()
+    section = doc.split("## In-process-only data", 1)[1].split("\n## ", 1)[0]
+    for name in IN_PROCESS_ONLY:
+        line = next((l for l in section.splitlines() if f"`{name}`" in l), "")
+        assert line and len(line) > len(name) + 20, f"{name}: no reason in docs/remote.md"
+
+
+def test_go_module_names_select_modules_repeated_or_comma_separated(printer, remote):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    status, body, _ = remote.probe(target, "process_stats&modules=job_queue")
+    assert status == 200
+    found = families(body)
+    assert "klipper_moonraker_cpu_usage" in found and "klipper_job_queue_length" in found
+    assert "klipper_extruder_temperature" not in found
+    status, body, _ = remote.probe(target, "printer_objects,network_stats")
+    found = families(body)
+    assert "klipper_extruder_temperature" in found and "klipper_network_rx_bytes" in found
+    assert "klipper_moonraker_cpu_usage" not in found
+    status, body, _ = remote.probe(target, "nonsense")
+    assert status == 400 and "nonsense" in body
+
+
+def test_a_probe_in_steady_state_sends_moonraker_no_request(printer, remote):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    remote.probe(target)
+
+    def requests() -> float:
+        own = values(remote.get("/metrics")[1])
+        return own[f'klipper_remote_target_requests_total{{target="{target}"}}']
+
+    time.sleep(1.0)  # background fetches of the first probe are done
+    before = requests()
+    for _ in range(20):
+        assert remote.probe(target)[0] == 200
+    assert requests() == before
+
+
+def test_own_metrics_show_each_targets_connection(printer, remote):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    remote.probe(target)
+    status, body = remote.get("/metrics")
+    assert status == 200
+    found = values(body)
+    assert found[f'klipper_remote_target_connected{{target="{target}"}}'] == 1.0
+    assert found[f'klipper_remote_target_update_age_seconds{{target="{target}"}}'] < 5.0
+    assert "process_resident_memory_bytes" in found
+
+
+class Listener:
+    """A TCP port that accepts and counts connections and never answers (a hung host)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def test_an_unlisted_target_is_refused_and_never_connected(remote):
+    hung = Listener()
+    try:
+        status, body, _ = remote.probe(f"127.0.0.1:{hung.port}")
+        assert status == 403 and "not listed" in body
+        time.sleep(0.5)
+        assert hung.accepted == []
+        assert remote.probe("http://127.0.0.1:80/x")[0] == 400  # no URL from a scraper
+    finally:
+        hung.close()
+
+
+def test_a_target_down_or_hung_answers_probe_success_0_in_time(tmp_path):
+    closed = free_port()
+    hung = Listener()
+    exporter = Remote(str(tmp_path), "--target", f"127.0.0.1:{closed}",
+                      "--target", f"127.0.0.1:{hung.port}")
+    try:
+        status, body, took = exporter.probe(f"127.0.0.1:{closed}", timeout_header="3")
+        assert status == 200 and took < 3.0
+        found = values(body)
+        assert found["probe_success"] == 0.0
+        assert found['klipper_probe_failure_info{reason="refused"}'] == 1.0
+        assert not [n for n in found if n.startswith("klipper_") and "probe" not in n]
+        status, body, took = exporter.probe(f"127.0.0.1:{hung.port}", timeout_header="3")
+        assert status == 200 and took < 3.0, took
+        found = values(body)
+        assert found["probe_success"] == 0.0
+        assert any(n.startswith("klipper_probe_failure_info") for n in found)
+        assert not [n for n in found if n.startswith("klipper_") and "probe" not in n]
+    finally:
+        exporter.stop()
+        hung.close()
+
+
+def wait_probe(remote: Remote, target: str, check, timeout: float) -> Dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body, _ = remote.probe(target, timeout_header="2")
+        found = values(body) if status == 200 else {}
+        if check(found):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no such probe in {timeout} s; last: {body[-3000:]}\n"
+                                 f"{remote.log()}")
+        time.sleep(0.2)
+
+
+def ready_with_printer(found: Dict[str, float]) -> bool:
+    return (found.get("probe_success") == 1.0
+            and found.get('klipper_klippy_state_info{state="ready"}') == 1.0
+            and any(n.startswith("klipper_extruder_temperature") for n in found))
+
+
+def test_a_klippy_restart_gives_a_correct_probe_within_seconds(printer, remote):
+    klippy, moonraker = printer
+    target = target_of(moonraker)
+    wait_probe(remote, target, ready_with_printer, 10)
+    assert moonraker.post("/printer/restart").status == 200
+    # While Klippy is away: Moonraker is connected, the printer series are gone.
+    wait_probe(remote, target, lambda f: f.get("probe_success") == 1.0 and not f.get(
+        'klipper_klippy_state_info{state="ready"}') and not any(
+        n.startswith("klipper_extruder_temperature") for n in f), 10)
+    moonraker.wait_klippy_ready()
+    back = time.monotonic()
+    wait_probe(remote, target, ready_with_printer, 5)
+    assert time.monotonic() - back < 5
+    settle(moonraker)
+
+
+def test_a_moonraker_restart_gives_a_correct_probe_within_seconds(printer, remote):
+    klippy, moonraker = printer
+    target = target_of(moonraker)
+    wait_probe(remote, target, ready_with_printer, 10)
+    moonraker.stop()
+    found = wait_probe(remote, target, lambda f: f.get("probe_success") == 0.0, 10)
+    assert not [n for n in found if n.startswith("klipper_") and "probe" not in n]
+    moonraker.start()
+    moonraker.wait_klippy_ready()
+    back = time.monotonic()
+    wait_probe(remote, target, ready_with_printer, 10)
+    assert time.monotonic() - back < 10
+    settle(moonraker)
