@@ -82,6 +82,12 @@ class RpcError(Exception):
     def __init__(self, method: str, code: Any, message: Any) -> None:
         super().__init__(f"{method}: {code} {message}")
         self.code = code
+        self.message = message
+
+    def refused_credentials(self) -> bool:
+        """Whether Moonraker refused for want of credentials (0.11 answers -32602
+        "Unauthorized", older ones 401)."""
+        return self.code in (401, 403) or self.message in ("Unauthorized", "Forbidden")
 
 
 class Connection:
@@ -96,6 +102,7 @@ class Connection:
         self._timeout = request_timeout
         self._next_id = 0
         self._waiting: Dict[int, "asyncio.Future[Any]"] = {}
+        self._methods: Dict[int, str] = {}  # request id -> method, for error messages
         self.closed = asyncio.Event()
         self.failure: Optional[ProbeFailure] = None
         self.messages = 0  # messages received (notifications and answers)
@@ -113,6 +120,7 @@ class Connection:
         rid = self._next_id
         future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
+        self._methods[rid] = method
         message = {"jsonrpc": "2.0", "method": method, "id": rid}
         if params:
             message["params"] = params
@@ -126,6 +134,7 @@ class Connection:
             raise classify(e) from None
         finally:
             self._waiting.pop(rid, None)
+            self._methods.pop(rid, None)
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -157,7 +166,8 @@ class Connection:
                             error = message["error"] if isinstance(message["error"], dict) \
                                 else {}
                             future.set_exception(RpcError(
-                                "request", error.get("code"), error.get("message")))
+                                self._methods.get(rid, "request"), error.get("code"),
+                                error.get("message")))
                         else:
                             future.set_result(message.get("result"))
                     continue

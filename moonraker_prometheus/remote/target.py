@@ -96,6 +96,8 @@ class Target:
         self._connection: Optional[Connection] = None
         self._loaded = asyncio.Event()
         self._wake = asyncio.Event()  # a probe arrived (cuts a back-off short)
+        # set (and replaced) at each connection attempt's outcome: loaded, or failed
+        self._outcome = asyncio.Event()
         self._attempt = 0  # failed connections in a row
         self._task: Optional["asyncio.Task[None]"] = None
 
@@ -127,7 +129,10 @@ class Target:
                 except ProbeFailure as failure:
                     self._failed(failure)
                 except RpcError as e:
-                    self._failed(ProbeFailure("moonraker_error", str(e)))
+                    self._failed(ProbeFailure("auth", "Moonraker refused the credentials "
+                                                      "(or needs some)")
+                                 if e.refused_credentials()
+                                 else ProbeFailure("moonraker_error", str(e)))
                 if self.idle():
                     break
                 self._attempt += 1
@@ -151,6 +156,12 @@ class Target:
                 self.failure.reason, self.failure.detail):
             log.warning("%s: %s (%s)", self.spec.address, failure.reason, failure.detail)
         self.failure = failure
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wakes the probes waiting for the outcome of a connection attempt."""
+        self._outcome.set()
+        self._outcome = asyncio.Event()
 
     async def _session(self) -> None:
         """One connection: open, load, serve until it closes or the target goes idle."""
@@ -179,6 +190,7 @@ class Target:
             self.failure = None
             self._attempt = 0
             self._loaded.set()
+            self._settle()
             log.info("%s: connected (Moonraker %s, Klippy %s)", spec.address,
                      host.info.get("moonraker_version"), host.klippy_state()[1])
             while not connection.closed.is_set():
@@ -219,13 +231,16 @@ class Target:
 
     async def probe(self, modules: Sequence[str], timeout: float) -> bytes:
         """This target's families (probe_success 1), or probe_success 0 and the reason
-        when it is not connected within `timeout` seconds."""
+        when it is not connected: the reason of the connection attempt under way or woken
+        by this probe, or "connecting" when that takes longer than `timeout` seconds."""
         started = time.monotonic()
         self.probes += 1
+        outcome = self._outcome
         self.touch()
         if not self._loaded.is_set():
+            # the outcome of the attempt under way, or of the one this probe wakes
             try:
-                await asyncio.wait_for(self._loaded.wait(), timeout)
+                await asyncio.wait_for(outcome.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
         renderer = self.renderer
