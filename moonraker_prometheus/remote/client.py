@@ -57,9 +57,11 @@ def classify(error: BaseException) -> ProbeFailure:
             return ProbeFailure("timeout", "HTTP 599: timed out")
         return ProbeFailure("http_error", f"HTTP {error.code}")
     if isinstance(error, ssl.SSLCertVerificationError):
-        return ProbeFailure("tls", f"certificate not verified: {error.verify_message}")
+        why = getattr(error, "verify_message", None) or getattr(error, "reason", None) \
+            or "verify failed"
+        return ProbeFailure("tls", f"certificate not verified: {why}")
     if isinstance(error, ssl.SSLError):
-        return ProbeFailure("tls", f"TLS: {error.reason or error}")
+        return ProbeFailure("tls", f"TLS: {getattr(error, 'reason', None) or error}")
     if isinstance(error, socket.gaierror):
         return ProbeFailure("dns", f"name not resolved: {error.strerror}")
     if isinstance(error, ConnectionRefusedError):

@@ -1,0 +1,159 @@
+"""The central exporter's parts that need no printer: target addresses, the YAML config and
+file_sd files, failure reasons, credentials, and the one subscription per connection."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from typing import Any, Dict, List, Optional
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from moonraker_prometheus.remote.client import Credentials, ProbeFailure, RpcError, classify
+from moonraker_prometheus.remote.config import load_config, load_targets_file
+from moonraker_prometheus.remote.host import EXTRA_FIELDS, RemoteHost
+from moonraker_prometheus.remote.target import normalize_target
+from moonraker_prometheus.sidecar.config import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("printer.local:7125", "printer.local:7125"),
+    ("Printer.Local:80", "printer.local:80"),
+    ("192.168.1.20:7125", "192.168.1.20:7125"),
+    ("[fd00::2]:7125", "[fd00::2]:7125"),
+    ("voron", "voron:7125"),
+    ("http://printer.local:7125", None),
+    ("printer.local:7125/websocket", None),
+    ("user:pw@printer.local:7125", None),
+    ("printer.local:0", None),
+    ("printer.local:70000", None),
+    ("-printer:7125", None),
+    ("a" * 301, None),
+    ("printer.local:7125?x=1", None),
+])
+def test_a_target_is_host_and_port_only(raw, expected):
+    assert normalize_target(raw) == expected
+
+
+def write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_config_lists_targets_with_their_settings_and_files_beside_it(tmp_path):
+    cfg = load_config(write(tmp_path, "remote.yml", """
+max_targets: 5
+idle_timeout: 60
+targets:
+  - address: Voron.local:7125
+    name: voron
+    tls: true
+    ca_file: ca.pem
+    api_key_file: voron.key
+  - address: ender.local
+    username: exporter
+    password_file: secrets/ender.password
+"""))
+    assert cfg.max_targets == 5 and cfg.limits.idle_seconds == 60.0
+    voron, ender = cfg.targets["voron.local:7125"], cfg.targets["ender.local:7125"]
+    assert voron.name == "voron" and voron.tls
+    assert voron.ca_file == str(tmp_path / "ca.pem")
+    assert voron.credentials.api_key_file == str(tmp_path / "voron.key")
+    assert ender.credentials.password_file == str(tmp_path / "secrets" / "ender.password")
+    assert "voron.key" not in repr(voron.credentials)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("nonsense: 1\n", "nonsense"),
+    ("max_targets: 0\n", "max_targets"),
+    ("max_message_size: 1000000000\n", "max_message_size"),
+    ("targets:\n  - address: http://x:1\n", "targets[0].address"),
+    ("targets:\n  - address: x:1\n    password: hunter2\n", "targets[0].password"),
+    ("targets:\n  - address: x:1\n    username: u\n", "targets[0]"),
+    ("targets:\n  - address: x:1\n    tls: yes please\n", "targets[0].tls"),
+    ("tls_server_config:\n  cert_file: a.crt\n", "tls_server_config.key_file"),
+    ("basic_auth_users:\n  prometheus: plaintext\n", "basic_auth_users.prometheus"),
+])
+def test_a_broken_config_names_its_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "remote.yml", text))
+    assert str(error.value).startswith(key), str(error.value)
+
+
+def test_targets_files_are_prometheus_file_sd_in_json_or_yaml(tmp_path):
+    json_file = write(tmp_path, "targets.json", '[{"targets": ["a.local:7125", "b:1"], '
+                                                '"labels": {"site": "x"}}]')
+    yaml_file = write(tmp_path, "targets.yml", "- targets: [c.local:7125]\n")
+    assert load_targets_file(json_file) == ["a.local:7125", "b:1"]
+    assert load_targets_file(yaml_file) == ["c.local:7125"]
+    with pytest.raises(ConfigError, match="is not HOST:PORT"):
+        load_targets_file(write(tmp_path, "bad.json", '[{"targets": ["http://a/"]}]'))
+
+
+@pytest.mark.parametrize("error, reason", [
+    (ConnectionRefusedError(), "refused"),
+    (socket.gaierror(-2, "Name or service not known"), "dns"),
+    (ssl.SSLCertVerificationError(1, "certificate verify failed"), "tls"),
+    (HTTPClientError(401), "auth"),
+    (HTTPClientError(502), "http_error"),
+    (asyncio.TimeoutError(), "timeout"),
+    (OSError(113, "No route to host"), "unreachable"),
+])
+def test_each_failure_has_its_reason(error, reason):
+    assert classify(error).reason == reason
+
+
+def test_moonrakers_unauthorized_answers_are_refused_credentials():
+    assert RpcError("server.info", -32602, "Unauthorized").refused_credentials()
+    assert RpcError("server.info", 401, "Unauthorized").refused_credentials()
+    assert not RpcError("server.info", -32601, "Method not found").refused_credentials()
+
+
+def test_the_api_key_is_read_from_its_file_at_each_connection(tmp_path):
+    key = tmp_path / "key"
+    credentials = Credentials(api_key_file=str(key))
+
+    async def headers() -> Dict[str, str]:
+        return await credentials.headers("http://x", None, None, 1.0)  # type: ignore[arg-type]
+
+    key.write_text("first\n")
+    assert asyncio.run(headers()) == {"X-Api-Key": "first"}
+    key.write_text("rotated\n")
+    assert asyncio.run(headers()) == {"X-Api-Key": "rotated"}
+    key.unlink()
+    with pytest.raises(ProbeFailure) as failure:
+        asyncio.run(headers())
+    assert failure.value.reason == "auth" and "rotated" not in str(failure.value)
+
+
+class RecordingConnection:
+    """Answers printer.objects.subscribe with a status for every object asked."""
+
+    def __init__(self) -> None:
+        self.calls: List[Any] = []
+
+    async def call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Any:
+        self.calls.append((method, params))
+        objects = (params or {}).get("objects", {})
+        return {"eventtime": 1.0, "status": {obj: {"x": 1} for obj in objects}}
+
+
+def test_one_subscription_per_connection_holds_every_collectors_fields():
+    conn = RecordingConnection()
+    host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
+
+    async def run() -> Any:
+        first = await host.subscribe_objects({"extruder": ["temperature"]}, lambda *_: None)
+        second = await host.subscribe_objects({"extruder": ["target"], "mmu": None}, None)
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert set(first) == {"extruder"} and set(second) == {"extruder", "mmu"}
+    asked = conn.calls[-1][1]["objects"]
+    assert asked["extruder"] == ["target", "temperature"] and asked["mmu"] is None
+    for obj, fields in EXTRA_FIELDS.items():
+        assert set(fields) <= set(asked[obj])
