@@ -39,7 +39,7 @@ IN_PROCESS_ONLY = {
 }
 # The probe's own families (blackbox_exporter's convention).
 PROBE_FAMILIES = {"probe_success", "probe_duration_seconds", "klipper_probe_failure_info",
-                  "klipper_probe_data_age_seconds"}
+                  "klipper_probe_data_age_seconds", "klipper_probe_source_error_info"}
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 PAUSE_FILE = "pause_print.gcode"
 

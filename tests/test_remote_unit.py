@@ -157,3 +157,22 @@ def test_one_subscription_per_connection_holds_every_collectors_fields():
     assert asked["extruder"] == ["target", "temperature"] and asked["mmu"] is None
     for obj, fields in EXTRA_FIELDS.items():
         assert set(fields) <= set(asked[obj])
+
+
+class OldMoonraker(RecordingConnection):
+    """A Moonraker whose proc_stats endpoint does not exist."""
+
+    async def call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Any:
+        if method == "machine.proc_stats":
+            raise RpcError(method, -32601, "Method not found")
+        if method == "server.info":
+            return {"klippy_connected": False, "klippy_state": "disconnected",
+                    "components": ["proc_stats"], "moonraker_version": "v0.7.1"}
+        return {}
+
+
+def test_a_method_an_old_moonraker_lacks_is_named_and_its_families_absent():
+    host = RemoteHost(OldMoonraker(), "printer")  # type: ignore[arg-type]
+    asyncio.run(host.load())
+    assert host.unavailable == {"machine.proc_stats": "Method not found"}
+    assert host.proc_stats() is None and host.network_stats() is None

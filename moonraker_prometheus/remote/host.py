@@ -72,6 +72,7 @@ class RemoteHost(Host):
         self._callbacks: List[StatusCallback] = []
         self._subscription: Dict[str, Optional[Set[str]]] = {}
         self.updated: Optional[float] = None  # monotonic time of the last data received
+        self.unavailable: Dict[str, str] = {}  # JSON-RPC method -> Moonraker's error
         # Moonraker's data, None until fetched
         self.info: Dict[str, Any] = {}  # server.info
         self.klippy_info: Dict[str, Any] = {}  # printer.info
@@ -166,7 +167,16 @@ class RemoteHost(Host):
         task.add_done_callback(self._tasks.discard)
 
     async def _call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Any:
-        result = await self.conn.call(method, params)
+        """Moonraker's answer; an error answer of Moonraker's own API (an endpoint an older
+        Moonraker lacks, a component that failed) is kept in `unavailable` until the
+        method answers again."""
+        try:
+            result = await self.conn.call(method, params)
+        except RpcError as e:
+            if not method.startswith("printer."):  # Klippy's: its state says why
+                self.unavailable[method] = str(e.message or e.code)[:120]
+            raise
+        self.unavailable.pop(method, None)
         self.updated = time.monotonic()
         return result
 

@@ -22,7 +22,13 @@ PROBE_DATA_AGE = gauge(
     "klipper_probe_data_age_seconds",
     "Seconds since Moonraker last sent anything on this target's websocket (a status push, "
     "a notification or an answer).", unit=SECONDS, source="remote exporter")
-PROBE = (PROBE_SUCCESS, PROBE_DURATION, PROBE_FAILURE, PROBE_DATA_AGE)
+PROBE_SOURCE_ERROR = info(
+    "klipper_probe_source_error_info",
+    "A Moonraker API method the exporter reads that answered with an error (an older "
+    "Moonraker without the endpoint, a component that failed): the families it feeds are "
+    "absent. Klippy's methods are left out: klipper_klippy_state_info says why.",
+    labels=("method", "error"), source="remote exporter")
+PROBE = (PROBE_SUCCESS, PROBE_DURATION, PROBE_FAILURE, PROBE_DATA_AGE, PROBE_SOURCE_ERROR)
 
 TARGET_CONNECTED = gauge(
     "klipper_remote_target_connected",

@@ -255,6 +255,12 @@ class Target:
             reason = Family(metrics.PROBE_FAILURE)
             reason.add(1.0, failure)
             families.append(reason)
+        host = self.host
+        if host is not None and host.unavailable and not failure:
+            errors = Family(metrics.PROBE_SOURCE_ERROR)
+            for method, error in sorted(host.unavailable.items()):
+                errors.add(1.0, method, error)
+            families.append(errors)
         age = self.data_age()
         if age is not None and not failure:
             f = Family(metrics.PROBE_DATA_AGE)
