@@ -363,3 +363,25 @@ def test_a_moonraker_restart_gives_a_correct_probe_within_seconds(printer, remot
     wait_probe(remote, target, ready_with_printer, 10)
     assert time.monotonic() - back < 10
     settle(moonraker)
+
+
+def test_the_targets_file_is_reloaded_when_it_changes(printer, tmp_path):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    targets = tmp_path / "targets.json"
+    targets.write_text('[{"targets": ["127.0.0.1:1"], "labels": {}}]')
+    exporter = Remote(str(tmp_path), "--targets-file", str(targets))
+    try:
+        assert exporter.probe(target)[0] == 403
+        targets.write_text(f'[{{"targets": ["{target}"], "labels": {{}}}}]')
+        found = wait_probe(exporter, target, ready_with_printer, 15)
+        assert found["probe_success"] == 1.0
+        targets.write_text("[{broken")  # kept: the last good list
+        time.sleep(6)
+        assert exporter.probe(target)[0] == 200
+        targets.write_text('[{"targets": ["127.0.0.1:1"]}]')
+        wait_for(lambda: exporter.probe(target)[0] == 403, 15, 0.5, "target unlisted")
+        own = values(exporter.get("/metrics")[1])
+        assert f'klipper_remote_target_connected{{target="{target}"}}' not in own
+    finally:
+        exporter.stop()
