@@ -385,3 +385,80 @@ def test_the_targets_file_is_reloaded_when_it_changes(printer, tmp_path):
         assert f'klipper_remote_target_connected{{target="{target}"}}' not in own
     finally:
         exporter.stop()
+
+
+class CuttableLink:
+    """A TCP forwarder to `port` whose link can be cut: while cut, bytes are dropped in
+    both directions and no socket is closed (as when a cable is pulled); connections made
+    after the cut heals go through."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.cut = False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.open: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut:
+                self.open.append(client)  # a SYN that got through; nothing more will
+                continue
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.open += [client, server]
+            dead = threading.Event()
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b, dead), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, dead: threading.Event) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                if not dead.is_set() and not self.cut:
+                    dst.close()
+                return
+            if self.cut:
+                dead.set()  # this connection stays cut, as a timed-out TCP stream would
+            if dead.is_set():
+                continue
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for s in self.open:
+            s.close()
+
+
+def test_a_network_cut_gives_probe_success_0_then_a_correct_probe_after(printer, tmp_path):
+    _, moonraker = printer
+    link = CuttableLink(moonraker.port)
+    target = f"127.0.0.1:{link.port}"
+    exporter = Remote(str(tmp_path), "--target", target)
+    try:
+        wait_probe(exporter, target, ready_with_printer, 15)
+        link.cut = True
+        cut = time.monotonic()
+        found = wait_probe(exporter, target, lambda f: f.get("probe_success") == 0.0, 25)
+        assert not [n for n in found if n.startswith("klipper_") and "probe" not in n]
+        assert time.monotonic() - cut < 20
+        time.sleep(max(0.0, 15 - (time.monotonic() - cut)))  # a 15 s cut
+        link.cut = False
+        healed = time.monotonic()
+        wait_probe(exporter, target, ready_with_printer, 15)
+        assert time.monotonic() - healed < 15
+    finally:
+        exporter.stop()
+        link.close()

@@ -28,6 +28,9 @@ REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "aut
            "http_error", "closed", "message_too_large", "moonraker_error", "protocol")
 
 Notify = Callable[[str, Any], None]
+# Websocket pings: a connection whose peer went silent (a network cut, a host powered off
+# without closing its sockets) is closed after two intervals without a pong.
+PING_SECONDS = 5.0
 
 
 class ProbeFailure(Exception):
@@ -301,7 +304,8 @@ async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
                               request_timeout=connect_timeout, ssl_options=ssl_ctx,
                               follow_redirects=False)
         ws = await asyncio.wait_for(
-            websocket_connect(request, max_message_size=max_message_size),
+            websocket_connect(request, max_message_size=max_message_size,
+                              ping_interval=PING_SECONDS, ping_timeout=2 * PING_SECONDS),
             connect_timeout + 1.0)
     except Exception as e:
         raise classify(e) from None

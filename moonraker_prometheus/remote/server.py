@@ -64,7 +64,7 @@ class Exporter:
             spec = listed.get(address)
             if spec is None and self.allow_any:
                 continue
-            if spec is None or vars(spec) != vars(target.spec):
+            if spec is None or spec.settings() != target.spec.settings():
                 del self.targets[address]
                 await target.close()
 

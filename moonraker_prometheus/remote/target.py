@@ -15,7 +15,7 @@ import logging
 import re
 import ssl
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from ..collectors.renderer import Renderer
 from ..exposition import Family, render_families
@@ -26,6 +26,9 @@ from .host import RemoteHost
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Moonraker pushes proc_stats every second: data older than this is from a connection
+# that went silent (before the pings close it), and is not served.
+STALE_SECONDS = 10.0
 DEFAULT_PORT = 7125  # Moonraker's, for a target given without one
 _HOST = (r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])")
@@ -59,6 +62,13 @@ class TargetSpec:
         self.tls = tls
         self.ca_file = ca_file
         self.credentials = credentials or Credentials()
+
+    def settings(self) -> Tuple[Any, ...]:
+        """What a connection depends on (a change reconnects): address, name, TLS, CA
+        file and the credential files' names."""
+        c = self.credentials
+        return (self.address, self.name, self.tls, self.ca_file, c.api_key_file, c.username,
+                c.password_file)
 
     def ssl_context(self) -> Optional[ssl.SSLContext]:
         if not self.tls:
@@ -245,9 +255,12 @@ class Target:
                 pass
         renderer = self.renderer
         body = b""
-        if renderer is not None and self._loaded.is_set():
+        age = self.data_age()
+        stale = age is not None and age > STALE_SECONDS
+        if renderer is not None and self._loaded.is_set() and not stale:
             body = renderer.render(modules)
-        failure = None if body else (self.failure.reason if self.failure else "connecting")
+        failure = None if body else "timeout" if stale else (
+            self.failure.reason if self.failure else "connecting")
         success = Family(metrics.PROBE_SUCCESS)
         success.add(0.0 if failure else 1.0)
         families = [success]
@@ -261,7 +274,6 @@ class Target:
             for method, error in sorted(host.unavailable.items()):
                 errors.add(1.0, method, error)
             families.append(errors)
-        age = self.data_age()
         if age is not None and not failure:
             f = Family(metrics.PROBE_DATA_AGE)
             f.add(age)
