@@ -334,11 +334,12 @@ def ready_with_printer(found: Dict[str, float]) -> bool:
             and any(n.startswith("klipper_extruder_temperature") for n in found))
 
 
-def test_a_klippy_restart_gives_a_correct_probe_within_seconds(printer, remote):
+@pytest.mark.parametrize("endpoint", ["/printer/restart", "/printer/firmware_restart"])
+def test_a_klippy_restart_gives_a_correct_probe_within_seconds(printer, remote, endpoint):
     klippy, moonraker = printer
     target = target_of(moonraker)
     wait_probe(remote, target, ready_with_printer, 10)
-    assert moonraker.post("/printer/restart").status == 200
+    assert moonraker.post(endpoint).status == 200
     # While Klippy is away: Moonraker is connected, the printer series are gone.
     wait_probe(remote, target, lambda f: f.get("probe_success") == 1.0 and not f.get(
         'klipper_klippy_state_info{state="ready"}') and not any(
@@ -462,3 +463,32 @@ def test_a_network_cut_gives_probe_success_0_then_a_correct_probe_after(printer,
     finally:
         exporter.stop()
         link.close()
+
+
+def test_a_printer_powered_off_shows_klippys_shutdown_then_recovers(printer, remote):
+    """The MCU stops answering (its power is cut): Klippy shuts down with its own message;
+    the probe says so exactly as the component does, without printer series, and is correct
+    again within seconds once the printer is powered on (its MCUs and Klippy start)."""
+    klippy, moonraker = printer
+    target = target_of(moonraker)
+    wait_probe(remote, target, ready_with_printer, 10)
+    klippy.mcu("mcu").control(op="fault", fault="mute")
+    try:
+        klippy.wait_ready(timeout=60, state="shutdown")
+        found = wait_probe(remote, target, lambda f: f.get(
+            'klipper_klippy_state_info{state="shutdown"}') == 1.0, 10)
+        assert found["probe_success"] == 1.0
+        assert not any(n.startswith("klipper_extruder_temperature") for n in found)
+        messages = {n for n in found if n.startswith("klipper_klippy_state_message_info")}
+        assert any("Lost communication with MCU" in n for n in messages), messages
+        ours = families(moonraker.metrics().text)
+        assert ours["klipper_klippy_state_message_info"] == {
+            n[len("klipper_klippy_state_message_info"):] for n in messages}
+    finally:
+        klippy.stop()  # powered off: the MCUs and Klippy stop
+    klippy.start()
+    moonraker.wait_klippy_ready()
+    back = time.monotonic()
+    wait_probe(remote, target, ready_with_printer, 5)
+    assert time.monotonic() - back < 5
+    settle(moonraker)
