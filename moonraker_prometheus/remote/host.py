@@ -132,10 +132,13 @@ class RemoteHost(Host):
     async def _refresh_loop(self) -> None:
         last_slow = last_spoolman = time.monotonic()
         while True:
-            ready = self._klippy[1] == "ready"
+            wait = REFRESH_SECONDS
+            if "spoolman" in self.components:
+                wait = SPOOLMAN_SECONDS
+            if self._klippy[1] != "ready":
+                wait = KLIPPY_POLL_SECONDS
             try:
-                await asyncio.wait_for(self._poll.wait(),
-                                       REFRESH_SECONDS if ready else KLIPPY_POLL_SECONDS)
+                await asyncio.wait_for(self._poll.wait(), wait)
             except asyncio.TimeoutError:
                 pass
             self._poll.clear()
