@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, Optional, Pattern, Sequence, Tuple
 
 from ..exposition import Declaration
 from .values import as_flag_or_number
@@ -141,13 +141,19 @@ class ObjectKind:
     # `[temperature_sensor Raspberry Pi]` makes `temperature_host Pi`. Its label value is
     # then the owning section's (see collectors.printer.sensor_owners).
     sensor_types: Tuple[str, ...] = ()
+    # `pattern` compiled once (every pattern of the package is, so the linear-time check in
+    # tests/test_regex_linearity.py finds it).
+    regex: Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern, re.DOTALL))
 
     def matches(self, object_name: str) -> bool:
-        return re.fullmatch(self.pattern, object_name, re.DOTALL) is not None
+        return self.regex.fullmatch(object_name) is not None
 
     def instance(self, object_name: str) -> str:
         if "(?P<instance>" in self.pattern:  # the label value is the named group
-            m = re.fullmatch(self.pattern, object_name, re.DOTALL)
+            m = self.regex.fullmatch(object_name)
             if m is not None:
                 return m.group("instance")
         if self.whole_name or " " not in object_name:

@@ -24,37 +24,48 @@ import re
 import sys
 import time
 from collections import deque
-from itertools import chain, compress, groupby, repeat
+from bisect import bisect_right
+from itertools import accumulate, chain, compress, groupby, repeat
 from operator import add, getitem, not_
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from ..exposition import LABEL_NAME, TYPES, escape_label_value, format_labels, header_lines
 from ..exposition import METRIC_NAME as NAME
 
-LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
+# Written unrolled (runs of plain characters between escapes): one way to match a value,
+# which Python's regex engine reads a run at a time (an alternation per character is 15
+# times slower); each run read whole, as DIGITS below.
+LABEL_VALUE = r'"[^"\\\n]*(?![^"\\\n])(?:\\[\\"n][^"\\\n]*(?![^"\\\n]))*"'
+# A run of digits read whole: the look-ahead stops the engine from giving digits back one
+# at a time when what follows fails (4x faster on a long run that fails at its end; no
+# match needs part of a run, as no digit can follow one).
+DIGITS = r"[0-9]+(?![0-9])"
 # Go's strconv.ParseFloat minus hex floats and underscores (Prometheus refuses p, P and _):
-# ASCII digits only, inf/infinity/nan in any ASCII case, no sign on NaN.
-FLOAT = (r"(?:[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-         r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])")
-TIMESTAMP = r"[+-]?[0-9]+"  # Go's strconv.ParseInt(s, 10, 64); the range is checked apart
+# ASCII digits only, inf/infinity/nan in any ASCII case, no sign on NaN. One way to match
+# each float (docs/architecture.md, "Linear-time parsing").
+FLOAT = (r"(?:[+-]?(?:(?:%s(?:\.(?:%s)?)?|\.%s)(?:[eE][+-]?%s)?"
+         r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])" % ((DIGITS,) * 4))
+TIMESTAMP = r"[+-]?" + DIGITS  # Go's strconv.ParseInt(s, 10, 64); the range is checked apart
 # A metric name is read greedily (Go stops at the first byte that cannot continue it): the
 # look-ahead keeps the regex from backtracking `o1` into the name `o` and the value `1`.
 _NAME_END = r"(?![a-zA-Z0-9_:])"
 # Fast path, what nearly every exporter writes: canonical spacing and no escapes in label
 # values, so one regex with simple character classes validates the whole line.
 _SAMPLE_FAST = re.compile(
-    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
-    % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
+    r'(%s)%s(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
+    % (NAME, _NAME_END, LABEL_NAME, LABEL_NAME, FLOAT))
 # Everything else Go accepts: blanks before the name, around label tokens and after the
 # closing brace, a trailing comma, escapes, no blank between name and value (`a-1`, `a{}1`).
 _PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, LABEL_VALUE)
 _SAMPLE_LOOSE = re.compile(
-    r"[ \t]*(%s)%s[ \t]*(\{[ \t]*((?:%s[ \t]*,[ \t]*)*(?:%s[ \t]*)?)\})?[ \t]*"
+    r"[ \t]*(%s)%s(?:[ \t]*(\{[ \t]*((?:%s[ \t]*,[ \t]*)*(?:%s[ \t]*)?)\}))?[ \t]*"
     r"(%s)(?:[ \t]+(%s))?"
     % (NAME, _NAME_END, _PAIR_LOOSE, _PAIR_LOOSE, FLOAT, TIMESTAMP))
 # The rest of a line whose name-and-labels part is already known (see parse()).
 _VALUE = re.compile(r"[ \t]*(%s)(?:[ \t]+(%s))?" % (FLOAT, TIMESTAMP))
-_PAIR = re.compile(r"(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
+# findall() over label text: the look-behind makes a search fail at once inside a name
+# instead of reading the rest of the name again from every position in it.
+_PAIR = re.compile(r"(?<![a-zA-Z0-9_])(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
 _FLOAT_ONLY = re.compile(FLOAT)
 _NAME_AT = re.compile(NAME)
 # The HELP/TYPE lines nearly every exporter writes; other spellings go to _comment_parts().
@@ -65,11 +76,17 @@ _INT64_MAX = (1 << 63) - 1
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
-# Input is tokenized in slices of about this size (a slice takes well under a millisecond);
-# between slices, once per _NAP_AFTER seconds of work, the worker thread hands the GIL to
-# the event loop thread.
-_SLICE_BYTES = 32768
+# Input is tokenized in slices of at most this size (see _slices); between slices, and
+# every _NAP_LINES lines read one by one, once per _NAP_AFTER seconds of work, the worker
+# thread hands the GIL to the event loop thread. A slice is also the longest line read (in bytes, or characters for a str body): a longer
+# one is dropped and counted (`line_too_long`). Prometheus would store it; but a regular
+# expression takes up to ~130 ns a character on hostile text (a run of digits that fails
+# at its end), and one call over a slice must hold the GIL for no more than ~2 ms. No
+# exporter writes lines of this size (10 kB label values pass).
+_SLICE_BYTES = 16384
+MAX_LINE = _SLICE_BYTES
 _NAP_AFTER = 0.0005
+_NAP_LINES = 32
 
 
 class _Pacer:
@@ -217,9 +234,14 @@ class ParsedFamily:
         self.count += other.count
 
     def lines(self) -> List[str]:
-        """The sample lines, one string each (without newline); the blocks become them."""
+        """The sample lines, one string each (without newline); the blocks become them,
+        split _SLICE_BYTES at a time (see _split_lines)."""
         if len(self.blocks) != self.count:
-            self.blocks = "\n".join(self.blocks).split("\n")
+            pacer = _Pacer()
+            lines: List[str] = []
+            for block in self.blocks:
+                lines += _split_lines(block, pacer)
+            self.blocks = lines
         return self.blocks
 
     def keep(self, flags: List[bool]) -> None:
@@ -233,6 +255,23 @@ class ParsedFamily:
         if self.ids is None:
             self.ids = _series_keys(self.lines())
         return self.ids
+
+
+def _split_lines(text: str, pacer: _Pacer) -> List[str]:
+    """text.split("\\n"), a window of about _SLICE_BYTES at a time, so that no one call
+    allocates the lines of a whole family while holding the GIL."""
+    if len(text) <= _SLICE_BYTES:
+        return text.split("\n")
+    lines: List[str] = []
+    start = 0
+    while True:
+        end = text.find("\n", start + _SLICE_BYTES)
+        if end < 0:
+            lines += text[start:].split("\n")
+            return lines
+        lines += text[start:end].split("\n")
+        start = end + 1
+        pacer.nap()
 
 
 def _series_keys(lines: Iterable[str]) -> List[str]:
@@ -349,31 +388,45 @@ def decode(body: bytes, parsed: Parsed) -> str:
     return "\n".join(good)
 
 
-def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
-    """Lines, a slice at a time; between slices the GIL goes to the event loop thread now
-    and then (_Pacer).
+def _slices(body: Union[str, bytes], parsed: Parsed, pacer: _Pacer) -> Iterator[List[str]]:
+    """Lines, a slice of at most _SLICE_BYTES (whole lines) at a time; between slices the
+    GIL goes to the event loop thread now and then (`pacer`).
 
-    Decoding and splitting per slice also keeps big C calls (which hold the GIL) short. A last
-    line without its newline is dropped and counted, as Go's parsers refuse it: it is what a
-    file caught mid-write or a cut-off body ends with.
+    Every C call here (finding a newline, decoding, splitting) reads a bounded window, and
+    so does every call the caller makes over a slice or one of its lines: a line longer
+    than MAX_LINE is dropped and counted (`line_too_long`), not read. A last line without
+    its newline is read like any other, as Prometheus' scrape parser reads it.
     """
     total = len(body)
-    newline, blanks = (b"\n", b" \t") if isinstance(body, bytes) else ("\n", " \t")
+    newline = b"\n" if isinstance(body, bytes) else "\n"
     start = 0
-    pacer = _Pacer()
     while start < total:
-        end = body.find(newline, start + _SLICE_BYTES)  # type: ignore[arg-type]
-        end = total if end < 0 else end
+        if total - start <= _SLICE_BYTES:
+            end = total
+        else:
+            end = body.rfind(newline, start, start + _SLICE_BYTES + 1)  # type: ignore[arg-type]
+            if end < 0:  # the line at `start` is longer than a slice
+                parsed.drop("line_too_long")
+                start = _line_after(body, start, newline, pacer)
+                continue
         piece = body[start:end]
-        if end == total:
-            cut = piece.rfind(newline) + 1  # type: ignore[arg-type]
-            if piece[cut:].strip(blanks):  # type: ignore[arg-type]
-                parsed.drop("invalid_line")
-            piece = piece[:cut]
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
         yield text.split("\n")
         start = end + 1
         pacer.nap()
+
+
+def _line_after(body: Union[str, bytes], start: int, newline: Union[str, bytes],
+                pacer: _Pacer) -> int:
+    """Where the line after the one at `start` begins (or len(body)), found a window of
+    MAX_LINE at a time."""
+    while start < len(body):
+        end = body.find(newline, start, start + MAX_LINE)  # type: ignore[arg-type]
+        if end >= 0:
+            return end + 1
+        start += MAX_LINE
+        pacer.nap()
+    return len(body)
 
 
 # What a body's sample line must end with, after a known name-and-labels part, for the
@@ -382,8 +435,8 @@ def _slices(body: Union[str, bytes], parsed: Parsed) -> Iterator[List[str]]:
 _REST = " %s(?: (?:0|[1-9][0-9]{0,17}))?" % FLOAT
 _RESTS = re.compile("(?:%s\n)*%s" % (_REST, _REST))
 # What nearly every exporter writes (a subset of _RESTS, tried first as it runs faster).
-_PLAIN_RESTS = re.compile(r"(?: -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?\n)*"
-                          r" -?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?(?: [1-9][0-9]{0,17})?")
+_PLAIN_REST = r" -?%s(?:\.%s)?(?:e[+-]%s)?(?: [1-9][0-9]{0,17})?" % ((DIGITS,) * 3)
+_PLAIN_RESTS = re.compile("(?:%s\n)*%s" % (_PLAIN_REST, _PLAIN_REST))
 _EXPONENT = re.compile(r" ([^ \n]*[eE][^ \n]*)")  # a value token that may overflow
 _LONG_TOKEN = re.compile(r"[^ \n]{41}")  # a value whose range parse() checks
 # Template.apply() checks at most this many lines per C call (a slice has fewer of them
@@ -443,7 +496,8 @@ class Template:
         rests: List[str] = []  # the rest of each slot's line, if a family needs them
         keyed = self.keyed
         line_at = fixed_at = 0
-        for lines in _slices(body, parsed):
+        pacer = _Pacer()
+        for lines in _slices(body, parsed, pacer):
             for first in range(0, len(lines), _STEP_LINES):
                 step = lines[first:first + _STEP_LINES]
                 stop = line_at + len(step)
@@ -467,30 +521,30 @@ class Template:
                 line_at = stop
         if line_at != len(mask) or parsed.dropped:
             return None
-        pacer = _Pacer()
         for name, mtype, typed, help_, where, splices, keys, ids in self.families:
             fam = ParsedFamily(name, mtype, typed)
             fam.help = help_
             if keys is not None:
-                picked = rests[where] if isinstance(where, slice) else map(rests.__getitem__,
-                                                                              where)
-                fam.add_block("\n".join(map(add, keys, picked)), len(keys),
-                              list(ids))  # type: ignore[arg-type]
+                picked = rests[where] if isinstance(where, slice) else list(map(
+                    rests.__getitem__, where))
+                lines = list(map(add, keys, picked))
+                for a, b in _join_chunks(lines):
+                    fam.add_block("\n".join(lines[a:b]), b - a,
+                                  list(ids[a:b]))  # type: ignore[index]
+                    pacer.nap()
             elif splices is not None:
-                if isinstance(where, slice):
-                    picked: Iterable[str] = samples[where]
-                    n = where.stop - where.start
-                else:
-                    picked, n = map(samples.__getitem__, where), len(where)
+                picked = samples[where] if isinstance(where, slice) else list(map(
+                    samples.__getitem__, where))
+                if isinstance(where, slice):  # free the lines now: a lower peak
+                    samples[where] = repeat(None, len(picked))
                 # A bare name's splice finds it after a newline, the first line's too.
                 lead = "\n" if splices and splices[-1][0][0] == "\n" else ""
-                text = lead + "\n".join(picked)
-                for old, new in splices:
-                    text = text.replace(old, new)
-                fam.add_block(text[len(lead):], n)
-                if isinstance(where, slice):  # free the lines now: a lower peak
-                    samples[where] = repeat(None, n)
-            pacer.nap()
+                for a, b in _join_chunks(picked):
+                    text = lead + "\n".join(picked[a:b])
+                    for old, new in splices:
+                        text = text.replace(old, new)
+                    fam.add_block(text[len(lead):], b - a)
+                    pacer.nap()
             parsed.families[name] = fam
         parsed.dropped = dict(self.dropped)
         return parsed
@@ -505,10 +559,33 @@ _TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tu
                         Optional[Tuple[str, ...]]]
 
 
+# Template.apply() joins and splices a family's lines this many characters at a time.
+_JOIN_CHARS = 262144
+
+
+def _join_chunks(lines: Sequence[str]) -> Iterator[Tuple[int, int]]:
+    """(start, stop) index ranges of `lines` of about _JOIN_CHARS characters each (at least
+    one line), found with C-level calls (accumulate, bisect), no Python code per line."""
+    ends = list(accumulate(map(len, lines)))
+    start = 0
+    while start < len(lines):
+        before = ends[start - 1] if start else 0
+        stop = max(start + 1, bisect_right(ends, before + _JOIN_CHARS, start))
+        yield start, stop
+        start = stop
+
+
 def _one_brace_each(parts: Sequence[str]) -> bool:
     """True if no label value in these name-and-labels parts holds a `{` (a labelled part
-    ends with its `}` and holds at least one `{`, a bare name holds none)."""
-    return sum(map(str.count, parts, repeat("{"))) == sum(map(str.endswith, parts, repeat("}")))
+    ends with its `}` and holds at least one `{`, a bare name holds none). Read 512 parts
+    (at most 8 MiB: a part is at most MAX_LINE long) per C call."""
+    pacer = _Pacer()
+    for at in range(0, len(parts), 512):
+        step = parts[at:at + 512]
+        if sum(map(str.count, step, repeat("{"))) != sum(map(str.endswith, step, repeat("}"))):
+            return False
+        pacer.nap()
+    return True
 
 
 def _one_brace(splices: Tuple[Tuple[str, str], ...], one_each: bool
@@ -618,12 +695,10 @@ class _Recorder:
 # A first scrape, a slice at a time (see _bulk_slice): every line of the slice is a comment,
 # a blank line or a sample line in canonical form (one blank before the value, labels with
 # no blanks or trailing comma, a canonical value and timestamp), whose name-and-labels part
-# and rest are captured. Label values are written unrolled (runs of plain characters between
-# escapes), which Python's regex engine matches a run at a time.
-_VALUE_TEXT = r'"[^"\\\n]*(?:\\[\\"n][^"\\\n]*)*"'
-_PAIR_TEXT = "%s=%s" % (LABEL_NAME, _VALUE_TEXT)
-_LINES = re.compile(r"^(?:#[^\n]*|((%s)(\{%s(?:,%s)*\})?)(%s))?$"
-                    % (NAME, _PAIR_TEXT, _PAIR_TEXT, _REST), re.M)
+# and rest are captured.
+_PAIR_TEXT = "%s=%s" % (LABEL_NAME, LABEL_VALUE)
+_LINES = re.compile(r"^(?:#[^\n]*|((%s)%s(\{%s(?:,%s)*\})?)(%s))?$"
+                    % (NAME, _NAME_END, _PAIR_TEXT, _PAIR_TEXT, _REST), re.M)
 _EVERY_OTHER = slice(None, None, 2)
 # Labels whose values must be numbers (see _numeric), as they appear in a skeleton.
 _NUMERIC_LABELS = frozenset(("le=", "quantile="))
@@ -632,7 +707,7 @@ _NUMERIC_VALUES = {n: re.compile(r'[{,]%s"([^"]*)"' % n) for n in _NUMERIC_LABEL
 
 def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
                 owner: Dict[str, Optional[ParsedFamily]], rw: Rewriter, parsed: Parsed,
-                seen: Set[str], rec: Optional[_Recorder]) -> Optional[int]:
+                seen: Set[str], rec: Optional[_Recorder], pacer: _Pacer) -> Optional[int]:
     """What parse()'s loop would do with one slice of lines, done with C-level calls over
     the whole slice instead of Python code per line; the number of samples kept, or None
     (nothing done) for a slice parse() must read line by line.
@@ -648,6 +723,7 @@ def _bulk_slice(lines: List[str], fams: Dict[str, ParsedFamily],
     """
     text = "\n".join(lines)
     found = _LINES.findall(text)
+    pacer.nap()
     if len(found) != len(lines):
         return None
     parts, names, braces, rests = zip(*found)
@@ -792,13 +868,16 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     seen: Set[str] = set()  # series identities already taken from this body
     cache = rw.cache
     value_of = _VALUE.fullmatch
-    for lines in _slices(body, parsed):
+    pacer = _Pacer()
+    for lines in _slices(body, parsed, pacer):
         if rw.bulk:
-            kept = _bulk_slice(lines, fams, owner, rw, parsed, seen, rec)
+            kept = _bulk_slice(lines, fams, owner, rw, parsed, seen, rec, pacer)
             if kept is not None:
                 count += kept
                 continue
-        for line in lines:
+        for at, line in enumerate(lines):
+            if not at % _NAP_LINES:
+                pacer.nap()
             if not line or line[0] == "#":
                 if line:
                     _comment(line, fams, owner, rw, parsed)
@@ -883,8 +962,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         parsed.drop("duplicate_series", dups)
     rw.used += count
     if rec is not None:
-        ends = b"\n" if isinstance(body, bytes) else "\n"
-        if not body.endswith(ends) or "invalid_utf8" in parsed.dropped:  # type: ignore
+        if "invalid_utf8" in parsed.dropped or "line_too_long" in parsed.dropped:
             rec.whole = False  # lines _slices() dropped are not in the recording
         rw.templates[index] = rec.template(parsed, count, rw.prefix)
     return parsed

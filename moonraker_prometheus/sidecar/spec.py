@@ -17,6 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..exposition import is_label_name
 
+try:  # the parser of Python's own regex engine: 3.11 moved it
+    from re import _constants as _sre  # type: ignore[attr-defined]  # private, stable
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]  # private, stable
+except ImportError:  # Python 3.9 and 3.10
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+_REPEATS = tuple(getattr(_sre, n) for n in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+                 if hasattr(_sre, n))
+_MAXREPEAT = _sre.MAXREPEAT
+
 MIN_INTERVAL = 1.0  # seconds; a smaller exec_periodic interval is a busy loop
 MAX_INTERVAL = 86400.0  # one run a day at least (max_age: a week)
 MAX_TIMEOUT = 600.0
@@ -24,7 +35,9 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 MAX_MAX_BYTES = 1 << 30  # 1 GiB: more is a typo, and would not fit a printer host's memory
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# findall() over a duration: the look-behind keeps a search from starting inside a number.
+_DURATION_PART = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_GROUP = re.compile(r"[A-Za-z0-9_-]+")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Option types: how each front end reads a value (moonraker.conf getter; YAML node type).
@@ -139,7 +152,7 @@ class SourceSpec:
         option and the reason."""
         if not _NAME.fullmatch(self.name or ""):
             raise SpecError("name", "must be non-empty letters, digits, '_', '.', ':' or '-'")
-        if self.group and not re.fullmatch(r"[A-Za-z0-9_-]+", self.group):
+        if self.group and not _GROUP.fullmatch(self.group):
             raise SpecError("group", "must be letters, digits, '_' or '-' (it becomes a URL path)")
         for k in self.labels:
             if not is_label_name(k):
@@ -163,7 +176,51 @@ class SourceSpec:
         out = []
         for p in patterns:
             try:
-                out.append(re.compile(p))
+                compiled = re.compile(p)
             except re.error as e:
                 raise SpecError(option, "bad regular expression %r: %s" % (p, e)) from None
+            problem = check_user_pattern(compiled)
+            if problem:
+                raise SpecError(option, "regular expression %r %s" % (p, problem))
+            out.append(compiled)
         return out
+
+
+def check_user_pattern(pattern: Pattern[str]) -> Optional[str]:
+    """Why a user's `keep`/`drop` pattern may take exponential time on a long family name
+    (the names come from the source, so a hostile one can be long), or None.
+
+    Python's regex engine backtracks and holds the GIL for a whole match (see
+    docs/architecture.md, "Linear-time parsing"): a repeat holding another repeat, either
+    of them unbounded (`(a+)+`, `(.*,)*`), or an unbounded repeat of an alternation
+    (`(a|ab)*`), can try exponentially many ways to match. Such a pattern is refused (the
+    check is conservative: `(x+y)*` is refused too); its meaning can nearly always be
+    written with one repeat (`(a+)+` is `a+`)."""
+    for op, av in _flat(_sre_parse.parse(pattern.pattern, pattern.flags)):
+        if op not in _REPEATS or av[1] <= 1:
+            continue
+        high, inner = av[1], _flat(av[2])
+        if any(o in _REPEATS and a[1] > 1 and _MAXREPEAT in (high, a[1]) for o, a in inner):
+            return ("nests a repeat in a repeat: it can take exponential time on a long "
+                    "name; write it with one repeat")
+        if high == _MAXREPEAT and any(o is _sre.BRANCH for o, _ in inner):
+            return ("repeats an alternation: it can take exponential time on a long name; "
+                    "write it with one repeat")
+    return None
+
+
+def _flat(nodes: Any) -> List[Any]:
+    """Every node of a parse tree, depth first."""
+    out = []
+    for op, av in nodes:
+        out.append((op, av))
+        if op in _REPEATS:
+            out += _flat(av[2])
+        elif op is _sre.BRANCH:
+            for branch in av[1]:
+                out += _flat(branch)
+        elif op is _sre.SUBPATTERN:
+            out += _flat(av[-1])
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            out += _flat(av[1])
+    return out
