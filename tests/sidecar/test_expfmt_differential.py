@@ -99,11 +99,21 @@ def test_timestamps_are_written_as_the_scrape_parser_reads_them():
     assert out.splitlines()[1::2] == ["a 1 5", "b 1 17", "c 1 9223372036854775807", "d 1 0"]
 
 
-def test_a_last_line_without_its_newline_is_refused_as_prometheus_does():
-    text = "# TYPE a gauge\na 1\nb 12"  # e.g. a textfile read while "b 123\n" was written
-    code, out = check_metrics(text)
-    assert code == 1 and "line 3" in " ".join(out)
+def test_a_last_line_without_its_newline_is_served_as_prometheus_scrape_stores_it():
+    # promtool's parser refuses it, Prometheus' scrape parser stores it (the oracle:
+    # tests/sidecar/test_scrape_oracle.py), and several exporters and scripts end so.
+    text = "# TYPE a gauge\na 1\nb 12"
+    assert check_metrics(text)[0] == 1
     parsed = parse(text, Rewriter(rewrite=False))
-    assert render(parsed.families.values()) == "# TYPE a gauge\na 1\n"
-    assert parsed.dropped == {"invalid_line": 1}
+    assert render(parsed.families.values()) == "# TYPE a gauge\na 1\n# TYPE b untyped\nb 12\n"
+    assert parsed.dropped == {}
     assert parse("a 1\n  ", Rewriter(rewrite=False)).dropped == {}  # blanks are no line
+
+
+def test_a_body_without_its_last_newline_is_served_by_the_template_path_too():
+    rw = Rewriter([("exporter_name", "x")])
+    for value in ("1", "2", "3"):  # first scrape, then the template's replays
+        parsed = parse("# TYPE a gauge\na 1\nb " + value, rw)
+        rw.rotate()
+        assert render(parsed.families.values()).endswith('b{exporter_name="x"} %s\n' % value)
+    assert rw.templates[0] is not None
