@@ -22,8 +22,8 @@ PY39_TESTS=(tests/test_component.py tests/test_component_exporters.py
             tests/test_printer_integration.py tests/test_moonraker_collectors.py
             tests/test_catalogue.py tests/test_exposition.py tests/test_printer_collector.py
             tests/test_printer_readers.py tests/test_moonraker_unit.py tests/test_placeholders.py
-            tests/test_sensor_labels.py tests/test_go_migration.py
-            tests/sidecar)
+            tests/test_sensor_labels.py tests/test_go_migration.py tests/test_merge_freeze.py
+            tests/test_regex_linearity.py tests/sidecar)
 
 run_pytest() {  # run_pytest PYTHON ARGS...: pytest's exit code, with "no tests" a failure
     local python="$1" rc=0; shift
