@@ -67,7 +67,9 @@ def values(text: str) -> Dict[str, float]:
 class Remote:
     """The exporter as its own process, listening on a free loopback port."""
 
-    def __init__(self, tmp: str, *args: str) -> None:
+    def __init__(self, tmp: str, *args: str, plain_http: bool = True) -> None:
+        """`plain_http`: wait until it answers http:// (False: a TLS listener, the caller
+        waits)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(tmp, f"remote-{self.port}.log")
@@ -75,7 +77,8 @@ class Remote:
         self.proc = spawn([sys.executable, "-m", "moonraker_prometheus.remote",
                            "--listen", f"127.0.0.1:{self.port}", "--log.level", "debug",
                            *args], "remote exporter", self.log_path, cwd=REPO_ROOT, env=env)
-        wait_for(lambda: self.get("/")[0] == 200, 15, 0.1, "remote exporter listening")
+        if plain_http:
+            wait_for(lambda: self.get("/")[0] == 200, 15, 0.1, "remote exporter listening")
 
     def get(self, path: str, timeout_header: Optional[str] = None,
             timeout: float = 15.0) -> Tuple[int, str]:
