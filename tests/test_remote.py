@@ -495,3 +495,38 @@ def test_a_printer_powered_off_shows_klippys_shutdown_then_recovers(printer, rem
     wait_probe(remote, target, ready_with_printer, 5)
     assert time.monotonic() - back < 5
     settle(moonraker)
+
+
+def test_any_target_with_allow_any_target_and_no_more_than_max_targets(printer, tmp_path):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    config = tmp_path / "remote.yml"
+    config.write_text("max_targets: 1\n")
+    exporter = Remote(str(tmp_path), "--allow-any-target", "--config", str(config))
+    try:
+        found = wait_probe(exporter, target, ready_with_printer, 15)
+        assert found["probe_success"] == 1.0
+        status, body, _ = exporter.probe(f"127.0.0.1:{free_port()}")
+        assert status == 503 and "max_targets" in body
+    finally:
+        exporter.stop()
+
+
+def test_a_target_nobody_probes_is_disconnected(printer, tmp_path):
+    _, moonraker = printer
+    target = target_of(moonraker)
+    config = tmp_path / "remote.yml"
+    config.write_text(f"idle_timeout: 10\ntargets:\n  - address: {target}\n")
+    exporter = Remote(str(tmp_path), "--config", str(config))
+    try:
+        before = moonraker.server_info()["websocket_count"]
+        wait_probe(exporter, target, ready_with_printer, 15)
+        assert moonraker.server_info()["websocket_count"] == before + 1
+        key = f'klipper_remote_target_connected{{target="{target}"}}'
+        wait_for(lambda: values(exporter.get("/metrics")[1]).get(key, 0.0) == 0.0, 25, 0.5,
+                 "the idle target disconnected")
+        wait_for(lambda: moonraker.server_info()["websocket_count"] == before, 10, 0.2,
+                 "Moonraker's websocket closed")
+        wait_probe(exporter, target, ready_with_printer, 15)  # and back at the next probe
+    finally:
+        exporter.stop()

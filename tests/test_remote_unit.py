@@ -176,3 +176,34 @@ def test_a_method_an_old_moonraker_lacks_is_named_and_its_families_absent():
     asyncio.run(host.load())
     assert host.unavailable == {"machine.proc_stats": "Method not found"}
     assert host.proc_stats() is None and host.network_stats() is None
+
+
+def test_a_message_over_the_size_limit_closes_the_connection():
+    """A real tornado websocket server answering with 100 kB; the limit is 64 KiB."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+    from tornado.websocket import WebSocketHandler
+
+    from moonraker_prometheus.remote.client import connect
+
+    class Big(WebSocketHandler):
+        def on_message(self, message: Any) -> None:
+            self.write_message('{"jsonrpc": "2.0", "id": 1, "result": "%s"}' % ("x" * 100000))
+
+    async def run() -> ProbeFailure:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(Application([("/websocket", Big)]))
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        try:
+            conn = await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
+                                 max_message_size=65536)
+            with pytest.raises(ProbeFailure) as failure:
+                await conn.call("server.info")
+            await conn.close()
+            return failure.value
+        finally:
+            server.stop()
+
+    assert asyncio.run(run()).reason == "message_too_large"

@@ -29,7 +29,7 @@ REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "aut
 
 Notify = Callable[[str, Any], None]
 # Websocket pings: a connection whose peer went silent (a network cut, a host powered off
-# without closing its sockets) is closed after two intervals without a pong.
+# without closing its sockets) is closed when a ping gets no pong within the interval.
 PING_SECONDS = 5.0
 
 
@@ -113,6 +113,7 @@ class Connection:
         self.messages = 0  # messages received (notifications and answers)
         self.requests = 0  # requests sent
         self.last_message: Optional[float] = None  # loop time of the last message
+        self._opened = asyncio.get_running_loop().time()
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def call(self, method: str, params: Optional[Dict[str, Any]] = None,
@@ -147,12 +148,7 @@ class Connection:
             while True:
                 raw = await self._ws.read_message()
                 if raw is None:
-                    code = self._ws.close_code
-                    self._fail(ProbeFailure("message_too_large",
-                                            "Moonraker sent a message over the size limit")
-                               if code == 1009 else
-                               ProbeFailure("closed", f"Moonraker closed the websocket"
-                                                      f"{f' (code {code})' if code else ''}"))
+                    self._fail(self._why_closed(loop.time()))
                     return
                 self.messages += 1
                 self.last_message = loop.time()
@@ -187,6 +183,20 @@ class Connection:
             raise
         except Exception as e:
             self._fail(classify(e))
+
+    def _why_closed(self, now: float) -> ProbeFailure:
+        """Why the websocket closed: Moonraker closed it (its close code), or tornado did
+        on our side, for a message over max_message_size or a ping without a pong (a peer
+        silent for PING_SECONDS; Moonraker otherwise pushes every second)."""
+        code = self._ws.close_code
+        protocol = getattr(self._ws, "protocol", None)
+        if code is None and getattr(protocol, "server_terminated", False):
+            if now - (self.last_message or self._opened) < PING_SECONDS:
+                return ProbeFailure("message_too_large",
+                                    "Moonraker sent a message over max_message_size")
+            return ProbeFailure("timeout", f"no answer to pings for {PING_SECONDS:g} s")
+        return ProbeFailure("closed", "Moonraker closed the websocket"
+                                      + (f" (code {code})" if code else ""))
 
     def _fail(self, failure: ProbeFailure) -> None:
         if self.failure is None:
@@ -305,7 +315,7 @@ async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
                               follow_redirects=False)
         ws = await asyncio.wait_for(
             websocket_connect(request, max_message_size=max_message_size,
-                              ping_interval=PING_SECONDS, ping_timeout=2 * PING_SECONDS),
+                              ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS),
             connect_timeout + 1.0)
     except Exception as e:
         raise classify(e) from None
