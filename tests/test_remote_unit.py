@@ -144,9 +144,9 @@ class RecordingConnection:
 
 def test_one_subscription_per_connection_holds_every_collectors_fields():
     conn = RecordingConnection()
-    host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
 
     async def run() -> Any:
+        host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
         first = await host.subscribe_objects({"extruder": ["temperature"]}, lambda *_: None)
         second = await host.subscribe_objects({"extruder": ["target"], "mmu": None}, None)
         return first, second
@@ -172,8 +172,12 @@ class OldMoonraker(RecordingConnection):
 
 
 def test_a_method_an_old_moonraker_lacks_is_named_and_its_families_absent():
-    host = RemoteHost(OldMoonraker(), "printer")  # type: ignore[arg-type]
-    asyncio.run(host.load())
+    async def loaded() -> RemoteHost:
+        host = RemoteHost(OldMoonraker(), "printer")  # type: ignore[arg-type]
+        await host.load()
+        return host
+
+    host = asyncio.run(loaded())
     assert host.unavailable == {"machine.proc_stats": "Method not found"}
     assert host.proc_stats() is None and host.network_stats() is None
 
