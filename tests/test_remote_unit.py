@@ -211,3 +211,31 @@ def test_a_message_over_the_size_limit_closes_the_connection():
             server.stop()
 
     assert asyncio.run(run()).reason == "message_too_large"
+
+
+class History(RecordingConnection):
+    """A history of 150 completed jobs and 1 cancelled one, listed a page at a time."""
+
+    async def call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Any:
+        self.calls.append((method, params))
+        jobs = [{"status": "completed"}] * 150 + [{"status": "cancelled"}]
+        start, limit = (params or {}).get("start", 0), (params or {}).get("limit", 50)
+        return {"jobs": jobs[start:start + limit]}
+
+
+def test_history_outcomes_are_counted_once_then_kept_current_by_notifications():
+    conn = History()
+
+    async def run() -> List[Any]:
+        host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
+        host.components = {"history"}
+        first = await host.history_outcomes()
+        pages = len(conn.calls)
+        host.notify("notify_history_changed",
+                    [{"action": "finished", "job": {"status": "cancelled"}}])
+        second = await host.history_outcomes()
+        return [first, pages, second, len(conn.calls)]
+
+    first, pages, second, calls = asyncio.run(run())
+    assert first == {"completed": 150.0, "cancelled": 1.0} and pages == 2
+    assert second == {"completed": 150.0, "cancelled": 2.0} and calls == pages

@@ -62,6 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # a line per probe: thousands a minute on a farm
+        logging.getLogger("tornado.access").setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config) if args.config else RemoteConfig()
         from_file = load_targets_file(args.targets_file) if args.targets_file else []

@@ -30,6 +30,10 @@ REFRESH_SECONDS = 300.0  # system info, update status, proc_stats (uptime, throt
 SPOOLMAN_SECONDS = 60.0  # Spoolman status (pending reports change without notification)
 KLIPPY_POLL_SECONDS = 2.0  # server info while Klippy is not ready
 HISTORY_PAGE = 100  # jobs per history page when counting outcomes
+# History's outcomes are counted from its whole job list (Moonraker's API has no count by
+# status): once per connection and per hour, and kept current between counts by the
+# "finished" notifications (a deleted job is missed until the next count).
+HISTORY_RECOUNT_SECONDS = 3600.0
 # Fields the component gets from Moonraker's own subscriptions (job_state, the Klippy
 # state message); asked for besides the collectors' plan.
 EXTRA_FIELDS: Dict[str, List[str]] = {
@@ -88,6 +92,8 @@ class RemoteHost(Host):
         self._queue: Optional[Tuple[Any, Tuple[QueuedJob, ...]]] = None
         self._totals: Optional[Dict[str, Any]] = None
         self._current: Optional[Dict[str, Any]] = None
+        self._outcomes: Optional[Dict[str, float]] = None  # counted, then kept current
+        self._outcomes_counted = 0.0  # monotonic time of the last full count
         self._power: Optional[Dict[str, Dict[str, Any]]] = None
         self._sensors: Optional[Dict[str, Dict[str, Any]]] = None
         self._spoolman: Optional[Dict[str, Any]] = None
@@ -367,6 +373,10 @@ class RemoteHost(Host):
             self._current = job
         elif action == "finished":
             self._current = None
+            status = job.get("status") if isinstance(job, dict) else None
+            if self._outcomes is not None and isinstance(status, str) \
+                    and status != "in_progress":
+                self._outcomes[status] = self._outcomes.get(status, 0.0) + 1.0
         self._later(self._history_totals)
         self._fire("history:history_changed", event)
 
@@ -547,10 +557,13 @@ class RemoteHost(Host):
         return self._totals
 
     async def history_outcomes(self) -> Optional[Dict[str, float]]:
-        """Counted from history's job list, a page at a time (Moonraker's API has no
-        count by status)."""
+        """Counted from history's job list, a page at a time (see
+        HISTORY_RECOUNT_SECONDS); between counts, the count kept current."""
         if "history" not in self.components:
             return None
+        if self._outcomes is not None and \
+                time.monotonic() - self._outcomes_counted < HISTORY_RECOUNT_SECONDS:
+            return dict(self._outcomes)
         counts: Dict[str, float] = {}
         start = 0
         while True:
@@ -564,7 +577,8 @@ class RemoteHost(Host):
                 if isinstance(status, str) and status != "in_progress":
                     counts[status] = counts.get(status, 0.0) + 1.0
             if len(jobs) < HISTORY_PAGE:
-                return counts
+                self._outcomes, self._outcomes_counted = counts, time.monotonic()
+                return dict(counts)
             start += len(jobs)
 
     def current_job(self) -> Optional[CurrentJob]:
