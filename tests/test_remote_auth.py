@@ -121,3 +121,23 @@ def test_the_listener_has_the_sidecars_basic_auth(locked, tmp_path):
             assert r.status == 200
     finally:
         remote.stop()
+
+
+def test_a_login_is_renewed_when_moonraker_restarts(locked, tmp_path):
+    moonraker, _, folder = locked
+    target = target_of(moonraker)
+    remote = Remote(str(tmp_path), "--config", config(
+        folder, moonraker, username="exporter", password_file="printer.password"))
+    try:
+        def printing(found) -> bool:
+            return any(n.startswith("klipper_extruder_temperature") for n in found)
+
+        assert probe_until(remote, target, printing)[0].get("probe_success") == 1.0
+        moonraker.stop()
+        moonraker.start()  # (its /server/info answers 401 to the harness: no wait for Klippy)
+        found, body = probe_until(remote, target, printing, timeout=30)
+        assert found.get("probe_success") == 1.0, body[-1500:]
+        own = values(remote.get("/metrics")[1])
+        assert own[f'klipper_remote_target_connections_total{{target="{target}"}}'] == 2.0
+    finally:
+        remote.stop()
