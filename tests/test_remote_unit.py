@@ -239,3 +239,24 @@ def test_history_outcomes_are_counted_once_then_kept_current_by_notifications():
     first, pages, second, calls = asyncio.run(run())
     assert first == {"completed": 150.0, "cancelled": 1.0} and pages == 2
     assert second == {"completed": 150.0, "cancelled": 2.0} and calls == pages
+
+
+def test_the_exporters_own_families_and_reasons_are_documented(promtool_check):
+    import os
+
+    from moonraker_prometheus.exposition import Family, render_families
+    from moonraker_prometheus.remote import metrics
+    from moonraker_prometheus.remote.client import REASONS
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "remote.md"), encoding="utf-8") as f:
+        doc = f.read()
+    families = []
+    for metric in (*metrics.PROBE, *metrics.TARGETS):
+        assert f"`{metric.name}" in doc, metric.name
+        family = Family(metric)
+        family.add(1.0, *("x" for _ in metric.labels))
+        families.append(family)
+    for reason in REASONS:
+        assert reason in metrics.PROBE_FAILURE.help and reason in doc, reason
+    promtool_check(render_families(families))

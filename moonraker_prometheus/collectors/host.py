@@ -74,7 +74,7 @@ class Host(abc.ABC):
 
     @abc.abstractmethod
     def get_event_loop(self) -> Any:
-        """An object with `create_task(coro)` and `async run_in_thread(func, *args)`."""
+        """An object with `create_task(coro)` (Moonraker's event loop in process)."""
 
     # ----- Klippy -----
     @abc.abstractmethod

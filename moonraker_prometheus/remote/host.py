@@ -53,15 +53,12 @@ def _job_id(value: Any) -> Any:
 
 
 class _Loop:
-    """`get_event_loop()` for the collectors: create_task and run_in_thread."""
+    """`get_event_loop()` for the collectors: create_task (nothing remote blocks: no
+    run_in_thread)."""
 
     @staticmethod
     def create_task(coro: Any) -> "asyncio.Task[Any]":
         return asyncio.get_running_loop().create_task(coro)
-
-    @staticmethod
-    async def run_in_thread(func: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
 
 class RemoteHost(Host):
