@@ -16,6 +16,9 @@ remembered, so the next scrape only checks values; a body laid out line for line
 source's previous one has its values checked a few thousand lines per C call, with no Python
 code per line (Template); any other body is read a slice at a time the same way where its
 lines allow (_bulk_slice), and line by line where they do not. Work is linear in the input.
+Quoted UTF-8 names (Prometheus 3) are served escaped to legacy names as Prometheus'
+`underscores` escaping writes them; what the escaping makes collide is dropped and counted
+(see _escape_families).
 """
 from __future__ import annotations
 
@@ -72,6 +75,26 @@ _NAME_AT = re.compile(NAME)
 _COMMENT_FAST = re.compile(r"# (HELP|TYPE) (%s) ([^ \t].*)" % NAME)
 _BLANKS = " \t"
 _INT64_MAX = (1 << 63) - 1
+# UTF-8 names (Prometheus 3, node_exporter's textfile collector): a metric or label name
+# quoted as a label value is (its escapes read) any non-empty text. A sample line then puts
+# a quoted metric name inside the braces as an item of its own (`{"a.b",c="d"} 1`), or a
+# legacy name before them (`m{"a.b"="v"} 1`). Such a line is read an item at a time: the
+# head, then one _QUOTED_ITEM per item (a quoted name, or a name, legacy or quoted, `=` and
+# a value), each ending at its `,` or `}`, then the value as _VALUE reads it.
+_QUOTED_HEAD = re.compile(r"[ \t]*(?:(%s)%s[ \t]*)?\{" % (NAME, _NAME_END))
+_QUOTED_ITEM = re.compile(
+    r"[ \t]*(?:(?:(%s)|(%s)(?![a-zA-Z0-9_]))[ \t]*(?:=[ \t]*(%s)[ \t]*)?([,}])|(\}))"
+    % (LABEL_VALUE, LABEL_NAME, LABEL_VALUE))
+_QUOTED_AT = re.compile(LABEL_VALUE)  # a quoted name in a HELP or TYPE line (match())
+# What Prometheus' `underscores` escaping (Go: model.EscapeName, UnderscoreEscaping) turns
+# into `_`: every character that is not legal there in a legacy name. In a label name `:`
+# is not legal in the text format 0.0.4 either (Go keeps it: its output would not parse).
+_NOT_LEGACY = {False: re.compile(r"[^a-zA-Z0-9_:]"), True: re.compile(r"[^a-zA-Z0-9_]")}
+_QUOTED = -4  # _tokenize(): the end of the name-and-labels part of a line of quoted names
+# _tokenize() ends after which parse() may hand the GIL over at once: an invalid line, or
+# one of quoted names, may have taken milliseconds (a 16 KiB line of a thousand labels).
+_SLOW_ENDS = frozenset((-1, -3, _QUOTED))
+_MEMBER_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
 
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
@@ -127,6 +150,24 @@ def unescape_help(text: str) -> Optional[str]:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def escape_name(name: str, label: bool = False) -> str:
+    """A metric name (or with `label`, a label name) as Prometheus' `underscores` escaping
+    writes it in the text format 0.0.4: each character not legal at its place in a legacy
+    name becomes `_` (a digit is legal after the first place only); a legal name stays as it
+    is."""
+    escaped = _NOT_LEGACY[label].sub("_", name)
+    return "_" + escaped[1:] if escaped[:1].isdigit() else escaped
+
+
+def _unquote(text: str) -> str:
+    """The name a quoted name (`"..."`, validated by LABEL_VALUE) stands for: its escapes
+    `\\\\`, `\\"` and `\\n` read."""
+    text = text[1:-1]
+    if "\\" not in text:
+        return text
+    return "\\".join(x.replace('\\"', '"').replace("\\n", "\n") for x in text.split("\\\\"))
 
 
 def label_text(labels: Sequence[Tuple[str, str]]) -> str:
@@ -322,6 +363,11 @@ class Rewriter:
         self.bodies = 0
 
     def wanted(self, family: str) -> bool:
+        """True unless keep/drop filter out the family of this name (a UTF-8 name is
+        matched as it is served: escaped)."""
+        if not self.keep and not self.drop:
+            return True
+        family = escape_name(family)
         if self.keep and not any(p.fullmatch(family) for p in self.keep):
             return False
         return not any(p.fullmatch(family) for p in self.drop)
@@ -865,6 +911,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     fams: Dict[str, ParsedFamily] = {}  # every family Go's parser knows, filtered ones too
     owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
+    quoted: Dict[int, ParsedFamily] = {}  # families with lines of UTF-8 names, by id
     seen: Set[str] = set()  # series identities already taken from this body
     cache = rw.cache
     value_of = _VALUE.fullmatch
@@ -894,6 +941,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             if m is not None:
                 value, ts = m.groups()
                 slot = True  # this line's outcome depends on its name-and-labels part only
+                utf8 = False
                 if type(hit) is str:
                     key = _plain_key(rw.prefix, hit, part)  # type: ignore[arg-type]
                 else:
@@ -903,11 +951,15 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     cache[part] = hit  # type: ignore[assignment]
             else:
                 hit, key, value, ts, head = _tokenize(line, rw)
+                if head in _SLOW_ENDS:
+                    pacer.nap()
                 if hit is None:
                     if head == -2:
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
                     elif head == -1:
                         bad += 1
+                    elif head == -3:
+                        parsed.drop("escape_collision")
                     if rec is not None:
                         mark(0)
                         keep_fixed(line)
@@ -915,6 +967,9 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 slot = head == end
                 if slot:
                     cache[part] = hit
+                # A line of quoted names is no slot (never cached): its collisions are
+                # settled per body, and a body with one written out has no Template.
+                utf8 = head == _QUOTED
             kept: Optional[ParsedFamily] = None
             valid = not ("e" in value or "E" in value or len(value) > 40) or _in_range(value)
             if valid and ts is not None:
@@ -945,6 +1000,8 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     fam.add(key + " " + value, ident)
                     count += 1
                     kept = fam
+                    if utf8:
+                        quoted[id(fam)] = fam
             if rec is not None:
                 if slot:
                     mark(1)
@@ -960,6 +1017,8 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         parsed.drop("invalid_line", bad)
     if dups:
         parsed.drop("duplicate_series", dups)
+    if quoted:
+        count -= _escape_families(parsed, quoted)
     rw.used += count
     if rec is not None:
         if "invalid_utf8" in parsed.dropped or "line_too_long" in parsed.dropped:
@@ -974,7 +1033,8 @@ def _tokenize(line: str, rw: Rewriter
     name+labels part).
 
     No hit: the end is -2 for a comment after blanks, 0 for a blank line, -1 for an invalid
-    line.
+    line, -3 for a line whose label names collide once escaped (see _tokenize_quoted). A
+    line of quoted names has the end _QUOTED.
     """
     m = _SAMPLE_FAST.fullmatch(line)
     plain = False  # the key is the name-and-labels part with rw.prefix spliced in
@@ -994,6 +1054,8 @@ def _tokenize(line: str, rw: Rewriter
         m = _SAMPLE_LOOSE.fullmatch(line)
         if m is None:
             rest = line.lstrip(_BLANKS)
+            if rest and rest[0] != "#" and '"' in rest:
+                return _tokenize_quoted(line, rw)
             return None, "", "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
         name, braces, body, value, ts = m.groups()
         head = m.end(1) if braces is None else m.end(2)
@@ -1011,6 +1073,140 @@ def _tokenize(line: str, rw: Rewriter
     if plain and ident is key and le_ok and q_ok:
         return name, key, value, ts, head
     return (name, key, ident, le_ok, q_ok), key, value, ts, head
+
+
+def _tokenize_quoted(line: str, rw: Rewriter
+                     ) -> Tuple[Optional[Hit], str, str, Optional[str], int]:
+    """_tokenize() for a line with UTF-8 names: a quoted metric name as an item inside the
+    braces (`{"a.b",c="d"} 1`, at most one, and no name before the braces), quoted label
+    names (`m{"a.b"="v"} 1`), as both Prometheus 3's scrape parser and Go's text parser read
+    them (blanks, a trailing comma, escapes in names). Names are escaped (escape_name) in the
+    key; the hit keeps the metric name as written (escapes read), so that its family is
+    found as Prometheus finds it (a summary `"a.b"` owns `"a.b_sum"`).
+
+    A line where a name is not legacy gets as its identity, for this parse only, a tuple:
+    its identity as written, and its identity once escaped (see _escape_families). Invalid
+    (-1): what either parser refuses (an empty, repeated or reserved label name, no metric
+    name or two). Label names that only escaping makes equal (`"a.b"` and `a_b`, or one
+    escaped to `__name__`) are a collision (-3).
+    """
+    invalid: Tuple[Optional[Hit], str, str, Optional[str], int] = (None, "", "", None, -1)
+    m = _QUOTED_HEAD.match(line)
+    if m is None:
+        return invalid
+    name = m.group(1)
+    pos = m.end()
+    pairs: List[Tuple[str, str]] = []  # (label name as written, escapes read; quoted value)
+    items = 0
+    while True:
+        m = _QUOTED_ITEM.match(line, pos)
+        if m is None:
+            return invalid
+        pos = m.end()
+        quoted, legacy, value, end, close = m.groups()
+        if close is not None:  # `}` after a trailing comma
+            if not items:
+                return invalid
+            break
+        items += 1
+        if value is None:  # a quoted metric name
+            if quoted is None or name is not None:
+                return invalid
+            name = _unquote(quoted)
+            if not name:
+                return invalid
+        else:
+            label = legacy if legacy is not None else _unquote(quoted)
+            if not label:
+                return invalid
+            pairs.append((label, value))
+        if end == "}":
+            break
+    m = _VALUE.fullmatch(line, pos)
+    if m is None or name is None:
+        return invalid
+    value, ts = m.groups()
+    written = [n for n, _ in pairs]
+    if len(set(written)) != len(written) or "__name__" in written:
+        return invalid
+    escaped = [escape_name(n, True) for n in written]
+    if len(set(escaped)) != len(escaped) or "__name__" in escaped:
+        return None, "", "", None, -3
+    sample = escape_name(name)
+    labels = rw.splice_pairs([(e, v) for e, (_, v) in zip(escaped, pairs)])
+    if labels is None:  # cannot be: the names were checked above
+        return invalid
+    key = sample + "{" + labels + "}" if labels else sample
+    ident = series_identity(sample, labels, len(rw.prefix) if rw.tags else 0)
+    le_ok = 'le="' not in labels or _numeric(labels, "le")
+    q_ok = 'quantile="' not in labels or _numeric(labels, "quantile")
+    if sample != name or escaped != written:
+        as_written = (name, tuple(sorted(p for p in pairs if p[1] != '""')))
+        return (sys.intern(name), key, (as_written, ident), le_ok,  # type: ignore[return-value]
+                q_ok), key, value, ts, _QUOTED
+    return (sys.intern(name), key, ident, le_ok, q_ok), key, value, ts, _QUOTED
+
+
+def _escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
+    """Gives families of UTF-8 names (keyed by the names as written while the body was
+    read, as Prometheus resolves them) their escaped names, and settles what escaping made
+    collide; returns the number of sample lines dropped (counted as `escape_collision`).
+
+    A family whose escaped name, or a name of its members (`_bucket`, `_sum`, `_count` of a
+    histogram or summary), is taken by a family with samples whose name is legacy, or by a
+    family of UTF-8 names that came first in the body, is dropped whole: legacy names always
+    win, whatever the order of the lines. Within a family (`quoted`: those with lines of
+    UTF-8 names), a line whose series, escaped, is a series of a line of legacy names, or of
+    an earlier line of UTF-8 names, is dropped; the others get their escaped identities.
+    """
+    lost = 0
+
+    def claims(name: str, mtype: Optional[str]) -> List[str]:
+        return [name] + [name + x for x in _MEMBER_SUFFIXES.get(mtype or "", ())]
+
+    taken: Set[str] = set()
+    for fam in parsed.families.values():
+        if fam.count and escape_name(fam.name) == fam.name:
+            taken.update(claims(fam.name, fam.type))
+    kept: List[ParsedFamily] = []
+    for fam in parsed.families.values():
+        new = escape_name(fam.name)
+        if new != fam.name:
+            if fam.count:
+                mine = claims(new, fam.type)
+                if not taken.isdisjoint(mine):
+                    parsed.drop("escape_collision", fam.count)
+                    lost += fam.count
+                    quoted.pop(id(fam), None)
+                    continue
+                taken.update(mine)
+            fam.name = new
+        kept.append(fam)
+    served = {fam.name for fam in kept if fam.count}
+    parsed.families = {}
+    for fam in kept:  # a family without samples gives way to one with them
+        if fam.count or fam.name not in served:
+            parsed.families.setdefault(fam.name, fam)
+    for fam in quoted.values():
+        ids: List[Union[str, Tuple[object, str]]] = fam.identities()  # type: ignore[assignment]
+        seen = {i for i in ids if type(i) is str}
+        flags: List[bool] = []
+        escaped: List[str] = []
+        for ident in ids:
+            if type(ident) is tuple:
+                ident = ident[1]  # type: ignore[index]
+                if ident in seen:
+                    flags.append(False)
+                    continue
+                seen.add(ident)  # type: ignore[arg-type]
+            flags.append(True)
+            escaped.append(ident)  # type: ignore[arg-type]
+        if len(escaped) != len(ids):
+            fam.keep(flags)
+            parsed.drop("escape_collision", len(ids) - len(escaped))
+            lost += len(ids) - len(escaped)
+        fam.ids = escaped
+    return lost
 
 
 def _is_go_float(text: str) -> bool:
@@ -1138,13 +1334,18 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
         return None
     kind = rest[:cut]
     rest = rest[cut:].lstrip(_BLANKS)
-    m = _NAME_AT.match(rest)
+    m = _NAME_AT.match(rest) or _QUOTED_AT.match(rest)
     if m is None:
         if rest:
             parsed.drop("invalid_line")  # not a metric name
         return None
     name = m.group()
     rest = rest[m.end():]
+    if name[0] == '"':  # a UTF-8 name (Prometheus 3), escaped when served
+        name = _unquote(name)
+        if not name:
+            parsed.drop("invalid_line")
+            return None
     if not rest:
         return None
     if rest[0] not in _BLANKS:

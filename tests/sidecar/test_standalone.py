@@ -458,3 +458,30 @@ def test_textfile_matches_it_cannot_read_are_reported_with_their_reason(sidecar,
         assert time.monotonic() - started < 2
     assert status == 200 and released == []
     assert_reports_every_unreadable_match(body.decode(), tmp_path, scrapes=1)
+
+
+def test_a_textfile_of_utf8_names_is_served_escaped_and_its_collisions_counted(sidecar, tmp_path):
+    """Prometheus 3's quoted names in a textfile, through the standalone sidecar: served
+    escaped (`underscores`), the collision the escaping makes counted, the same on the next
+    scrape (the source's series cache)."""
+    from tests.sidecar.support import promtool_check
+    (tmp_path / "chamber.prom").write_text(
+        '# HELP "chamber.humidity" Relative humidity.\n# TYPE "chamber.humidity" gauge\n'
+        '{"chamber.humidity","probe.name"="sht-2"} 41\nchamber_temp{"probe.name"="sht-2"} 30\n'
+        '{"door.open"} 1\ndoor_open 0\n')
+    port = sidecar(one_path({"file": [{"name": "tf", "path": str(tmp_path / "*.prom")}]})).port()
+    counted = 'klipper_exporter_merge_dropped_total{exporter_name="tf",reason="escape_collision"} '
+    for scrape in (1, 2):
+        status, _, body = get(port, "/metrics")
+        text = body.decode()
+        assert status == 200
+        lines = text.splitlines()
+        for line in ["# HELP chamber_humidity Relative humidity.",
+                     "# TYPE chamber_humidity gauge",
+                     'chamber_humidity{exporter_name="tf",probe_name="sht-2"} 41',
+                     'chamber_temp{exporter_name="tf",probe_name="sht-2"} 30',
+                     'door_open{exporter_name="tf"} 0']:
+            assert line in lines, text
+        assert [float(x[len(counted):]) for x in lines if x.startswith(counted)] == [scrape]
+        assert 'door_open{exporter_name="tf"} 1' not in lines
+        promtool_check(text)
