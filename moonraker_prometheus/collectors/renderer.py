@@ -47,10 +47,12 @@ class Renderer:
         self._encoded_parts: Dict[str, Tuple[str, bytes]] = {}
 
     async def start(self) -> None:
+        """Starts every collector's background work."""
         for collector in self.collectors.values():
             await collector.start()
 
     async def close(self) -> None:
+        """Stops every collector's background work."""
         for collector in self.collectors.values():
             await collector.close()
 

@@ -25,6 +25,7 @@ TARGETS_FILE_POLL = 5.0  # seconds between checks of the targets file
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    """The command line (argparse exits with status 2 and a message on a bad one)."""
     parser = argparse.ArgumentParser(
         prog="python -m moonraker_prometheus.remote",
         description="Serve /probe?target=HOST:PORT for Moonraker printers, as "
@@ -59,6 +60,7 @@ def listed_targets(cfg: RemoteConfig, cli: List[str], from_file: List[str]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The console command: serves until SIGTERM or SIGINT; the exit status."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -47,9 +47,11 @@ class Exporter:
         self._reaper: Optional["asyncio.Task[None]"] = None
 
     def start(self) -> None:
+        """Starts forgetting idle targets (on the running loop)."""
         self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def close(self) -> None:
+        """Closes every target's connection."""
         if self._reaper is not None:
             self._reaper.cancel()
         for target in list(self.targets.values()):
@@ -78,6 +80,7 @@ class Exporter:
                     await target.close()
 
     def refuse(self, code: int) -> None:
+        """Counts a refused probe by its HTTP status (klipper_remote_probes_refused_total)."""
         key = str(code)
         self.refused[key] = self.refused.get(key, 0) + 1
 
@@ -151,6 +154,9 @@ class _Handler(RequestHandler):
 
 
 class ProbeHandler(_Handler):
+    """GET /probe?target=HOST:PORT[&modules=...]: 400, 403 or 503 when refused, else the
+    target's families and the probe's own (status 200 even when the target is down)."""
+
     def _scrape_timeout(self) -> float:
         header = self.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
         try:
@@ -195,6 +201,8 @@ class ProbeHandler(_Handler):
 
 
 class OwnMetricsHandler(_Handler):
+    """GET /metrics: the exporter's process and each target's connection."""
+
     async def get(self) -> None:
         if not await admitted(self, self.auth, self.web.tls):
             return
@@ -202,6 +210,8 @@ class OwnMetricsHandler(_Handler):
 
 
 class LandingHandler(_Handler):
+    """GET /: what is served where (no data)."""
+
     def get(self) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish("moonraker-prometheus remote exporter: /probe?target=HOST:PORT, /metrics\n")

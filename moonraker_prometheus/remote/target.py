@@ -71,6 +71,8 @@ class TargetSpec:
                 c.password_file)
 
     def ssl_context(self) -> Optional[ssl.SSLContext]:
+        """The client TLS context of a `tls` target (TLS 1.2 at least, certificate and
+        host name verified), None otherwise."""
         if not self.tls:
             return None
         ctx = ssl.create_default_context(cafile=self.ca_file)
@@ -120,6 +122,7 @@ class Target:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
+        """Closes the connection and stops reconnecting."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -129,6 +132,7 @@ class Target:
                 pass
 
     def idle(self) -> bool:
+        """Whether nobody probed the target for idle_seconds."""
         return time.monotonic() - self.last_probe > self.limits.idle_seconds
 
     async def _run(self) -> None:
@@ -234,6 +238,7 @@ class Target:
         return self.requests + (current.requests if current is not None else 0)
 
     def data_age(self) -> Optional[float]:
+        """Seconds since Moonraker last sent anything (None: not connected)."""
         host = self.host
         if host is None or host.updated is None:
             return None
