@@ -1157,7 +1157,9 @@ def _escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
     family of UTF-8 names that came first in the body, is dropped whole: legacy names always
     win, whatever the order of the lines. Within a family (`quoted`: those with lines of
     UTF-8 names), a line whose series, escaped, is a series of a line of legacy names, or of
-    an earlier line of UTF-8 names, is dropped; the others get their escaped identities.
+    an earlier line of UTF-8 names written otherwise, is dropped (in a histogram or summary
+    the whole series: all its buckets or quantiles, sum and count, so no bucket joins
+    another series); the others get their escaped identities.
     """
     lost = 0
 
@@ -1188,17 +1190,22 @@ def _escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
         if fam.count or fam.name not in served:
             parsed.families.setdefault(fam.name, fam)
     for fam in quoted.values():
-        ids: List[Union[str, Tuple[object, str]]] = fam.identities()  # type: ignore[assignment]
-        seen = {i for i in ids if type(i) is str}
+        ids: List[Union[str, Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], str]]] = \
+            fam.identities()  # type: ignore[assignment]
+        # A series (of a histogram or summary: its labels but `le`/`quantile`), escaped, is
+        # owned by its lines of legacy names (None), else by its first spelling as written.
+        special = _SPECIAL_LABELS.get(fam.type or "")
+        owner: Dict[object, object] = {_series_group(i, special): None
+                                       for i in ids if type(i) is str}
         flags: List[bool] = []
         escaped: List[str] = []
         for ident in ids:
             if type(ident) is tuple:
-                ident = ident[1]  # type: ignore[index]
-                if ident in seen:
+                (_, written), ident = ident  # type: ignore[misc]
+                spelling = tuple(x for x in written if x[0] != special) if special else written
+                if owner.setdefault(_series_group(ident, special), spelling) != spelling:
                     flags.append(False)
                     continue
-                seen.add(ident)  # type: ignore[arg-type]
             flags.append(True)
             escaped.append(ident)  # type: ignore[arg-type]
         if len(escaped) != len(ids):
@@ -1207,6 +1214,20 @@ def _escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
             lost += len(ids) - len(escaped)
         fam.ids = escaped
     return lost
+
+
+_SPECIAL_LABELS = {"histogram": "le", "summary": "quantile"}
+
+
+def _series_group(ident: str, special: Optional[str]) -> object:
+    """The identity of a series in a family whose lines of one series differ by the
+    label `special` (`le`, `quantile`) and their member names, else the identity itself."""
+    if special is None:
+        return ident
+    brace = ident.find("{")
+    if brace < 0:
+        return ()
+    return tuple(x for x in _PAIR.findall(ident[brace + 1:-1]) if x[0] != special)
 
 
 def _is_go_float(text: str) -> bool:

@@ -238,3 +238,20 @@ def test_a_legacy_family_without_samples_does_not_take_the_escaped_name():
     assert text.splitlines() == ["# TYPE chamber_humidity untyped",
                                  'chamber_humidity{exporter_name="tf"} 41']
     assert dropped == {}
+
+
+@pytest.mark.parametrize("legacy_first", [True, False])
+def test_a_histogram_series_whose_labels_collide_once_escaped_is_dropped_whole(legacy_first):
+    """No bucket of the losing series joins the winner's: its buckets, sum and count go."""
+    legacy = ['h_bucket{a_b="1",le="1"} 1', 'h_bucket{a_b="1",le="+Inf"} 2',
+              'h_sum{a_b="1"} 3', 'h_count{a_b="1"} 2']
+    quoted = ['h_bucket{"a.b"="1",le="0.5"} 7', 'h_bucket{"a.b"="1",le="1"} 8',
+              'h_bucket{"a.b"="1",le="+Inf"} 9', 'h_sum{"a.b"="1"} 9', 'h_count{"a.b"="1"} 9',
+              'h_bucket{"a.b"="2",le="+Inf"} 1', 'h_sum{"a.b"="2"} 1', 'h_count{"a.b"="2"} 1']
+    lines = legacy + quoted if legacy_first else quoted + legacy
+    text, dropped = merged("# TYPE h histogram\n" + "\n".join(lines) + "\n")
+    assert sorted(samples(text)) == sorted(
+        x.replace("{", '{exporter_name="tf",').replace('"a.b"', "a_b")
+        for x in legacy + quoted[5:])
+    assert dropped == {"escape_collision": 5}
+    promtool_check(text)
