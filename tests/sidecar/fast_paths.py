@@ -11,10 +11,14 @@ use the slice path, and the reference (a fresh Rewriter with `bulk` off: no Temp
 slice). Which path ran is seen by wrapping Template.apply and _bulk_slice (each wrapper
 calls the real function and notes whether it did the work); every parse is timed.
 
-Run as a script (`python -m tests.sidecar.fast_paths quick|full`) it prints a JSON line per
-disagreement or slow parse, then one with the counts of cases and paths;
-tests/sidecar/test_fast_paths_agree.py runs it in a subprocess with a time-out, as a regular
-expression that backtracks would hold the GIL (nothing in-process could stop it).
+A source reading several files keeps a Template per position: globs() has files swapped,
+mutated, gone or added between two scrapes, each file compared with the reference.
+
+Run as a script (`python -m tests.sidecar.fast_paths quick|full|globs`, or `stdin` with
+cases as JSON) it prints a JSON line per disagreement, crash or slow parse, then one with
+the counts of cases and paths; tests/sidecar/test_fast_paths_agree.py runs it in a
+subprocess with a time-out, as a regular expression that backtracks would hold the GIL
+(nothing in-process could stop it).
 """
 from __future__ import annotations
 
@@ -118,6 +122,19 @@ m{"a.b"="v"} 1
 m{"a\\"q"="w",z="1"} 2
 m{z="2"} 3
 """
+# UTF-8 names that escaping (`.` to `_`) makes collide with legacy ones, and each other.
+COLLISIONS = """\
+# TYPE a_b gauge
+a_b{k="1"} 5
+{"a.b",k="2"} 6
+# TYPE "c.d" counter
+{"c.d"} 7
+c_d 8
+m{"l.x"="v",l_x="w"} 4
+m{"l.y"="v"} 9
+{"e:f"} 10
+{"e.f"} 11
+"""
 
 
 def issue17(lines: int = 40) -> str:
@@ -143,7 +160,7 @@ def bases(quick: bool) -> List[Tuple[str, bytes]]:
            ("short_lines", short_lines().encode()), ("histograms", HISTOGRAMS.encode()),
            ("summaries", SUMMARIES.encode()), ("escapes", ESCAPES.encode()),
            ("timestamps", TIMESTAMPS.encode()), ("quoted_names", QUOTED_NAMES.encode()),
-           ("issue17", issue17().encode())]
+           ("collisions", COLLISIONS.encode()), ("issue17", issue17().encode())]
     docs = documents()
     if quick:
         docs = docs[::8]
@@ -402,9 +419,9 @@ def cases(quick: bool) -> Iterator[Case]:
     """Every case compared: first issue 17's (its last value broken after a scrape of the
     good body, at 40 and 1,000 lines), then each base body's mutations under each rewriter.
 
-    quick: the realistic bodies with 60 of their mutations (node_like 30, those of several
-    slices 3) and every eighth seeded document with 30 (seconds); else 400 mutations of each realistic body (60
-    of those of several slices), 40 of each document (a minute or so).
+    quick: 60 mutations of each realistic body (node_like's 30, those of several slices 3),
+    30 of every eighth seeded document (seconds); else 400 of each realistic body (60 of
+    those of several slices), 40 of each document (a minute or so).
     """
     for lines in (40, 1000):
         good = issue17(lines).encode()
@@ -464,8 +481,62 @@ def run(todo: Iterable[Case], known: bool, out=sys.stdout) -> Dict[str, int]:
     return counts
 
 
+def globs() -> Iterator[Tuple[str, List[bytes], List[bytes]]]:
+    """(what, bodies of a first scrape, bodies of the second) of a source reading several
+    files (a glob): Templates are kept by position, so a body may meet another's."""
+    a, b = node_like(100), HISTOGRAMS.encode()
+    a2 = _with_value(a, 5, b"12x")
+    twin = a.replace(b"} 9", b"} 8")  # a's layout, other values
+    yield "the same files", [a, b], [a, b]
+    yield "the files swapped", [a, b], [b, a]
+    yield "the second file mutated", [a, b], [a, b.replace(b"0.1", b"0.2")]
+    yield "the first file mutated", [a, b], [a2, b]
+    yield "a file gone", [a, b], [b]
+    yield "a file added", [b], [b, a]
+    yield "a file of the same layout", [a, twin], [twin, a]
+    yield "a file's HELP changed", [a, b], [a.replace(b"Seconds the CPUs", b"Time CPUs"), b]
+
+
+def compare_globs(out=sys.stdout) -> Dict[str, int]:
+    """Each glob case under each rewriter: every body of the second scrape gives what the
+    reference gives for it alone; prints a JSON line per problem, then the counts."""
+    paths = Paths()
+    counts: Dict[str, int] = {"cases": 0}
+    for what, first, second in globs():
+        for rw_name, make in REWRITERS.items():
+            rw = make()
+            for body in first:
+                parse(body, rw)
+            rw.rotate()
+            for at, body in enumerate(second):
+                counts["cases"] += 1
+                problems: List[str] = []
+                ref_rw = make()
+                ref_rw.bulk = False
+                reference = _timed(body, ref_rw, problems, "the reference")
+                template = rw.templates.get(at)
+                paths.clear()
+                got = _timed(body, rw, problems, "body %d of the second scrape" % at)
+                path = "no template" if template is None else (
+                    "template" if paths.applied == [True] else "template refused")
+                counts[path] = counts.get(path, 0) + 1
+                if got != reference:
+                    problems.append("body %d (%s): %s" % (at, path, _diff(got, reference)))
+                if problems:
+                    print(json.dumps({"glob": what, "rewriter": rw_name,
+                                      "problems": problems}), file=out, flush=True)
+            rw.rotate()
+            if set(rw.templates) != set(range(len(second))):
+                print(json.dumps({"glob": what, "rewriter": rw_name, "problems": [
+                    "templates kept for bodies %r" % sorted(rw.templates)]}), file=out)
+    print(json.dumps({"counts": counts}), file=out, flush=True)
+    return counts
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["stdin"]:  # JSON cases [rewriter, original, mutated], none known
+    if sys.argv[1:] == ["globs"]:
+        compare_globs()
+    elif sys.argv[1:] == ["stdin"]:  # JSON cases [rewriter, original, mutated], none known
         run((("stdin", rw, "given", a.encode(), b.encode())
              for rw, a, b in json.load(sys.stdin)), known=False)
     else:

@@ -7,8 +7,9 @@ passes (_bulk_slice), or by replaying the layout of the same source's previous b
 doubled, the last newline removed), parses each mutated body after a scrape of the good one
 with the same Rewriter (so the Template is tried first), with a fresh Rewriter (the slice
 path where the rewriter allows it) and with the reference, and compares the rendered
-output, the drops and each family's lines and series identities. It runs in a subprocess
-with a time-out, as a parse that backtracks holds the GIL: a hang ends as a failure.
+output, the drops and each family's lines and series identities; files of a glob meet each
+other's Templates. It runs in a subprocess with a time-out, as a parse that backtracks
+holds the GIL: a hang ends as a failure.
 """
 from __future__ import annotations
 
@@ -70,10 +71,19 @@ def test_fast_paths_give_the_reference_result_on_mutated_bodies():
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)
 def test_fast_paths_give_the_reference_result_on_the_whole_mutated_corpus():
     """400 mutations of each realistic body, 40 of each seeded document (~55,000 cases)."""
-    _check_sweep("full", 360, 1000)
+    _check_sweep("full", 540, 1000)
+
+
+@pytest.mark.unit
+def test_each_file_of_a_glob_gives_the_reference_result_whatever_template_it_meets():
+    """Templates are kept by position: files swapped, mutated, gone, added, or of the same
+    layout meet another file's Template (or none)."""
+    problems, counts = _compare(["globs"], 60)
+    assert not problems, _report(problems)
+    assert counts["template"] >= 20 and counts["template refused"] >= 20, counts
 
 
 # Disagreements (and crashes) the sweep found: the minimal bodies. The sweep counts cases
