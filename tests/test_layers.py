@@ -20,7 +20,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
                        "moonraker_prometheus")
 LAYERS = {
     "exposition": 0, "catalogue": 1, "sidecar": 1, "collectors": 2, "options": 3,
-    "component": 4, "docs": 4, "__init__": 5,
+    "component": 4, "docs": 4, "discovery": 4, "__init__": 5,
     "remote": 6,
 }
 
