@@ -204,7 +204,9 @@ def series_identity(name: str, labels: str, fixed: int = 0) -> str:
     if len(labels) <= fixed:
         return name + "{" + labels + "}" if labels else name
     head, labels = labels[:fixed], labels[fixed:]
-    if "\\" not in labels:  # no escapes: every '",' ends a pair, and '=""' is an empty value
+    if "\\" not in labels and '=",' not in labels:
+        # no escapes: every '",' ends a pair (but '=",' may open a value starting with a
+        # comma), and '=""' is an empty value
         pairs = labels[:-1].split('",')
         if '=""' in labels:
             pairs = [x for x in pairs if not x.endswith('="')]
@@ -1258,8 +1260,11 @@ def _timestamp(ts: str) -> Optional[str]:
     """
     if len(ts) < 19 and ts.isdigit() and (ts[0] != "0" or len(ts) == 1):
         return ts
-    n = int(ts)
-    return str(n) if 0 <= n <= _INT64_MAX else None
+    significant = ts.lstrip("+-").lstrip("0")
+    if len(significant) > 19:  # out of range; and int() refuses over 4,300 digits
+        return None
+    n = int(significant or "0")
+    return str(n) if n <= _INT64_MAX and not (n and ts[0] == "-") else None
 
 
 def _resolve(name: str, fams: Dict[str, ParsedFamily]) -> Optional[ParsedFamily]:

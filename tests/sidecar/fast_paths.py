@@ -390,21 +390,6 @@ def _diff(got: tuple, want: tuple) -> str:
 CANONICAL = {"node_like", "node_like_big", "short_lines", "histograms", "summaries",
              "escapes", "issue17", "issue17_40", "issue17_1000"}
 
-# Disagreements known and reported, each (name, what a body holding it contains): a case
-# whose body matches is counted under its name, not reported. See KNOWN_BUGS in
-# test_fast_paths_agree.py for the minimal bodies (strict xfail).
-KNOWN: List[Tuple[str, Callable[[bytes], bool]]] = [
-    # series_identity() splits label text at '",' when no value has an escape: a value
-    # starting with a comma (`a=",x"`) splits too, so the reference gives such a series a
-    # scrambled identity, while the fast paths take the key as the identity.
-    ("identity_of_a_value_starting_with_a_comma", lambda body: b'=",' in body),
-    # _timestamp() calls int() on a timestamp of any length: over 4300 digits Python
-    # raises ValueError (its limit on int of a str), out of parse().
-    ("timestamp_over_4300_digits",
-     lambda body: re.search(rb"[^ \t\n][ \t]+[+-]?[0-9]{4301}", body) is not None),
-]
-
-
 Case = Tuple[str, str, str, bytes, bytes]  # base, rewriter, what was done, original, mutated
 
 
@@ -448,10 +433,9 @@ def cases(quick: bool) -> Iterator[Case]:
                 yield base_name, rw_name, what, body, mutated
 
 
-def run(todo: Iterable[Case], known: bool, out=sys.stdout) -> Dict[str, int]:
+def run(todo: Iterable[Case], out=sys.stdout) -> Dict[str, int]:
     """Compares every case; prints a JSON line per problem (a line naming each base body
-    and rewriter as they start) and returns the counts of cases and of the paths taken.
-    With `known`, a case with problems whose mutated body matches KNOWN is only counted."""
+    and rewriter as they start) and returns the counts of cases and of the paths taken."""
     paths = Paths()
     counts: Dict[str, int] = {"cases": 0}
     group = None
@@ -469,10 +453,7 @@ def run(todo: Iterable[Case], known: bool, out=sys.stdout) -> Dict[str, int]:
                                    paths, counts, base_name in CANONICAL)
             else:
                 problems = compare(body, mutated, make, paths, counts, base_name in CANONICAL)
-            matching = [n for n, holds in KNOWN if holds(mutated)] if known else []
-            if problems and matching:
-                counts[matching[0]] = counts.get(matching[0], 0) + 1
-            elif problems:
+            if problems:
                 print(json.dumps({
                     "base": base_name, "rewriter": rw_name, "mutation": what, "kind": kind,
                     "problems": problems, "body": mutated.decode("utf-8", "backslashreplace")
@@ -536,8 +517,8 @@ def compare_globs(out=sys.stdout) -> Dict[str, int]:
 if __name__ == "__main__":
     if sys.argv[1:] == ["globs"]:
         compare_globs()
-    elif sys.argv[1:] == ["stdin"]:  # JSON cases [rewriter, original, mutated], none known
+    elif sys.argv[1:] == ["stdin"]:  # JSON cases [rewriter, original, mutated]
         run((("stdin", rw, "given", a.encode(), b.encode())
-             for rw, a, b in json.load(sys.stdin)), known=False)
+             for rw, a, b in json.load(sys.stdin)), )
     else:
-        run(cases(sys.argv[1:] == ["quick"]), known=True)
+        run(cases(sys.argv[1:] == ["quick"]))

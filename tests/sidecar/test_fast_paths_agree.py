@@ -86,30 +86,23 @@ def test_each_file_of_a_glob_gives_the_reference_result_whatever_template_it_mee
     assert counts["template"] >= 20 and counts["template refused"] >= 20, counts
 
 
-# Disagreements (and crashes) the sweep found: the minimal bodies. The sweep counts cases
-# matching these (fast_paths.KNOWN) apart; remove both when fixed.
-KNOWN_BUGS = [
-    pytest.param(
-        "as_is", '# TYPE m gauge\nm{a=",x",b=",y"} 1\nm{a=",y",b=",x"} 2\n',
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "series_identity() splits label text without escapes at every '\",', also the "
-            "one after the opening quote of a value starting with a comma: the reference "
-            "gives both series the identity m{a=\",b=\",x\",y\"} and drops the second as a "
-            "duplicate, the slice and template paths (identity = key) keep both, as "
-            "Prometheus does")),
-        id="a_value_starting_with_a_comma"),
-    pytest.param(
-        "tagged", "# TYPE a gauge\na 1 %s\n" % ("1" * 4301),
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "_timestamp() calls int() on a timestamp of any length: past 4300 digits "
-            "Python (3.9.18 too) raises ValueError, out of parse() and the whole merge")),
-        id="a_timestamp_of_4301_digits"),
+# Disagreements (and a crash) the sweep found, fixed: the minimal bodies.
+FOUND = [
+    # series_identity() split label text without escapes at every '",', also after the
+    # opening quote of a value starting with a comma: the reference gave both series the
+    # identity m{a=",b=",x",y"} and dropped the second as a duplicate.
+    pytest.param("as_is", '# TYPE m gauge\nm{a=",x",b=",y"} 1\nm{a=",y",b=",x"} 2\n',
+                 id="a_value_starting_with_a_comma"),
+    # _timestamp() called int() on a timestamp of any length: past 4300 digits Python
+    # raises ValueError, out of parse() and the whole merge.
+    pytest.param("tagged", "# TYPE a gauge\na 1 %s\n" % ("1" * 4301),
+                 id="a_timestamp_of_4301_digits"),
 ]
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("rewriter, body", KNOWN_BUGS)
-def test_known_disagreements(rewriter, body):
+@pytest.mark.parametrize("rewriter, body", FOUND)
+def test_bodies_the_sweep_found_give_the_reference_result(rewriter, body):
     """Each path, on the body after a scrape of itself (the Template replays it) and as a
     str; the reference keeps every line a distinct series or drops it as invalid."""
     problems, _ = _compare(["stdin"], 60, json.dumps([[rewriter, body, body]]))
