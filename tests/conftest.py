@@ -44,7 +44,8 @@ except ImportError:  # pragma: no cover - module not there yet
 # marked `unit` here; the other test folders mark their unit modules with
 # `pytestmark = pytest.mark.unit`. A test marked `slow` is never marked `unit`.
 SIDECAR_PROCESS_MODULES = {"test_cli.py", "test_standalone.py", "test_real_exporters.py",
-                           "test_exec_sources.py"}
+                           "test_exec_sources.py", "test_scrape_oracle.py",
+                           "test_prometheus_oracle.py"}
 PROCESS_FIXTURES = {"start_exporter", "klippy", "shared_klippy", "moonraker",
                     "shared_moonraker", "make_klippy", "make_moonraker"}
 
