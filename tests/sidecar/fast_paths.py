@@ -519,6 +519,6 @@ if __name__ == "__main__":
         compare_globs()
     elif sys.argv[1:] == ["stdin"]:  # JSON cases [rewriter, original, mutated]
         run((("stdin", rw, "given", a.encode(), b.encode())
-             for rw, a, b in json.load(sys.stdin)), )
+             for rw, a, b in json.load(sys.stdin)))
     else:
         run(cases(sys.argv[1:] == ["quick"]))
