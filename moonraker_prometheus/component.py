@@ -11,6 +11,7 @@ from .collectors.renderer import Renderer
 from .exposition import CONTENT_TYPE
 from .options import Options
 from .sidecar import Merger, sources_from_sections
+from .sidecar import merge
 
 if TYPE_CHECKING:
     from moonraker.common import WebRequest
@@ -44,12 +45,14 @@ class PrometheusComponent:
                 transports=TransportType.HTTP, wrap_result=False,
                 content_type=CONTENT_TYPE, auth_required=self.options.require_auth,
             )
-        if not _hook_routes(self.server, paths):
+        hooked = _hook_routes(self.server, paths)
+        if not hooked:
             logging.warning(
                 "prometheus: this Moonraker's HTTP router is not the one the component knows: "
                 "a repeated ?modules= argument reaches the component as its last value only "
                 "(give modules as one comma-separated value), and 'Authorization: APIKEY' is "
                 "not accepted (send the key in the X-Api-Key header)")
+        logging.info("prometheus: changes to Moonraker: " + _changes(hooked, self.mergers))
 
     def _load_exporters(self, config: "ConfigHelper") -> Dict[str, Optional[Merger]]:
         """Sidecar groups from [prometheus exporter NAME] sections ("" = /server/metrics)."""
@@ -60,7 +63,8 @@ class PrometheusComponent:
             self.server.add_warning(warning)
         mergers: Dict[str, Optional[Merger]] = {"": None}
         for group, sources in sorted(groups.items()):
-            mergers[group] = Merger(sources)
+            mergers[group] = Merger(sources, defer_gc=self.options.merge_defer_gc,
+                                    malloc_trim=self.options.merge_malloc_trim)
         return mergers
 
     async def component_init(self) -> None:
@@ -114,6 +118,28 @@ class PrometheusComponent:
     def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
         """The selected collectors' families and the exporter's own (see Renderer.render)."""
         return self.renderer.render(modules, ahead)
+
+
+def _changes(hooked: bool, mergers: Dict[str, Optional[Merger]]) -> str:
+    """What the component does to Moonraker beyond serving its routes, for the start log line
+    (docs/architecture.md, "What the component changes in Moonraker"); `hooked`: what
+    _hook_routes() returned."""
+    changes = ["metrics routes first in the router, own handler class" if hooked
+               else "none to the router (Moonraker's handler class kept)"]
+    active = [m for m in mergers.values() if m is not None]
+    if not active:
+        changes.append("no sidecar merges (no [prometheus exporter] section), so cyclic GC "
+                       "and malloc untouched")
+    else:
+        changes.append("cyclic GC deferred during merges" if active[0].defer_gc
+                       else "cyclic GC left alone during merges (merge_defer_gc: False)")
+        if not active[0].malloc_trim:
+            changes.append("no malloc_trim after merges (merge_malloc_trim: False)")
+        else:
+            changes.append("malloc_trim after merges" if merge.HAS_MALLOC_TRIM
+                           else "no malloc_trim after merges (not glibc)")
+    changes.append("Tornado's log records of the sidecar's own fetches dropped")
+    return "; ".join(changes)
 
 
 def _hook_routes(server: Any, paths: Sequence[str]) -> bool:

@@ -29,6 +29,10 @@ class Options:
     scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT
     modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
     printer_name: str = field(default_factory=socket.gethostname)
+    # What a sidecar merge does to Moonraker's process (docs/architecture.md, "What the
+    # component changes in Moonraker"): cyclic GC deferred while it runs, malloc_trim after.
+    merge_defer_gc: bool = True
+    merge_malloc_trim: bool = True
     warnings: List[str] = field(default_factory=list)
 
     @classmethod
@@ -54,6 +58,11 @@ class Options:
         else:
             opts.warnings.append(f"[{config.get_name()}]: option 'printer_name' is empty "
                                  f"(using the host name: {opts.printer_name})")
+        opts.merge_defer_gc = opts._read(
+            config, "merge_defer_gc", lambda: config.getboolean("merge_defer_gc", True), True)
+        opts.merge_malloc_trim = opts._read(
+            config, "merge_malloc_trim", lambda: config.getboolean("merge_malloc_trim", True),
+            True)
         requested = opts._read(
             config, "modules", lambda: config.getlist("modules", None, separator=","), None)
         if requested is not None:
