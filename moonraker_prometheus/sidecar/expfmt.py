@@ -108,14 +108,15 @@ _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
 # exporter writes lines of this size (10 kB label values pass).
 _SLICE_BYTES = 16384
 MAX_LINE = _SLICE_BYTES
-_NAP_AFTER = 0.0005
+_NAP_AFTER = 0.001
 _NAP_LINES = 32
+_NAP_SECONDS = 0.00005
 
 
 class _Pacer:
     """Hands the GIL over (see nap()) once `_NAP_AFTER` seconds of work have passed since
     the last time: often enough for the event loop, rarely enough to cost little (a nap
-    takes ~60 µs)."""
+    takes 50-100 µs)."""
 
     __slots__ = ("due",)
 
@@ -124,10 +125,12 @@ class _Pacer:
 
     def nap(self) -> None:
         if time.perf_counter() >= self.due:
-            # A real nap (not sched_yield, which hands nothing over): the thread waiting
-            # for the GIL, typically the event loop, gets it now instead of after the 5 ms
-            # switch interval.
-            time.sleep(0)
+            # A real nap: the thread waiting for the GIL, typically the event loop, gets
+            # it now instead of after the 5 ms switch interval. Not sleep(0): it releases
+            # the GIL and takes it back at once, before the waiter has woken, and wakes the
+            # waiter into a new 5 ms wait each time, so frequent sleep(0)s starved the loop
+            # for hundreds of milliseconds on a loaded host (Python 3.9 worst).
+            time.sleep(_NAP_SECONDS)
             self.due = time.perf_counter() + _NAP_AFTER
 
 
