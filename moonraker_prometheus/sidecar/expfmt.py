@@ -55,8 +55,8 @@ _NAME_END = r"(?![a-zA-Z0-9_:])"
 # Fast path, what nearly every exporter writes: canonical spacing and no escapes in label
 # values, so one regex with simple character classes validates the whole line.
 _SAMPLE_FAST = re.compile(
-    r'(%s)%s(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
-    % (NAME, _NAME_END, LABEL_NAME, LABEL_NAME, FLOAT))
+    r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
+    % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
 # Everything else Go accepts: blanks before the name, around label tokens and after the
 # closing brace, a trailing comma, escapes, no blank between name and value (`a-1`, `a{}1`).
 _PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, LABEL_VALUE)
@@ -99,38 +99,41 @@ _MEMBER_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_su
 # Go upper-cases the TYPE keyword rune by rune (strings.ToUpper), so `GAUGE` is a gauge, and
 # so is `gauge` spelled with a dotless i or a long s where they fit (`hıstogram`).
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
-# Input is tokenized in slices of at most this size (see _slices); between slices, and
-# every _NAP_LINES lines read one by one, once per _NAP_AFTER seconds of work, the worker
-# thread hands the GIL to the event loop thread. A slice is also the longest line read (in bytes, or characters for a str body): a longer
-# one is dropped and counted (`line_too_long`). Prometheus would store it; but a regular
-# expression takes up to ~130 ns a character on hostile text (a run of digits that fails
-# at its end), and one call over a slice must hold the GIL for no more than ~2 ms. No
+# Input is tokenized in slices of at most _SLICE_BYTES of whole lines (see _slices); between
+# slices, and every _NAP_LINES lines read one by one, once per _NAP_AFTER seconds of work,
+# the worker thread hands the GIL to the event loop thread. A line longer than MAX_LINE (in
+# bytes, or characters for a str body) is dropped and counted (`line_too_long`), never
+# matched: Prometheus would store it, but a regular expression takes up to ~60 ns a
+# character on hostile text, and one call must hold the GIL for no more than ~2 ms. No
 # exporter writes lines of this size (10 kB label values pass).
-_SLICE_BYTES = 16384
-MAX_LINE = _SLICE_BYTES
-_NAP_AFTER = 0.001
+_SLICE_BYTES = 32768
+MAX_LINE = 16384
+_NAP_AFTER = 0.0005
 _NAP_LINES = 32
 _NAP_SECONDS = 0.00005
+_REAL_NAP_EVERY = 4
 
 
 class _Pacer:
     """Hands the GIL over (see nap()) once `_NAP_AFTER` seconds of work have passed since
-    the last time: often enough for the event loop, rarely enough to cost little (a nap
-    takes 50-100 µs)."""
+    the last time: often enough for the event loop, rarely enough to cost little."""
 
-    __slots__ = ("due",)
+    __slots__ = ("due", "naps")
 
     def __init__(self) -> None:
         self.due = time.perf_counter() + _NAP_AFTER
+        self.naps = 0
 
     def nap(self) -> None:
         if time.perf_counter() >= self.due:
-            # A real nap: the thread waiting for the GIL, typically the event loop, gets
-            # it now instead of after the 5 ms switch interval. Not sleep(0): it releases
-            # the GIL and takes it back at once, before the waiter has woken, and wakes the
-            # waiter into a new 5 ms wait each time, so frequent sleep(0)s starved the loop
-            # for hundreds of milliseconds on a loaded host (Python 3.9 worst).
-            time.sleep(_NAP_SECONDS)
+            # sleep(0) releases the GIL and hands it to a thread waiting for it (typically
+            # the event loop) now instead of after the 5 ms switch interval, if that thread
+            # wakes in time (~60 µs). On a loaded host it often does not: this thread takes
+            # the GIL back first, and each release wakes the waiter into a new 5 ms wait,
+            # which starved the loop for hundreds of milliseconds (Python 3.9 worst). So
+            # every _REAL_NAP_EVERY-th nap is a real sleep, which the waiter cannot lose.
+            self.naps += 1
+            time.sleep(_NAP_SECONDS if self.naps % _REAL_NAP_EVERY == 0 else 0)
             self.due = time.perf_counter() + _NAP_AFTER
 
 
@@ -462,9 +465,26 @@ def _slices(body: Union[str, bytes], parsed: Parsed, pacer: _Pacer) -> Iterator[
                 continue
         piece = body[start:end]
         text = decode(piece, parsed) if isinstance(piece, bytes) else piece
-        yield text.split("\n")
+        lines = text.split("\n")
+        if len(text) > MAX_LINE and _has_long_line(text):
+            short = [x for x in lines if len(x) <= MAX_LINE]
+            parsed.drop("line_too_long", len(lines) - len(short))
+            lines = short
+        yield lines
         start = end + 1
         pacer.nap()
+
+
+def _has_long_line(text: str) -> bool:
+    """Whether a line of `text` is longer than MAX_LINE: a few bounded rfind() calls, one
+    per MAX_LINE characters, instead of a look at every line."""
+    at = 0
+    while len(text) - at > MAX_LINE:
+        newline = text.rfind("\n", at, at + MAX_LINE + 1)
+        if newline < 0:
+            return True
+        at = newline + 1
+    return False
 
 
 def _line_after(body: Union[str, bytes], start: int, newline: Union[str, bytes],
@@ -579,7 +599,8 @@ class Template:
                 picked = rests[where] if isinstance(where, slice) else list(map(
                     rests.__getitem__, where))
                 lines = list(map(add, keys, picked))
-                for a, b in _join_chunks(lines):
+                chunks = ((0, len(lines)),) if len(lines) <= _FEW else _join_chunks(lines)
+                for a, b in chunks:
                     fam.add_block("\n".join(lines[a:b]), b - a,
                                   list(ids[a:b]))  # type: ignore[index]
                     pacer.nap()
@@ -590,7 +611,8 @@ class Template:
                     samples[where] = repeat(None, len(picked))
                 # A bare name's splice finds it after a newline, the first line's too.
                 lead = "\n" if splices and splices[-1][0][0] == "\n" else ""
-                for a, b in _join_chunks(picked):
+                chunks = ((0, len(picked)),) if len(picked) <= _FEW else _join_chunks(picked)
+                for a, b in chunks:
                     text = lead + "\n".join(picked[a:b])
                     for old, new in splices:
                         text = text.replace(old, new)
@@ -610,20 +632,24 @@ _TemplateFamily = Tuple[str, Optional[str], bool, Optional[str], Union[slice, Tu
                         Optional[Tuple[str, ...]]]
 
 
-# Template.apply() joins and splices a family's lines this many characters at a time.
-_JOIN_CHARS = 262144
+# Template.apply() joins and splices a family's lines this many characters at a time; a
+# family of _FEW lines or fewer (nearly all) at once, as no line is longer than MAX_LINE.
+_JOIN_CHARS = 1048576
+_FEW = _JOIN_CHARS // MAX_LINE
 
 
-def _join_chunks(lines: Sequence[str]) -> Iterator[Tuple[int, int]]:
+def _join_chunks(lines: Sequence[str]) -> List[Tuple[int, int]]:
     """(start, stop) index ranges of `lines` of about _JOIN_CHARS characters each (at least
     one line), found with C-level calls (accumulate, bisect), no Python code per line."""
     ends = list(accumulate(map(len, lines)))
+    ranges = []
     start = 0
     while start < len(lines):
         before = ends[start - 1] if start else 0
         stop = max(start + 1, bisect_right(ends, before + _JOIN_CHARS, start))
-        yield start, stop
+        ranges.append((start, stop))
         start = stop
+    return ranges
 
 
 def _one_brace_each(parts: Sequence[str]) -> bool:
@@ -748,8 +774,8 @@ class _Recorder:
 # no blanks or trailing comma, a canonical value and timestamp), whose name-and-labels part
 # and rest are captured.
 _PAIR_TEXT = "%s=%s" % (LABEL_NAME, LABEL_VALUE)
-_LINES = re.compile(r"^(?:#[^\n]*|((%s)%s(\{%s(?:,%s)*\})?)(%s))?$"
-                    % (NAME, _NAME_END, _PAIR_TEXT, _PAIR_TEXT, _REST), re.M)
+_LINES = re.compile(r"^(?:#[^\n]*|((%s)(\{%s(?:,%s)*\})?)(%s))?$"
+                    % (NAME, _PAIR_TEXT, _PAIR_TEXT, _REST), re.M)
 _EVERY_OTHER = slice(None, None, 2)
 # Labels whose values must be numbers (see _numeric), as they appear in a skeleton.
 _NUMERIC_LABELS = frozenset(("le=", "quantile="))
