@@ -146,13 +146,15 @@ def memory() -> float:
     return mib
 
 
-def serve(body: bytes) -> ThreadingHTTPServer:
+def serve(body: Callable[[], bytes]) -> ThreadingHTTPServer:
+    """An HTTP backend on a free loopback port answering every GET with body()."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            data = body()
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def log_message(self, *args) -> None:
             pass
@@ -163,7 +165,8 @@ def serve(body: bytes) -> ThreadingHTTPServer:
 
 
 def stall(samples: int, scrapes: int) -> float:
-    server = serve(node_like(samples))
+    data = node_like(samples)
+    server = serve(lambda: data)
     spec = new_spec("big", "http")
     spec.url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
     spec.validate()
@@ -242,20 +245,7 @@ def hostile_bodies() -> List[Tuple[str, bytes, bytes]]:
 def hostile_stall() -> float:
     """Longest loop stall while a Merger collects each hostile body (hostile_bodies())."""
     body = [b""]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            data = body[0]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(lambda: body[0])
     spec = new_spec("hostile", "http")
     spec.url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
     spec.max_bytes = 64 << 20

@@ -4,13 +4,14 @@
 #   bash scripts/test.sh tests/test_simulator.py -x
 #   bash scripts/test.sh -m unit              # the fast tests, in seconds
 #
-# Without arguments, four legs run, each in its own pytest process: every test with the
-# printer tests on Klipper (Moonraker 0.11.0; tests/test_moonraker_versions.py starts
-# 0.8.0, 0.9.3 and 0.10.0 too); the printer tests again on Kalico; and, where bootstrap
+# Without arguments, five legs run, each in its own pytest process: every test but the slow
+# ones with the printer tests on Klipper (Moonraker 0.11.0; tests/test_moonraker_versions.py
+# starts 0.8.0, 0.9.3 and 0.10.0 too); the slow ones; the printer tests again on Kalico;
+# and, where bootstrap
 # could build them, the component's tests on Python 3.9 with Moonraker 0.10.0, then with
 # Moonraker 0.9.3 (Moonraker's component API has not changed since 0.9; 0.11 needs
 # Python 3.10). The live printer tests spend most of their time waiting for simulated
-# heaters and motion, so the Klipper leg runs beside the other three (one after the other);
+# heaters and motion, so the Klipper leg runs beside the other four (one after the other);
 # each leg's output is printed when it ends.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,9 +49,12 @@ leg() {  # leg NAME PYTHON ARGS...: one pytest process, output and exit code in 
     echo "$rc" >"$LOGS/$name.rc"
 }
 
-leg klipper .venv/moonraker/bin/python tests --klippy-flavour=klipper &
+# The slow tests (no process of their own, minutes of CPU: the merge's fast-path sweep,
+# the regex timing, the promtool corpus) run beside the printer tests, not after them.
+leg klipper .venv/moonraker/bin/python tests --klippy-flavour=klipper -m "not slow" &
 klipper_pid=$!
 {
+    leg slow .venv/moonraker/bin/python tests -m slow
     # the tests parametrized by flavour, on Kalico (their ids carry "kalico")
     leg kalico .venv/moonraker/bin/python tests --klippy-flavour=kalico -k kalico
     # the component's tests on older Moonrakers (bootstrap's .venv/NAME.unavailable: none
@@ -68,12 +72,13 @@ others_pid=$!
 wait "$klipper_pid" "$others_pid" || true
 
 rc=0
-for name in kalico py39 mr093 klipper; do
+for name in slow kalico py39 mr093 klipper; do
     case "$name" in
+        slow) title="Slow leg: the slow tests (merge sweep, regex timing, promtool corpus)" ;;
         kalico) title="Kalico leg: the printer tests on Kalico" ;;
         py39) title="Python 3.9 + Moonraker 0.10.0 leg"; venv=moonraker-py39 ;;
         mr093) title="Python 3.9 + Moonraker 0.9.3 leg"; venv=moonraker-0.9 ;;
-        klipper) title="Main leg: every test, printer tests on Klipper" ;;
+        klipper) title="Main leg: every test but the slow ones, printer tests on Klipper" ;;
     esac
     if [[ ! -f "$LOGS/$name.rc" ]]; then
         echo "[test] $title: skipped ($(cat ".venv/$venv.unavailable" 2>/dev/null \

@@ -59,9 +59,14 @@ def farm(tmp_path_factory):
         hosts.write_text("# the farm\n" + "".join(f"{pr.target}\n" for pr in printers)
                          + f"127.0.0.1:{closed_port}   # nothing listens here\n")
         file_sd = str(tmp / "klipper.json")
+        # a generous timeout: the suite's parallel legs load the machine (each answer takes
+        # milliseconds when it is quiet)
         first = discover("--hosts-file", str(hosts), "--host", "not a host",
-                         "--timeout", "3", "-o", file_sd, cwd=str(tmp))
+                         "--timeout", "10", "-o", file_sd, cwd=str(tmp))
         assert first.returncode == 0, first.stderr
+        with open(file_sd, encoding="utf-8") as f:
+            written = {t["labels"].get("printer") for t in json.load(f)}
+        assert written == set(NAMES), "discovery wrote %s\n%s" % (sorted(written), first.stderr)
 
         rules = [rules_with_short_for(os.path.join(PROMETHEUS_DIR, name), str(tmp / name))
                  for name in ("rules.yml", "alerts.yml")]
