@@ -7,10 +7,9 @@
 # Without arguments, five legs run, each in its own pytest process: every test but the slow
 # ones with the printer tests on Klipper (Moonraker 0.11.0; tests/test_moonraker_versions.py
 # starts 0.8.0, 0.9.3 and 0.10.0 too); the slow ones; the printer tests again on Kalico;
-# and, where bootstrap
-# could build them, the component's tests on Python 3.9 with Moonraker 0.10.0, then with
-# Moonraker 0.9.3 (Moonraker's component API has not changed since 0.9; 0.11 needs
-# Python 3.10). The live printer tests spend most of their time waiting for simulated
+# and, where bootstrap could build them, the component's tests on Python 3.9 with
+# Moonraker 0.10.0, then with Moonraker 0.9.3 (Moonraker's component API has not changed
+# since 0.9; 0.11 needs Python 3.10). The live printer tests spend most of their time waiting for simulated
 # heaters and motion, so the Klipper leg runs beside the other four (one after the other);
 # each leg's output is printed when it ends.
 set -euo pipefail
