@@ -20,7 +20,7 @@ from tornado.web import Application, RequestHandler
 from ..collectors import module_names, resolve_modules
 from ..exposition import CONTENT_TYPE, Family, render_families
 from ..sidecar.selfmetrics import SelfMetrics
-from ..sidecar.server import admitted, gzip_accepted
+from ..sidecar.server import admitted, gzip_accepted, scrape_timeout
 from ..sidecar.webconfig import BasicAuth, WebConfig
 from . import metrics
 from .target import Limits, Target, TargetSpec, normalize_target
@@ -157,14 +157,6 @@ class ProbeHandler(_Handler):
     """GET /probe?target=HOST:PORT[&modules=...]: 400, 403 or 503 when refused, else the
     target's families and the probe's own (status 200 even when the target is down)."""
 
-    def _scrape_timeout(self) -> float:
-        header = self.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
-        try:
-            asked = float(header) if header else self.timeout
-        except ValueError:
-            asked = self.timeout
-        return max(0.5, min(self.timeout, asked - 0.25))
-
     async def get(self) -> None:
         if not await admitted(self, self.auth, self.web.tls):
             return
@@ -196,7 +188,7 @@ class ProbeHandler(_Handler):
         except OverflowError:
             self._refuse(503, f"already {self.exporter.max_targets} targets (max_targets)")
             return
-        body = await target.probe(modules, self._scrape_timeout())
+        body = await target.probe(modules, scrape_timeout(self, self.timeout))
         self._send(body)
 
 

@@ -29,6 +29,18 @@ log = logging.getLogger(__name__)
 _GZIP_IN_THREAD = 256 * 1024
 
 
+def scrape_timeout(handler: RequestHandler, default: float) -> float:
+    """Seconds to answer within: the scraper's X-Prometheus-Scrape-Timeout-Seconds less
+    0.25 s for the way back, at most `default` (also used without a readable header) and
+    at least 0.5 s."""
+    header = handler.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+    try:
+        asked = float(header) if header else default
+    except ValueError:
+        asked = default
+    return max(0.5, min(default, asked - 0.25))
+
+
 def gzip_accepted(header: str) -> bool:
     """Honours q-values: `gzip;q=0` means no."""
     for item in header.split(","):
@@ -87,21 +99,14 @@ class MetricsHandler(RequestHandler):
         for k, v in getattr(self, "extra_headers", {}).items():
             self.set_header(k, v)
 
-    def _scrape_timeout(self) -> float:
-        header = self.request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
-        try:
-            asked = float(header) if header else self.timeout
-        except ValueError:
-            asked = self.timeout
-        return max(0.5, min(self.timeout, asked - 0.25))
-
     async def get(self) -> None:
         if not await admitted(self, self.auth, self.tls):
             return
         params = {k: [v.decode("utf-8", "replace") for v in vs]
                   for k, vs in self.request.query_arguments.items()}
         # Concurrent scrapes share one run (the process metrics are rendered once for it).
-        text = await self.merger.collect(self.own.render, self._scrape_timeout(), params)
+        text = await self.merger.collect(self.own.render, scrape_timeout(self, self.timeout),
+                                         params)
         body = text.encode("utf-8")
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
             if len(body) > _GZIP_IN_THREAD:
