@@ -164,6 +164,15 @@ def serve(body: Callable[[], bytes]) -> ThreadingHTTPServer:
     return server
 
 
+async def ticker(lates: List[float], done: asyncio.Event) -> None:
+    """Appends to `lates` how late (s) each 1 ms tick of the running loop fires, until
+    `done` is set."""
+    while not done.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(0.001)
+        lates.append(time.perf_counter() - started - 0.001)
+
+
 def stall(samples: int, scrapes: int) -> float:
     data = node_like(samples)
     server = serve(lambda: data)
@@ -176,13 +185,7 @@ def stall(samples: int, scrapes: int) -> float:
         lates: List[float] = []
         done = asyncio.Event()
 
-        async def ticker() -> None:
-            while not done.is_set():
-                started = time.perf_counter()
-                await asyncio.sleep(0.001)
-                lates.append(time.perf_counter() - started - 0.001)
-
-        tick = asyncio.ensure_future(ticker())
+        tick = asyncio.ensure_future(ticker(lates, done))
         await merger.collect(None, timeout=10)  # first scrape: connection, thread, caches
         lates.clear()
         started = time.perf_counter()
@@ -257,14 +260,8 @@ def hostile_stall() -> float:
         lates: List[float] = []
         done = asyncio.Event()
 
-        async def ticker() -> None:
-            while not done.is_set():
-                started = time.perf_counter()
-                await asyncio.sleep(0.001)
-                lates.append(time.perf_counter() - started - 0.001)
-
         body[0] = first
-        tick = asyncio.ensure_future(ticker())
+        tick = asyncio.ensure_future(ticker(lates, done))
         await merger.collect(None, timeout=30)
         lates.clear()
         body[0] = hostile
