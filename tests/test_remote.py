@@ -197,6 +197,10 @@ def test_probe_serves_the_components_families_and_label_sets(printer, remote,
     assert moonraker.post("/printer/print/start", params={"filename": PAUSE_FILE}).status == 200
     try:
         assert klippy.wait_status("print_stats", "state", "paused", timeout=15) == "paused"
+        # Klippy pauses before Moonraker's history records the job: wait for the component
+        # to show it, or both may agree that there is no job yet
+        wait_for(lambda: "klipper_current_job_info{" in moonraker.metrics().text, timeout=15,
+                 what="history's current job in /server/metrics")
         found = assert_probe_matches_component(moonraker, remote)
         assert "klipper_current_job_info" in found
     finally:
