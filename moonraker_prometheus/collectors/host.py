@@ -189,7 +189,7 @@ def lookup(server: "Server", name: str) -> Any:
 def boot_time() -> Optional[float]:
     """Seconds since this host booted (CLOCK_BOOTTIME); None where there is no such clock."""
     try:
-        return time.clock_gettime(time.CLOCK_BOOTTIME)  # type: ignore[attr-defined]
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
     except (AttributeError, OSError):
         return None
 

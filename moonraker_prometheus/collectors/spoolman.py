@@ -17,8 +17,10 @@ MAX_AGE = 600.0
 
 
 def spool_labels(spool: Dict[str, Any]) -> Tuple[str, str, str, str, str]:
-    filament = spool.get("filament") if isinstance(spool.get("filament"), dict) else {}
-    vendor = filament.get("vendor") if isinstance(filament.get("vendor"), dict) else {}
+    filament = spool.get("filament")
+    filament = filament if isinstance(filament, dict) else {}
+    vendor = filament.get("vendor")
+    vendor = vendor if isinstance(vendor, dict) else {}
 
     def text(value: Any) -> str:
         return value if isinstance(value, str) else ""
