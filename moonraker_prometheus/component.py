@@ -195,7 +195,7 @@ def _hook_routes(server: Any, paths: Sequence[str]) -> bool:
 
 
 def _metrics_handler(base: type) -> type:
-    class MetricsRequestHandler(base):  # type: ignore[misc, valid-type]
+    class MetricsRequestHandler(base):
         def compute_etag(self) -> None:
             return None
 
