@@ -315,7 +315,7 @@ class RemoteHost(Host):
                 self._klippy = (connected, state, message)
 
     def _on_klippy_ready(self, *_: Any) -> None:
-        connected, _, message = self._klippy
+        message = self._klippy[2]
         self._klippy = (True, "ready", message)
 
         async def ready() -> None:
@@ -324,7 +324,7 @@ class RemoteHost(Host):
         self._later(ready)
 
     def _on_klippy_shutdown(self, *_: Any) -> None:
-        connected, _, message = self._klippy
+        connected, message = self._klippy[0], self._klippy[2]
         self._klippy = (connected, "shutdown", self._webhooks.get("state_message") or message)
         self._fire("server:klippy_shutdown")
         self._later(self._klippy_info)
@@ -528,7 +528,8 @@ class RemoteHost(Host):
         proc = self._proc
         if proc is None:
             return None
-        memory = proc.get("memory") if isinstance(proc.get("memory"), dict) else {}
+        memory = proc.get("memory")
+        memory = memory if isinstance(memory, dict) else {}
         return ProcStats(proc.get("newest"), ABSENT, proc.get("cpu"), memory.get("total"),
                          memory.get("available"), memory.get("used"), self._throttled)
 
@@ -632,7 +633,7 @@ class RemoteHost(Host):
     def updaters(self) -> Optional[List[Updater]]:
         if self._updates is None:
             return None
-        return [(name, (lambda s=status: s), UNKNOWN_TIME)
+        return [(name, status.copy, UNKNOWN_TIME)
                 for name, status in self._updates.items() if isinstance(status, dict)]
 
 
