@@ -491,7 +491,7 @@ class RemoteHost(Host):
             if fields is None:
                 merged[obj] = None
             else:
-                merged.setdefault(obj, set()).update(fields)  # type: ignore[union-attr]
+                merged[obj] = {*(merged.get(obj) or ()), *fields}
         request = {obj: (None if fields is None else sorted(fields))
                    for obj, fields in merged.items()}
         try:
