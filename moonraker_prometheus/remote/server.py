@@ -84,9 +84,9 @@ class Exporter:
         key = str(code)
         self.refused[key] = self.refused.get(key, 0) + 1
 
-    def target(self, address: str) -> Optional[Target]:
-        """The Target of a normalized address, made at its first probe; None when it is
-        not allowed (KeyError) or the exporter is full (OverflowError)."""
+    def target(self, address: str) -> Target:
+        """The Target of a normalized address, made at its first probe; KeyError when it is
+        not allowed, OverflowError when the exporter is full."""
         target = self.targets.get(address)
         if target is not None:
             return target
