@@ -416,8 +416,8 @@ def target_groups(results: Sequence[Result], previous: Dict[str, Tuple[str, Dict
         else:
             report.append(f"BAD     {c.shown}: {r.error} (from {c.found_by}; not written)")
     report += name_clashes(chosen)
-    groups: List[Dict[str, object]] = [{"targets": [target], "labels": labels}
-              for _, (target, labels) in sorted(chosen.items())]
+    groups: List[Dict[str, object]] = [
+        {"targets": [target], "labels": labels} for _, (target, labels) in sorted(chosen.items())]
     return groups, report
 
 
