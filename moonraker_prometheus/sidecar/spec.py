@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from typing import Any, List, Optional, Pattern, Sequence
+from typing import TYPE_CHECKING, Any, List, Optional, Pattern, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exposition import is_label_name
@@ -21,8 +21,8 @@ try:  # the parser of Python's own regex engine: 3.11 moved it
     from re import _constants as _sre  # type: ignore[attr-defined]  # private, stable
     from re import _parser as _sre_parse  # type: ignore[attr-defined]  # private, stable
 except ImportError:  # Python 3.9 and 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 _REPEATS = tuple(getattr(_sre, n) for n in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
                  if hasattr(_sre, n))
@@ -142,6 +142,11 @@ class SourceSpec:
             setattr(self, option.name, copy.copy(option.default))
         self.keep_re: List[Pattern[str]] = []
         self.drop_re: List[Pattern[str]] = []
+
+    if TYPE_CHECKING:
+        # The options' attributes (COMMON and source.options, by name) are set above from
+        # their declarations, which a type checker cannot follow: to it, they are Any.
+        def __getattr__(self, name: str) -> Any: ...
 
     def options(self) -> Sequence[Option]:
         """Every option this source accepts."""
