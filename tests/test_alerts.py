@@ -36,13 +36,16 @@ def require_tool(name: str) -> str:
 
 
 def catalogue_names() -> Set[str]:
-    """Every family name the component declares, plus the sidecar health families."""
+    """Every family name the component declares, plus the sidecar health families and
+    the central exporter's probe families."""
     from moonraker_prometheus.catalogue import exporter
     from moonraker_prometheus.collectors import COLLECTORS
     names = {m.name for c in COLLECTORS for m in c.metrics}
     names |= {m.name for m in exporter.METRICS}
     from moonraker_prometheus.sidecar.health import FAMILIES
     names |= {f.name for f in FAMILIES}
+    from moonraker_prometheus.remote.metrics import PROBE  # the central exporter's probe
+    names |= {m.name for m in PROBE}
     return names
 
 
