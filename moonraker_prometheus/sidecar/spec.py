@@ -148,6 +148,8 @@ class SourceSpec:
         # their declarations, which a type checker cannot follow: to it, they are Any.
         def __getattr__(self, name: str) -> Any: ...
 
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     def options(self) -> Sequence[Option]:
         """Every option this source accepts."""
         return tuple(COMMON) + tuple(self.source.options)
