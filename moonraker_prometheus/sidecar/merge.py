@@ -22,6 +22,7 @@ from typing import (Callable, Dict, Hashable, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
 from ..exposition import escape_label_value
+from . import reasons
 from .expfmt import ParsedFamily, Rewriter, full_identity, parse, render
 from .health import FAMILIES as HEALTH_FAMILIES
 from .health import Health
@@ -99,7 +100,7 @@ class MergeState:
         if have.type != fam.type and not (
                 (not have.typed or not fam.typed) and have.type in _SIMPLE
                 and fam.type in _SIMPLE):
-            self._drop(source, "type_conflict", fam.count)
+            self._drop(source, reasons.TYPE_CONFLICT, fam.count)
             return
         if fam.typed and not have.typed:
             have.type, have.typed = fam.type, True
@@ -137,12 +138,12 @@ class MergeState:
             if clash:
                 kept = [(x, i) for x, i in zip(lines, ids)
                         if _group_key(have, i) not in clash]
-                self._drop(source, "duplicate_series", len(lines) - len(kept))
+                self._drop(source, reasons.DUPLICATE_SERIES, len(lines) - len(kept))
                 pairs = iter(kept)
         added = 0
         for line, ident in pairs:
             if ident in keys:
-                self._drop(source, "duplicate_series", 1)
+                self._drop(source, reasons.DUPLICATE_SERIES, 1)
                 continue
             keys.add(ident)
             have.add(line, ident)
@@ -153,14 +154,14 @@ class MergeState:
         """Removes from a backend's health-named family the series the sidecar reports
         itself; False if nothing is left. A family of another type is dropped whole."""
         if fam.type != _RESERVED[fam.name] and (fam.typed or fam.type not in _SIMPLE):
-            self._drop(source, "type_conflict", fam.count)
+            self._drop(source, reasons.TYPE_CONFLICT, fam.count)
             return False
         tags = self._health_tags
         kept = [not any("{" + t + "," in i or "," + t + "," in i or "{" + t + "}" in i
                         or "," + t + "}" in i for t in tags) for i in fam.identities()]
         before = fam.count
         fam.keep(kept)
-        self._drop(source, "duplicate_series", before - fam.count)
+        self._drop(source, reasons.DUPLICATE_SERIES, before - fam.count)
         return fam.count > 0
 
     def drop_member_clashes(self) -> None:
@@ -170,7 +171,7 @@ class MergeState:
                 other = self.families.get(fam.name + suffix)
                 if other is not None and other is not fam:
                     src = self.origin[other.name]
-                    self._drop(src, "name_conflict", other.count)
+                    self._drop(src, reasons.NAME_CONFLICT, other.count)
                     self.samples[src] = self.samples.get(src, 0) - other.count
                     del self.families[other.name]
 
@@ -335,9 +336,7 @@ class Merger:
     def start(self) -> None:
         """Starts periodic sources now (otherwise the first collect does)."""
         for s in self.sources:
-            start = getattr(s, "start", None)
-            if start is not None:
-                start()
+            s.start()
 
     async def collect(self, local_text: LocalText = None, timeout: float = DEFAULT_TIMEOUT,
                       params: Optional[Mapping[str, Sequence[str]]] = None,
@@ -426,9 +425,9 @@ class Merger:
         for name in names:
             h = self.health.sources[name]
             h.up, h.samples = 0, 0
-            self.health.error(name, "timeout")
-            self._causes.note("exporter " + name, "timeout: merging its output missed the "
-                              "scrape deadline (lower max_bytes or drop families)")
+            self.health.error(name, reasons.TIMEOUT)
+            self._causes.note("exporter " + name, "%s: merging its output missed the scrape "
+                              "deadline (lower max_bytes or drop families)" % reasons.TIMEOUT)
         return (local_text or "") + self.health.render()
 
     async def _fetch(self, source: Source, budget: float,
@@ -459,11 +458,11 @@ class Merger:
             self.health.error(source.name, e.reason)
             cause = str(e)
         except asyncio.TimeoutError:
-            self.health.error(source.name, "timeout")
-            cause = "timeout: no answer within the scrape's %.3g s" % budget
+            self.health.error(source.name, reasons.TIMEOUT)
+            cause = "%s: no answer within the scrape's %.3g s" % (reasons.TIMEOUT, budget)
         except Exception as e:  # a bug in one source must cost only that source
-            self.health.error(source.name, "error")
-            cause = "error: %s: %s" % (type(e).__name__, e)
+            self.health.error(source.name, reasons.ERROR)
+            cause = "%s: %s: %s" % (reasons.ERROR, type(e).__name__, e)
             self._causes.note("exporter " + source.name, cause, exc_info=True)
         self._causes.note("exporter " + source.name, cause, recovered="answering again")
         h.duration = time.monotonic() - started

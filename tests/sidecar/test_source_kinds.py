@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from moonraker_prometheus.sidecar import sources, sources_from_sections
+from moonraker_prometheus.sidecar import reasons, sources, sources_from_sections
 from moonraker_prometheus.sidecar.config import ConfigError, parse_config
-from moonraker_prometheus.sidecar.sources import KINDS, Source
+from moonraker_prometheus.sidecar.sources import KINDS, Fetched, FetchError, Source
 from moonraker_prometheus.sidecar.spec import DURATION, INTEGER, TEXT, Option, SpecError
 from tests.sidecar.test_moonraker_sections import sections
 
@@ -23,6 +23,9 @@ class TcpSource(Source):
     def check(spec) -> None:
         if not 0 < spec.port < 65536:
             raise SpecError("port", "must be from 1 to 65535")
+
+    async def fetch(self, params=None, timeout=None) -> Fetched:
+        raise FetchError(reasons.CONNECT, "never fetched here: only its options are read")
 
 
 @pytest.fixture

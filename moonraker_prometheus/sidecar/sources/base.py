@@ -1,6 +1,7 @@
 """What every source returns, and how it fails (a reason that becomes a metric label)."""
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -44,7 +45,8 @@ class CauseLog:
 
 
 class FetchError(Exception):
-    """A failed fetch; `reason` is a short label value (timeout, connect, http_status, ...)."""
+    """A failed fetch; `reason` is one of `reasons.FETCH_REASONS` (a label value of
+    klipper_exporter_source_errors_total), `detail` what the log says besides."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__("%s: %s" % (reason, detail) if detail else reason)
@@ -70,12 +72,13 @@ class Fetched:
         self.errors = list(errors)  # reasons of failures that still left data to serve
 
 
-class Source:
+class Source(abc.ABC):
     """Base: one configured backend. `fetch` raises FetchError; never returns partial junk.
 
     A kind's class declares the options it takes besides spec.COMMON (`options`) and checks
     their values in `check(spec)` (raising SpecError naming the option); sources.KINDS maps
-    the kind's name to it.
+    the kind's name to it. It must define `fetch()`; it may override `start()` (background
+    work begun before the first scrape) and `close()`.
     """
 
     options: Sequence[Option] = ()
@@ -90,11 +93,19 @@ class Source:
         self.spec = spec
         self.name = spec.name
 
+    @abc.abstractmethod
     async def fetch(self, params: Optional[Params] = None,
                     timeout: Optional[float] = None) -> Fetched:
-        """Bodies of one scrape. `timeout` (seconds) is what is left of the scrape's budget:
-        a source may end sooner than its own `timeout` option to answer within it."""
-        raise NotImplementedError
+        """Bodies of one scrape, or FetchError with one of `reasons.FETCH_REASONS`.
+
+        `params`: the scrape's URL parameters (only HTTP sources with forward_url_params use
+        them). `timeout` (seconds) is what is left of the scrape's budget: a source may end
+        sooner than its own `timeout` option to answer within it."""
+
+    def start(self) -> None:
+        """Begins background work on the running loop (a periodic source's runs) before the
+        first scrape; Merger.start() calls it. Nothing for a source that works only when
+        fetched."""
 
     async def close(self) -> None:
         """Releases clients, stops tasks, kills children."""

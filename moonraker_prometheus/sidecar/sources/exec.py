@@ -22,6 +22,7 @@ import termios
 import time
 from typing import List, Optional
 
+from .. import reasons
 from ..spec import (ARGV, DURATION, FLAG, MAX_INTERVAL, MIN_INTERVAL, Option, SourceSpec,
                     SpecError)
 from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
@@ -142,7 +143,7 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out.write_fd,
                 stderr=err.write_fd, start_new_session=True, close_fds=True)
         except OSError as e:
-            raise FetchError("spawn", str(e)) from None
+            raise FetchError(reasons.SPAWN, str(e)) from None
         out.start()
         err.start()
         # No pipe of asyncio's own: wait() ends when the process exits, open pipes or not.
@@ -150,15 +151,15 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
         await asyncio.wait({exited, out.overflow}, timeout=timeout,
                            return_when=asyncio.FIRST_COMPLETED)
         if not out.overflow.done() and not exited.done():
-            raise FetchError("timeout", "killed after %g s: %s" % (
+            raise FetchError(reasons.TIMEOUT, "killed after %g s: %s" % (
                 timeout, "closed stdout, still running" if out.eof else "still running"))
         out.take_buffered()
         err.take_buffered()
         if out.overflow.done():
-            raise FetchError("oversize", "stdout above %d bytes" % max_bytes)
+            raise FetchError(reasons.OVERSIZE, "stdout above %d bytes" % max_bytes)
         status = exited.result()
         if status != 0:
-            raise FetchError("exit_status", "exited with %d" % status if status > 0
+            raise FetchError(reasons.EXIT_STATUS, "exited with %d" % status if status > 0
                              else "killed by signal %d" % -status)
         return out.data()
     finally:
@@ -299,12 +300,13 @@ class PeriodicExec(Source):
         assert self._first is not None and self.spec.max_age is not None
         await self._first.wait()  # only the first scrape waits, for the first run
         failed, self._failed = self._failed, []
-        if self._last is None:
-            raise self._last_error or FetchError("no_data")
+        if self._last is None:  # no run succeeded yet: the first (and each since) failed
+            assert self._last_error is not None
+            raise self._last_error
         age = time.monotonic() - self._last_time
         if age > self.spec.max_age:
             # no age in the message: it is logged once per distinct cause
-            raise FetchError("stale", "last good run older than max_age (%g s)"
+            raise FetchError(reasons.STALE, "last good run older than max_age (%g s)"
                              % self.spec.max_age)
         return Fetched([self._last], cache_age=age, errors=failed)
 

@@ -19,6 +19,7 @@ import os
 import stat
 from typing import Dict, List, Optional, Tuple
 
+from .. import reasons
 from ..spec import PATH, Option, SourceSpec, SpecError
 from .base import CauseLog, Fetched, FetchError, Params, Source
 
@@ -44,7 +45,7 @@ def _check_regular(mode: int) -> None:
     """_Unreadable("not_regular") unless `mode` (st_mode) is a regular file's."""
     if not stat.S_ISREG(mode):
         what = next((name for is_kind, name in _NOT_REGULAR if is_kind(mode)), "no file")
-        raise _Unreadable(("not_regular", "%s, not a regular file" % what))
+        raise _Unreadable((reasons.NOT_REGULAR, "%s, not a regular file" % what))
 
 
 def _open_nonblocking(path: str, flags: int) -> int:
@@ -65,19 +66,19 @@ def _read_regular(path: str, max_bytes: int) -> Tuple[bytes, float]:
     except OSError as e:
         raise _Unreadable(_failure(path, e)) from None
     if len(data) > max_bytes:
-        raise _Unreadable(("oversize", "above %d bytes" % max_bytes))
+        raise _Unreadable((reasons.OVERSIZE, "above %d bytes" % max_bytes))
     return data, st.st_mtime
 
 
 def _failure(path: str, error: OSError) -> Failure:
     if isinstance(error, FileNotFoundError) and os.path.islink(path):
-        return "missing", "dangling symlink to %s" % os.readlink(path)
+        return reasons.MISSING, "dangling symlink to %s" % os.readlink(path)
     if isinstance(error, FileNotFoundError):
-        return "missing", "vanished while reading"
+        return reasons.MISSING, "vanished while reading"
     if isinstance(error, PermissionError):
-        return "permission", error.strerror or "permission denied"
+        return reasons.PERMISSION, error.strerror or "permission denied"
     name = errno.errorcode.get(error.errno or 0, "")
-    return "error", ("%s (%s)" % (error.strerror, name)) if name else str(error)
+    return reasons.ERROR, ("%s (%s)" % (error.strerror, name)) if name else str(error)
 
 
 def _read_all(pattern: str, max_bytes: int
@@ -121,7 +122,7 @@ class FileSource(Source):
             None, _read_all, self.spec.path, self.spec.max_bytes)
         self._log_changes(failed)
         if not mtimes and not failed:
-            raise FetchError("missing", "no file matches %s" % self.spec.path)
+            raise FetchError(reasons.MISSING, "no file matches %s" % self.spec.path)
         return Fetched(bodies, files=mtimes, errors=[r for r, _ in failed.values()],
                        file_errors={p: r for p, (r, _) in failed.items()})
 

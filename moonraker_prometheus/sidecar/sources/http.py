@@ -1,7 +1,7 @@
 """HTTP(S) and Unix-socket backends via Tornado's simple client (no extra dependency).
 
-The configured URL keeps its query string. Every failure maps to a reason: timeout, connect,
-tls, http_status, oversize, error. The body limit counts decompressed bytes (gzip bombs):
+The configured URL keeps its query string. Every failure maps to a reason (reasons.py): timeout,
+connect, tls, http_status, oversize, error. The body limit counts decompressed bytes (gzip bombs):
 reading stops at the limit and the connection is closed, so no more than `max_bytes` of a
 body is ever held.
 """
@@ -23,6 +23,7 @@ from tornado.iostream import StreamBufferFullError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
+from .. import reasons
 from ..spec import FLAG, MAPPING, SECRET, TEXT, Option, SourceSpec, SpecError, redact_url
 from .base import Fetched, FetchError, Params, Source, consume_outcome
 
@@ -121,14 +122,14 @@ class _Body:
 def _failure(error: BaseException, timeout: float) -> FetchError:
     """Maps a Tornado/OS error to a reason label."""
     if isinstance(error, HTTPTimeoutError):
-        return FetchError("timeout", "no answer within %g s" % timeout)
+        return FetchError(reasons.TIMEOUT, "no answer within %g s" % timeout)
     if isinstance(error, ssl.SSLError):
-        return FetchError("tls", str(error))
+        return FetchError(reasons.TLS, str(error))
     if isinstance(error, HTTPClientError) and error.code != 599:
-        return FetchError("http_status", "HTTP %d" % error.code)
+        return FetchError(reasons.HTTP_STATUS, "HTTP %d" % error.code)
     if isinstance(error, (OSError, HTTPClientError)):
-        return FetchError("connect", str(error))
-    return FetchError("error", "%s: %s" % (type(error).__name__, error))
+        return FetchError(reasons.CONNECT, str(error))
+    return FetchError(reasons.ERROR, "%s: %s" % (type(error).__name__, error))
 
 
 def _check_request(spec: SourceSpec) -> None:
@@ -244,7 +245,7 @@ class HttpSource(Source):
         if error is None:
             return Fetched([data])
         if body.oversize(error):
-            raise FetchError("oversize", "body above %d bytes" % spec.max_bytes)
+            raise FetchError(reasons.OVERSIZE, "body above %d bytes" % spec.max_bytes)
         raise _failure(error, timeout)
 
     async def close(self) -> None:
