@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import ssl
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -42,7 +42,7 @@ _REQUEST_OPTIONS = (
 class _UnixResolver(Resolver):
     """Resolves every host to one Unix socket (Tornado connects AF_UNIX streams as-is)."""
 
-    def initialize(self, socket_path: str) -> None:  # type: ignore[override]
+    def initialize(self, socket_path: str) -> None:
         self.socket_path = socket_path
 
     async def resolve(self, host: str, port: int, family: int = socket.AF_UNSPEC) -> List[Any]:
@@ -149,13 +149,14 @@ def _check_request(spec: SourceSpec) -> None:
 class HttpSource(Source):
     """An exporter over HTTP(S): `url`, TLS files, headers and credentials."""
 
+    options: Sequence[Option]  # as Source types it: UnixSource's are others
     options = (Option("url", TEXT, "", yaml="address", secret=True),) + _REQUEST_OPTIONS + (
         Option("ca_file", TEXT),
         Option("cert_file", TEXT),
         Option("key_file", TEXT),
         Option("insecure_skip_verify", FLAG, False),
     )
-    yaml_kinds = ("http",)
+    yaml_kinds: Sequence[str] = ("http",)
 
     @staticmethod
     def check(spec: SourceSpec) -> None:
