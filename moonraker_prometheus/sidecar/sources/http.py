@@ -162,7 +162,7 @@ class HttpSource(Source):
     def check(spec: SourceSpec) -> None:
         parts = urlsplit(spec.url)
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when it is read
         except ValueError:
             raise SpecError("url", "the port is not a number from 1 to 65535") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
