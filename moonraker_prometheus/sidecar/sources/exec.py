@@ -20,7 +20,7 @@ import signal
 import struct
 import termios
 import time
-from typing import List, Optional
+from typing import Any, List, Optional, Set
 
 from .. import reasons
 from ..spec import (ARGV, DURATION, FLAG, MAX_INTERVAL, MIN_INTERVAL, Option, SourceSpec,
@@ -148,8 +148,8 @@ async def run_command(name: str, argv: List[str], timeout: float, max_bytes: int
         err.start()
         # No pipe of asyncio's own: wait() ends when the process exits, open pipes or not.
         exited = asyncio.ensure_future(proc.wait())
-        await asyncio.wait({exited, out.overflow}, timeout=timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        ends: Set["asyncio.Future[Any]"] = {exited, out.overflow}
+        await asyncio.wait(ends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not out.overflow.done() and not exited.done():
             raise FetchError(reasons.TIMEOUT, "killed after %g s: %s" % (
                 timeout, "closed stdout, still running" if out.eof else "still running"))
