@@ -44,7 +44,7 @@ def _group_key(fam: ParsedFamily, ident: str) -> str:
     brace = ident.find("{")
     if brace < 0:
         return ""
-    special = _SPECIAL_LABEL[fam.type]
+    special = _SPECIAL_LABEL[fam.type or ""]
     return special.sub("", ident[brace:]).replace(",}", "}")
 
 
@@ -124,12 +124,12 @@ class MergeState:
             # untagged source meets others, every identity is made whole.
             if fam.name not in self._whole:
                 self._whole.add(fam.name)
-                have.ids = [full_identity(i) for i in have.ids]
+                have.ids = [full_identity(i) for i in have.identities()]
                 self._keys.pop(fam.name, None)
             ids = [full_identity(i) for i in ids]
         keys = self._keys.get(fam.name)
         if keys is None:
-            keys = self._keys[fam.name] = set(have.ids)
+            keys = self._keys[fam.name] = set(have.identities())
         lines = fam.lines()
         pairs = zip(lines, ids)
         if have.type in _MEMBERS:
@@ -167,7 +167,7 @@ class MergeState:
     def drop_member_clashes(self) -> None:
         """Drops families named like a member of a histogram/summary (`x_sum` next to `x`)."""
         for fam in list(self.families.values()):
-            for suffix in _MEMBERS.get(fam.type, ()):
+            for suffix in _MEMBERS.get(fam.type or "", ()):
                 other = self.families.get(fam.name + suffix)
                 if other is not None and other is not fam:
                     src = self.origin[other.name]
@@ -190,6 +190,7 @@ class MergeState:
 
 # glibc keeps what a merge freed at the top of its heaps; malloc_trim(0) after each merge
 # hands it back (bench_memory: RSS added by a 20,000-sample source 23.1 -> 18.6 MiB).
+_malloc_trim: Optional[Callable[[int], int]]
 try:
     _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
 except (OSError, AttributeError):  # not glibc
@@ -353,7 +354,7 @@ class Merger:
         if task is None:
             task = asyncio.ensure_future(self._run(local_text, timeout, params))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
+            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
         # shield: one impatient scraper must not cancel the run the others share
         return await asyncio.shield(task)
 
@@ -371,6 +372,7 @@ class Merger:
         local = (self._local_rw, text) if text else None
         if self._merging is None:
             self._merging = asyncio.Lock()
+        lock = self._merging
         # A merge of huge bodies on a slow host may outlast the deadline: the scrape then
         # gets our own text and the health series in time (merged sources marked down), and
         # the merge ends in the background, holding the lock (it owns the rewriters; the
@@ -389,7 +391,7 @@ class Merger:
                                            max(0.05, deadline - loop.time() - 0.1))
         except asyncio.TimeoutError:
             job.add_done_callback(_close_abandoned)
-            merging.add_done_callback(lambda _f: self._merging.release())  # type: ignore
+            merging.add_done_callback(lambda _f: lock.release())
             merging.add_done_callback(consume_outcome)
             return self._late(text, names)
         except BaseException:
@@ -408,7 +410,7 @@ class Merger:
                                             self.health.render(), self.defer_gc,
                                             self.malloc_trim)
             # _finish() closes the state, unless it is cancelled before it starts
-            finishing.add_done_callback(lambda f: f.cancelled() and state.close())
+            finishing.add_done_callback(lambda f: state.close() if f.cancelled() else None)
             return await asyncio.wrap_future(finishing)
         finally:
             if finishing is None:
@@ -439,7 +441,7 @@ class Merger:
             shared = asyncio.ensure_future(self._fetch_once(source, budget, params))
             shared.add_done_callback(consume_outcome)
             self._fetching[key] = shared
-            shared.add_done_callback(lambda _t, k=key: self._fetching.pop(k, None))
+            shared.add_done_callback(lambda _t: self._fetching.pop(key, None))
         return await asyncio.shield(shared)
 
     async def _fetch_once(self, source: Source, budget: float,
