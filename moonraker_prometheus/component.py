@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from .collectors import EXPORTERS, module_names, resolve_modules
 from .collectors.base import render_stale_ahead
@@ -79,20 +79,14 @@ class PrometheusComponent:
             if merger is not None:
                 await merger.close()
 
-    async def _handle_metrics(self, web_request: "WebRequest") -> Union[bytes, str]:
+    async def _handle_metrics(self, web_request: "WebRequest") -> str:
         modules = self._requested_modules(web_request)
         merger = self.mergers[""]
         if merger is None or EXPORTERS not in modules:
-            # Printer objects changed since the last scrape (Klippy pushes every 250 ms):
-            # their re-render (~0.4 ms on a live printer, more on the first scrape after
-            # Klippy is ready) runs first, in short loop callbacks of its own.
-            ahead = await render_stale_ahead(
-                [c for c in self.renderer.may_be_stale if c.name in modules],
-                RENDER_AHEAD_SLICE_NS)
-            return self.render(modules, ahead)
+            return await self._render_fresh(modules)
         # Concurrent scrapes with the same selection share one run of every source; our
         # own text is rendered once for them, when the sources have answered.
-        return await merger.collect(local_text=lambda: self.render(modules).decode("utf-8"),
+        return await merger.collect(local_text=lambda: self._render_fresh(modules),
                                     timeout=self.options.scrape_timeout,
                                     params=_forwardable(web_request.get_args()),
                                     variant=tuple(modules))
@@ -115,7 +109,16 @@ class PrometheusComponent:
                 f"known: {', '.join(module_names())}", 400)
         return known
 
-    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
+    async def _render_fresh(self, modules: Sequence[str]) -> str:
+        """render(), after the printer objects changed since the last scrape (Klippy pushes
+        every 250 ms) are re-rendered (~0.4 ms on a live printer, more on the first scrape
+        after Klippy is ready) in short loop callbacks of their own (render_stale_ahead)."""
+        ahead = await render_stale_ahead(
+            [c for c in self.renderer.may_be_stale if c.name in modules],
+            RENDER_AHEAD_SLICE_NS)
+        return self.render(modules, ahead)
+
+    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> str:
         """The selected collectors' families and the exporter's own (see Renderer.render)."""
         return self.renderer.render(modules, ahead)
 

@@ -5,8 +5,8 @@ import abc
 import asyncio
 import logging
 import time
-from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence, Set,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Dict, Optional,
+                    Sequence, Set, Union)
 
 from ..catalogue.spec import Metric
 from ..catalogue.values import as_number
@@ -31,6 +31,10 @@ class Collector(abc.ABC):
 
     name: str = ""
     metrics: Sequence[Metric] = ()
+    # True for a collector whose re-render can take hundreds of microseconds and that says
+    # so: it implements stale() and render_ahead(), and the component has it render ahead
+    # of a scrape (see render_stale_ahead); the others are never asked.
+    renders_ahead: ClassVar[bool] = False
 
     def __init__(self, server: Union["Server", Host]) -> None:
         """`server`: the Moonraker it reads, as a `Host` (see host.py), or Moonraker's
@@ -44,8 +48,8 @@ class Collector(abc.ABC):
     def stale(self) -> bool:
         """Whether the next render() has real work to do (text to re-render, beyond cache
         lookups and a few fresh samples). The component then has render_ahead() do that
-        work first, in loop callbacks of their own (see render_stale_ahead). Only
-        collectors whose re-render can take hundreds of microseconds say so."""
+        work first, in loop callbacks of their own (see render_stale_ahead). Asked only of
+        collectors that declare `renders_ahead`."""
         return False
 
     def render_ahead(self, deadline_ns: int) -> None:

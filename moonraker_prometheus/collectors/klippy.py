@@ -17,13 +17,16 @@ class KlippyCollector(Collector):
 
     name = "klippy"
     metrics = catalogue.METRICS
-    # Set by the component: whether the printer objects' state is in hand. Moonraker says
-    # "ready" a moment (~0.5 s) before the printer collector's subscription answers; until
-    # then this collector says "startup", so "ready" always comes with the printer series.
-    printer_ready: Optional[Callable[[], bool]] = None
 
-    def __init__(self, server: Union["Server", Host]) -> None:
+    def __init__(self, server: Union["Server", Host],
+                 printer_ready: Optional[Callable[[], bool]] = None) -> None:
+        """`printer_ready`: whether the printer objects' state is in hand (the printer
+        collector's `subscribed`; None: Klippy's state is served as Moonraker reports it).
+        Moonraker says "ready" a moment (~0.5 s) before the printer collector's
+        subscription answers; until then this collector says "startup", so "ready" always
+        comes with the printer series."""
         super().__init__(server)
+        self.printer_ready = printer_ready
         self._cache = RenderCache()
 
     def render(self) -> str:

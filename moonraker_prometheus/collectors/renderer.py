@@ -11,6 +11,8 @@ from ..exposition import Family
 from . import COLLECTORS, EXPORTERS
 from .base import Collector, RenderCache
 from .host import Host, host_of
+from .klippy import KlippyCollector
+from .printer import PrinterCollector
 
 if TYPE_CHECKING:
     from moonraker.server import Server
@@ -32,19 +34,21 @@ class Renderer:
         self.host = host_of(server)
         self.version = version
         self.printer_name = printer_name
-        self.collectors: Dict[str, Collector] = {
-            cls.name: cls(self.host) for cls in COLLECTORS
-        }
+        printer = PrinterCollector(self.host)
         # Klippy's state says "ready" only once the printer series are there too.
-        klippy, printer = self.collectors["klippy"], self.collectors["printer"]
-        klippy.printer_ready = printer.subscribed  # type: ignore[attr-defined]
-        # Collectors whose re-render can be long (see Collector.stale)
-        self.may_be_stale = [c for c in self.collectors.values()
-                             if type(c).stale is not Collector.stale]
+        built: Dict[str, Collector] = {
+            printer.name: printer,
+            KlippyCollector.name: KlippyCollector(self.host, printer_ready=printer.subscribed),
+        }
+        self.collectors: Dict[str, Collector] = {
+            cls.name: built[cls.name] if cls.name in built else cls(self.host)
+            for cls in COLLECTORS
+        }
+        # Collectors whose re-render can be long (see Collector.renders_ahead)
+        self.may_be_stale = [c for c in self.collectors.values() if c.renders_ahead]
         self._last_error: Dict[str, str] = {}
         self._info = RenderCache()
         self._success = RenderCache()
-        self._encoded_parts: Dict[str, Tuple[str, bytes]] = {}
 
     async def start(self) -> None:
         """Starts every collector's background work."""
@@ -56,25 +60,23 @@ class Renderer:
         for collector in self.collectors.values():
             await collector.close()
 
-    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> bytes:
+    def render(self, modules: Sequence[str], ahead: Optional[Dict[str, int]] = None) -> str:
         """The selected collectors' families, then the exporter's own (build and printer
-        info, each collector's success and duration), UTF-8 encoded. Each collector is
-        isolated from the others' failures. `ahead`: nanoseconds collectors (by name) spent
-        rendering ahead of this call, added to their durations (see render_stale_ahead).
-
-        A collector's text is encoded once per change (`_encoded`): one label value outside
-        ASCII (a sensor named "Électronique") makes encoding a text cost ~1 µs per kB.
+        info, each collector's success and duration). Each collector is isolated from the
+        others' failures. `ahead`: nanoseconds collectors (by name) spent rendering ahead of
+        this call, added to their durations (see render_stale_ahead). Text, as every layer
+        below the HTTP edge speaks: the HTTP handler encodes the body once, as it writes it.
         """
         modules = [*ALWAYS_SERVED, *(m for m in modules if m != EXPORTERS
                                      and m not in ALWAYS_SERVED)]
-        parts: List[bytes] = []
+        parts: List[str] = []
         failed: List[str] = []
         durations: List[int] = []
         clock = time.perf_counter_ns  # whole nanoseconds: short, quickly written values
         for name in modules:
             start = clock()
             try:
-                parts.append(self._encoded(name, self.collectors[name].render()))
+                parts.append(self.collectors[name].render())
             except Exception as e:
                 failed.append(name)
                 self._log_failure(name, e)
@@ -89,20 +91,9 @@ class Renderer:
         duration = Family(self_metrics.COLLECTOR_DURATION)
         for name, nanoseconds in zip(modules, durations):
             duration.add(nanoseconds / 1e9, name)
-        parts += (self._encoded(" info", self._info_text()),
-                  self._encoded(" success", self._success.text(key, lambda: _successes(*key))),
-                  duration.render().encode())
-        return b"".join(parts)
-
-    def _encoded(self, slot: str, text: str) -> bytes:
-        """`text` UTF-8 encoded; encoded again only when `slot` is given another string
-        object than last time (a cached text is the same object)."""
-        cached = self._encoded_parts.get(slot)
-        if cached is not None and cached[0] is text:
-            return cached[1]
-        data = text.encode("utf-8")
-        self._encoded_parts[slot] = (text, data)
-        return data
+        parts += (self._info_text(), self._success.text(key, lambda: _successes(*key)),
+                  duration.render())
+        return "".join(parts)
 
     def _info_text(self) -> str:
         """klipper_exporter_build_info, and klipper_printer_info: the printer's name, host

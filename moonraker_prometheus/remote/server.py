@@ -138,13 +138,14 @@ class _Handler(RequestHandler):
         for k, v in (web.headers.items() if web is not None else ()):
             self.set_header(k, v)
 
-    def _send(self, text: bytes) -> None:
+    def _send(self, text: str) -> None:
+        body = text.encode("utf-8")  # the HTTP edge: every layer below speaks str
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
-            text = gzip.compress(text, compresslevel=5)
+            body = gzip.compress(body, compresslevel=5)
             self.set_header("Content-Encoding", "gzip")
         self.set_header("Vary", "Accept-Encoding")
         self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(text)
+        self.finish(body)
 
     def _refuse(self, code: int, message: str) -> None:
         self.exporter.refuse(code)
@@ -198,7 +199,7 @@ class OwnMetricsHandler(_Handler):
     async def get(self) -> None:
         if not await admitted(self, self.auth, self.web.tls):
             return
-        self._send((self.own.render() + self.exporter.render()).encode())
+        self._send(self.own.render() + self.exporter.render())
 
 
 class LandingHandler(_Handler):

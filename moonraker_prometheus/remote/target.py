@@ -244,7 +244,7 @@ class Target:
             return None
         return time.monotonic() - host.updated
 
-    async def probe(self, modules: Sequence[str], timeout: float) -> bytes:
+    async def probe(self, modules: Sequence[str], timeout: float) -> str:
         """This target's families (probe_success 1), or probe_success 0 and the reason
         when it is not connected: the reason of the connection attempt under way or woken
         by this probe, or "connecting" when that takes longer than `timeout` seconds."""
@@ -259,7 +259,7 @@ class Target:
             except asyncio.TimeoutError:
                 pass
         renderer = self.renderer
-        body = b""
+        body = ""
         age = self.data_age()
         stale = age is not None and age > STALE_SECONDS
         if renderer is not None and self._loaded.is_set() and not stale:
@@ -286,4 +286,4 @@ class Target:
         duration = Family(metrics.PROBE_DURATION)
         duration.add(time.monotonic() - started)
         families.append(duration)
-        return body + render_families(families).encode()
+        return body + render_families(families)

@@ -18,8 +18,8 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import (Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Set,
-                    Tuple, Union)
+from typing import (Awaitable, Callable, Dict, Hashable, List, Mapping, Optional, Sequence,
+                    Set, Tuple, Union)
 
 from ..exposition import escape_label_value
 from . import reasons
@@ -299,7 +299,7 @@ def _freeze(params: Optional[Params]) -> Tuple:
     return tuple(sorted((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in params.items()))
 
 
-LocalText = Union[str, Callable[[], str], None]
+LocalText = Union[str, Callable[[], Union[str, Awaitable[str]]], None]
 
 
 class Merger:
@@ -345,7 +345,8 @@ class Merger:
         """The merged exposition, answered within `timeout` seconds.
 
         `local_text` is merged first, untouched: a string, or a function called once per run
-        when the sources have answered (so it is as fresh as the merge). Calls with the same
+        when the sources have answered (so it is as fresh as the merge), which returns a
+        string or an awaitable of one (the component renders ahead). Calls with the same
         `params` and `variant` (what the caller's local text depends on, e.g. its module
         selection) while a run is in flight share that run and its local text.
         """
@@ -368,7 +369,8 @@ class Merger:
         parts = [(s.name, self._rewriters[s.name], f.bodies)
                  for s, f in zip(self.sources, results) if f is not None]
         del results
-        text = local_text() if callable(local_text) else local_text
+        own = local_text() if callable(local_text) else local_text
+        text = own if own is None or isinstance(own, str) else await own
         local = (self._local_rw, text) if text else None
         if self._merging is None:
             self._merging = asyncio.Lock()
