@@ -65,7 +65,8 @@ async def admitted(handler: RequestHandler, auth: Optional[BasicAuth],
     Otherwise the response is finished: 403, 429 (too many bcrypt checks pending, retry)
     or 401 with WWW-Authenticate."""
     if tls is not None and tls.client_allowed_sans:
-        sock: Any = handler.request.connection.stream.socket  # type: ignore[union-attr]
+        connection = handler.request.connection
+        sock: Any = connection.stream.socket  # type: ignore[union-attr]  # an HTTP1Connection
         if not tls.san_allowed(sock.getpeercert()):
             handler.set_status(403)
             handler.finish("client certificate not allowed\n")
