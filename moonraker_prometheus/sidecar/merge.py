@@ -18,8 +18,8 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import (Awaitable, Callable, Dict, Hashable, List, Mapping, Optional, Sequence,
-                    Set, Tuple, Union)
+from typing import (Awaitable, Callable, Dict, Hashable, Iterator, List, Mapping, Optional,
+                    Sequence, Set, Tuple, Union)
 
 from ..exposition import escape_label_value
 from . import reasons
@@ -131,7 +131,7 @@ class MergeState:
         if keys is None:
             keys = self._keys[fam.name] = set(have.identities())
         lines = fam.lines()
-        pairs = zip(lines, ids)
+        pairs: Iterator[Tuple[str, str]] = zip(lines, ids)
         if have.type in _MEMBERS:
             # A series clashing anywhere is dropped whole, so no histogram is left half-merged.
             clash = {_group_key(have, i) for i in ids if i in keys}
