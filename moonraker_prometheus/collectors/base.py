@@ -235,8 +235,11 @@ class RenderCache:
         self._key = _NOTHING
 
 
-def add(family: Family, value: Any, *labels: str) -> None:
-    """Add a sample only when the value is a number (see catalogue.values.as_number)."""
+def add_if_number(family: Family, value: Any, *labels: str) -> None:
+    """`family.add(value, *labels)` (the same arguments, in the same order) when `value` is
+    an int or float (catalogue.values.as_number: a bool is not); otherwise nothing, so a
+    value Moonraker does not know (None, text) is absent, never 0. Family.add itself
+    takes any number and raises on what float() refuses."""
     v = as_number(value)
     if v is not None:
         family.add(v, *labels)

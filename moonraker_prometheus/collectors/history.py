@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, RenderCache, add
+from .base import Collector, PeriodicRefresh, RenderCache, add_if_number
 from .host import Host
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class HistoryCollector(Collector):
         families: List[Family] = []
         for value, (_, metric) in zip(totals, TOTALS):
             f = Family(metric)
-            add(f, value)
+            add_if_number(f, value)
             families.append(f)
         if counts is not None:
             f = Family(catalogue.HISTORY_JOBS)
@@ -115,10 +115,10 @@ class HistoryCollector(Collector):
         f.add(1.0, str(filename), f"{job_id:06X}" if isinstance(job_id, int) else "")
         families.append(f)
         f = Family(c.CURRENT_JOB_START)
-        add(f, start_time)
+        add_if_number(f, start_time)
         families.append(f)
         f = Family(c.CURRENT_TOTAL_DURATION)
-        add(f, total_duration)
+        add_if_number(f, total_duration)
         families.append(f)
         estimate = None
         for raw, (field, metric, factor) in zip(metadata, CURRENT_METADATA):

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import Host, QueuedJob
 
 if TYPE_CHECKING:
@@ -43,6 +43,6 @@ class JobQueueCollector(Collector):
         added = Family(c.JOB_QUEUE_JOB_ADDED)
         for position, (job_id, filename, time_added) in enumerate(jobs):
             contents.add(1.0, str(position), str(job_id), filename)
-            add(added, time_added, str(job_id))
+            add_if_number(added, time_added, str(job_id))
         families += [contents, added]
         return render_families(families)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import Host
 
 if TYPE_CHECKING:
@@ -44,6 +44,6 @@ class NetworkCollector(Collector):
             f = Family(metric)
             for iface, stats in net.items():
                 if isinstance(stats, dict):
-                    add(f, stats.get(key), iface)
+                    add_if_number(f, stats.get(key), iface)
             families.append(f)
         return render_families(families)

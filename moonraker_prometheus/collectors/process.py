@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import ABSENT, Host
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class ProcessCollector(Collector):
                 pstats.memory_available, pstats.memory_used)
         text += self._load.text(load, lambda: self._render_host(*load))
         uptime = Family(catalogue.SYSTEM_UPTIME)
-        add(uptime, self.host.uptime())
+        add_if_number(uptime, self.host.uptime())
         text += uptime.render()
         bits = pstats.throttled
         if bits is not None:
@@ -72,14 +72,14 @@ class ProcessCollector(Collector):
         if newest is not None:
             if newest.get("mem_units") == "kB":
                 f = Family(c.MOONRAKER_MEMORY_KB)
-                add(f, newest.get("memory"))
+                add_if_number(f, newest.get("memory"))
                 families.append(f)
             f = Family(c.MOONRAKER_CPU_USAGE)
-            add(f, newest.get("cpu_usage"))
+            add_if_number(f, newest.get("cpu_usage"))
             families.append(f)
         if websockets is not None:
             f = Family(c.MOONRAKER_WEBSOCKETS)
-            add(f, websockets)
+            add_if_number(f, websockets)
             families.append(f)
         return render_families(families)
 
@@ -92,16 +92,16 @@ class ProcessCollector(Collector):
         families: List[Family] = []
         if blocked is not ABSENT:
             f = Family(c.EVENT_LOOP_BLOCKED)
-            add(f, blocked)
+            add_if_number(f, blocked)
             families.append(f)
         f = Family(c.SYSTEM_CPU_TEMP)
-        add(f, cpu_temp)
+        add_if_number(f, cpu_temp)
         families.append(f)
         total = Family(c.SYSTEM_CPU)
         cores = Family(c.SYSTEM_CPU_CORE)
         for cpu, usage in (cpu_usage or {}).items():
             if cpu == "cpu":
-                add(total, usage)
+                add_if_number(total, usage)
             elif as_number(usage) is not None:
                 cores.add(usage / 100.0, cpu)
         families += [total, cores]
@@ -109,7 +109,7 @@ class ProcessCollector(Collector):
                               (c.SYSTEM_MEMORY_AVAILABLE, memory_available),
                               (c.SYSTEM_MEMORY_USED, memory_used)):
             f = Family(metric)
-            add(f, value)
+            add_if_number(f, value)
             families.append(f)
         return render_families(families)
 

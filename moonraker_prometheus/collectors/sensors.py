@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, List, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import Host, Sensor
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class SensorsCollector(Collector):
         for sid, name, kind, measurements, param_info, error in sensors:
             info.add(1.0, sid, name, kind)
             for parameter, value in measurements:
-                add(values, value, sid, str(parameter))
+                add_if_number(values, value, sid, str(parameter))
             for param in param_info:
                 if isinstance(param, dict) and "name" in param:
                     params.add(1.0, sid, str(param["name"]), str(param.get("units", "")))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, PeriodicRefresh, RenderCache, add
+from .base import Collector, PeriodicRefresh, RenderCache, add_if_number
 from .host import Host
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def render_spools(spools: List[Dict[str, Any]]) -> str:
         labels = spool_labels(spool)
         info.add(1.0, *labels)
         for key, family in values:
-            add(family, spool.get(key), labels[0])
+            add_if_number(family, spool.get(key), labels[0])
     return render_families([info] + [f for _, f in values])
 
 

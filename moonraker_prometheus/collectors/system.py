@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from ..catalogue import moonraker as catalogue
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import Host
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class SystemCollector(Collector):
         c = catalogue
         families: List[Family] = []
         f = Family(c.SYSTEM_CPU_COUNT)
-        add(f, cpu_count)
+        add_if_number(f, cpu_count)
         families.append(f)
         available = Family(c.SERVICE_AVAILABLE)
         state = Family(c.SERVICE_STATE)

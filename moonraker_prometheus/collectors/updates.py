@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 from ..catalogue import moonraker as catalogue
 from ..catalogue.values import as_number
 from ..exposition import Family, render_families
-from .base import Collector, RenderCache, add
+from .base import Collector, RenderCache, add_if_number
 from .host import UNKNOWN_TIME, Host
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class UpdatesCollector(Collector):
             if "package_count" in status:
                 kind = kind or "system"
                 if not never_refreshed:
-                    add(packages, status.get("package_count"))
+                    add_if_number(packages, status.get("package_count"))
             else:
                 version = status.get("version")
                 remote = status.get("remote_version")
