@@ -5,7 +5,8 @@
 `fire()` calls them), `get_event_loop`, `get_app_args`, `get_api_version`, and the
 `components`, `failed_components` and `warnings` attributes. `FakeConnection` and
 `FakeApis` stand in for `klippy_connection` and `klippy_apis`; `printer_components()`
-gives both. `until(condition)` waits on the running event loop until a condition holds.
+gives both; `klippy_ready(server)` fires Klippy's ready event as Moonraker does.
+`until(condition)` waits on the running event loop until a condition holds.
 
 Fixed inputs, shared by the unit tests and scripts/compare_outputs.py (which loads this file
 by its path, so it imports nothing of the package): `known_components()` (Moonraker
@@ -101,6 +102,13 @@ class FakeApis:
 
 def printer_components(apis: FakeApis) -> Dict[str, Any]:
     return {"klippy_apis": apis, "klippy_connection": FakeConnection()}
+
+
+async def klippy_ready(server: FakeServer) -> None:
+    """Fires Moonraker's `server:klippy_ready` and awaits its handlers, as Moonraker does."""
+    for result in server.fire("server:klippy_ready"):
+        if asyncio.iscoroutine(result):
+            await result
 
 
 async def until(condition: Callable[[], Any], timeout: float = 10.0) -> None:

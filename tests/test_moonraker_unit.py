@@ -29,7 +29,7 @@ from moonraker_prometheus.collectors.server import ServerCollector
 from moonraker_prometheus.collectors.spoolman import SpoolmanCollector
 from moonraker_prometheus.collectors.system import SystemCollector
 from moonraker_prometheus.collectors.updates import UpdatesCollector, update_available
-from tests.fakes import (FakeApis, FakeServer, FakeUpdater, known_components,
+from tests.fakes import (FakeApis, FakeServer, FakeUpdater, klippy_ready, known_components,
                          printer_components, unknown_components)
 from tests.go_families import GO_MOONRAKER_FAMILIES
 from tests.promtool import promtool_check  # noqa: F401  (fixture)
@@ -328,8 +328,7 @@ def every_collector(tmp_path: Any) -> Callable[[type], Callable[[], str]]:
                                                                        message="")
         server.components["klippy_connection"].is_connected = lambda: True
         collector = cls(server)
-        if "server:klippy_ready" in server.handlers:
-            asyncio.run(collector._on_klippy_ready())
+        asyncio.run(klippy_ready(server))
         return collector.render
     return make
 

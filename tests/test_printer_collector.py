@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
+from moonraker_prometheus.catalogue.build import F, bind
 from moonraker_prometheus.catalogue.printer import BINDINGS
-from moonraker_prometheus.collectors.printer import Entry, Plan, PrinterCollector, PrinterState
+from moonraker_prometheus.catalogue.spec import ObjectKind
+from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState
 from tests.fakes import FakeApis, FakeServer, printer_components, until
 
 pytestmark = pytest.mark.unit
@@ -48,71 +51,97 @@ def test_render_is_cached_until_a_relevant_field_changes():
     assert 'klipper_extruder_temperature{extruder="extruder"} 21.0' in body2
 
 
-def test_only_entries_reading_the_changed_field_are_re_rendered():
-    state = make_state({"extruder": {"temperature": 21.0, "target": 0.0},
-                        "extruder1": {"temperature": 22.0, "target": 0.0}})
+def widgets(reads: List[Tuple[str, Any]]) -> List[Any]:
+    """Bindings of a made-up kind (`widget NAME`, three numeric fields) whose readers record
+    each value they read in `reads` as (field, value): what a render re-read. A
+    reader given "boom" raises KeyError (a reader that breaks on what Klipper sent)."""
+    def counted(family: str) -> Callable[[Any], Iterator[Tuple[Tuple[str, ...], float]]]:
+        def read(value: Any) -> Iterator[Tuple[Tuple[str, ...], float]]:
+            reads.append((family, value))
+            if value == "boom":
+                raise KeyError(value)
+            if isinstance(value, (int, float)):
+                yield (), float(value)
+        return read
+    kind = ObjectKind("widget", r"widget .+", label="widget")
+    return [bind(kind, *(F(field, f"test_widget_{field}", f"Widget {field}.",
+                           read=counted(field)) for field in ("speed", "load", "temp")))]
+
+
+WIDGETS = ["widget a", "widget b"]
+WIDGET_STATUS = {"widget a": {"speed": 1.0, "load": 2.0, "temp": 3.0},
+                 "widget b": {"speed": 4.0, "load": 5.0, "temp": 6.0}}
+
+
+def widget_state(reads: List[Tuple[str, Any]], status: Dict[str, Any] = WIDGET_STATUS
+                 ) -> PrinterState:
+    return PrinterState(Plan(WIDGETS, widgets(reads)), copy.deepcopy(status))
+
+
+def fresh_render(pushes: Sequence[Dict[str, Any]]) -> str:
+    """The body of a state that saw the pushes, rendered once from nothing."""
+    state = widget_state([])
+    for push in pushes:
+        state.update(push)
+    return state.render()
+
+
+def test_a_push_re_renders_only_what_reads_the_changed_field_and_stays_stale_until_then():
+    """A push says the next render has work to do (stale(), the component then gives it
+    a loop callback of its own) and that render reads the changed field only."""
+    reads: List[Tuple[str, Any]] = []
+    state = widget_state(reads)
     state.render()
-    before = list(state.texts)
-    state.update({"extruder1": {"target": 200.0}})
-    changed = [i for i, (a, b) in enumerate(zip(before, state.texts)) if a is not b]
-    assert len(changed) == 1
-    entry = state.plan.entries[changed[0]]
-    assert entry.obj == "extruder1" and entry.field.path == "target"
-
-
-def test_a_push_makes_only_its_family_blocks_stale_until_the_next_render():
-    """A push re-renders its entries' family blocks only, and says so (stale()) until the
-    next render: the component then gives that render a loop callback of its own."""
-    state = make_state({"extruder": {"temperature": 21.0, "target": 0.0},
-                        "heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
-    body = state.render()
     assert not state.stale()
-    blocks = list(state.blocks)
-    state.update({"extruder": {"target": 200.0}})
+    reads.clear()
+    assert not state.update({"widget b": {"unrelated": 1}})
+    assert not state.update({"widget b": {"speed": 4.0}})  # same value
+    assert not state.stale()
+    state.render()
+    assert reads == []
+    push = {"widget b": {"speed": 9.0}}
+    assert state.update(push)
     assert state.stale()
-    body2 = state.render()
-    assert not state.stale()
-    assert body2 != body and 'klipper_extruder_target{extruder="extruder"} 200.0' in body2
-    rebuilt = [f for f, (a, b) in enumerate(zip(blocks, state.blocks)) if a is not b]
-    assert [state.plan.families[f][0].split()[2] for f in rebuilt] == ["klipper_extruder_target"]
-
-
-def test_render_ahead_rebuilds_stale_blocks_a_slice_at_a_time_and_render_then_only_joins():
-    status = {"extruder": {"temperature": 21.0, "target": 0.0, "power": 0.0},
-              "extruder1": {"temperature": 22.0, "target": 0.0, "power": 0.0},
-              "heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}}
-    state = make_state(status)
-    state.render()
-    state.update({"extruder": {"target": 200.0, "power": 0.5}, "heater_bed": {"target": 60.0}})
-    stale = len(state.stale_blocks)
-    assert stale >= 3
-    state.render_ahead(0)  # a deadline already passed: one block
-    assert len(state.stale_blocks) == stale - 1
-    while state.stale():
-        state.render_ahead(0)
-    texts = list(state.texts)
     body = state.render()
-    assert all(a is b for a, b in zip(texts, state.texts))  # render() re-rendered nothing
-    fresh = make_state(status)
-    fresh.update({"extruder": {"target": 200.0, "power": 0.5}, "heater_bed": {"target": 60.0}})
-    assert body == fresh.render()
+    assert reads == [("speed", 9.0)] and not state.stale()
+    assert 'test_widget_speed{widget="b"} 9.0' in body
+    assert body == fresh_render([push])
 
 
-def test_a_block_whose_entry_raises_stays_stale_for_render_to_report(monkeypatch):
-    state = make_state({"heater_bed": {"temperature": 20.0, "target": 0.0, "power": 0.0}})
+def test_render_ahead_re_renders_a_family_at_a_time_and_render_then_reads_nothing():
+    reads: List[Tuple[str, Any]] = []
+    state = widget_state(reads)
     state.render()
-    state.update({"heater_bed": {"target": 60.0}})
-    stale = set(state.stale_blocks)
-    broken = state.plan.entries[next(i for i, t in enumerate(state.texts) if t is None)]
-    render = Entry.render
-    monkeypatch.setattr(Entry, "render", lambda self, status: (
-        {}["broken"] if self is broken else render(self, status)))
+    pushes = [{"widget a": {"speed": 7.0, "temp": 8.0}}, {"widget b": {"load": 9.0}}]
+    for push in pushes:
+        state.update(push)
+    slices = []
+    while state.stale():
+        reads.clear()
+        state.render_ahead(0)  # a deadline already passed: one family
+        slices.append({family for family, _ in reads})
+    assert sorted(map(sorted, slices)) == [["load"], ["speed"], ["temp"]]
+    reads.clear()
+    body = state.render()
+    assert reads == []  # render() only joined what render_ahead() re-rendered
+    assert body == fresh_render(pushes)
+
+
+def test_a_reader_that_raises_leaves_its_family_stale_for_render_to_report():
+    reads: List[Tuple[str, Any]] = []
+    state = widget_state(reads)
+    state.render()
+    state.update({"widget a": {"speed": "boom", "load": 10.0}})
     with pytest.raises(KeyError):
         while state.stale():
             state.render_ahead(0)
-    assert state.stale_blocks and state.stale_blocks <= stale
+    assert state.stale()
     with pytest.raises(KeyError):
         state.render()
+    state.update({"widget a": {"speed": 11.0}})
+    body = state.render()
+    assert 'test_widget_speed{widget="a"} 11.0' in body
+    assert 'test_widget_load{widget="a"} 10.0' in body
 
 
 def test_sync_catches_dicts_moonraker_replaced_without_a_push():
@@ -212,34 +241,46 @@ def test_a_failed_listing_or_subscription_is_tried_again_while_klippy_stays_read
     assert "prometheus: printer subscribed at attempt 5" in caplog.messages
 
 
+def counted_listings(apis: FailingApis) -> List[int]:
+    """A list growing by one at each object listing the collector asks Klippy for."""
+    listings: List[int] = []
+    apis.on_list = lambda: listings.append(1)
+    return listings
+
+
+async def no_more_listings(listings: List[int]) -> None:
+    before = len(listings)
+    await asyncio.sleep(0.05)  # ten retry intervals
+    assert len(listings) == before
+
+
 def test_moonraker_s_ready_event_does_not_wait_for_the_retries(monkeypatch):
     # Moonraker awaits every klippy_ready handler before it finishes connecting to Klippy
     # and before it reports a shutdown: retries must not hold it up.
-    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (60.0,))
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.005,))
     apis, server, collector = failing_printer(failures=1000)
+    listings = counted_listings(apis)
 
     async def run():
         await asyncio.wait_for(server.fire("server:klippy_ready")[0], 1.0)
-        retrying = collector._retrying
-        assert retrying is not None and not retrying.done()
+        await until(lambda: len(listings) >= 3)  # the retries go on without it
         server.fire("server:klippy_disconnect")  # a restart: the retries end
-        await asyncio.wait([retrying], timeout=1.0)
-        assert retrying.cancelled()
+        await no_more_listings(listings)
 
     asyncio.run(run())
     assert not collector.subscribed()
 
 
 def test_closing_the_collector_ends_its_retries(monkeypatch):
-    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (60.0,))
+    monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.005,))
     apis, server, collector = failing_printer(failures=1000)
+    listings = counted_listings(apis)
 
     async def run():
         await server.fire("server:klippy_ready")[0]
-        retrying = collector._retrying
+        await until(lambda: len(listings) >= 2)
         await collector.close()  # Moonraker shutting down
-        await asyncio.wait([retrying], timeout=1.0)
-        assert retrying.cancelled()
+        await no_more_listings(listings)
 
     asyncio.run(run())
 
@@ -247,14 +288,15 @@ def test_closing_the_collector_ends_its_retries(monkeypatch):
 def test_retrying_stops_when_klippy_is_no_longer_ready(monkeypatch):
     monkeypatch.setattr(PrinterCollector, "RETRY_SECONDS", (0.001,))
     apis, server, collector = failing_printer(failures=1)
+    listings = counted_listings(apis)
 
     async def run():
         await server.fire("server:klippy_ready")[0]
         server.components["klippy_connection"].ready = False  # shut down after its ready
-        await until(lambda: collector._retrying.done())
+        await no_more_listings(listings)
 
     asyncio.run(run())
-    assert not collector.subscribed() and apis.list_failures == 0
+    assert not collector.subscribed() and listings == [1]
     assert apis.subscriptions == []  # one attempt, no retry
 
 

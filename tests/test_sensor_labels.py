@@ -14,7 +14,7 @@ import pytest
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import (Plan, PrinterCollector, PrinterState,
                                                      sensor_owners)
-from tests.fakes import FakeApis, FakeServer, printer_components
+from tests.fakes import FakeApis, FakeServer, klippy_ready, printer_components
 from tests.scrape import parse, value
 
 pytestmark = pytest.mark.unit
@@ -83,8 +83,9 @@ class ConfigApis(FakeApis):
 
 def test_collector_reads_the_config_once_per_ready_for_sensor_drivers():
     apis = ConfigApis(OBJECTS, STATUS, CONFIG)
-    collector = PrinterCollector(FakeServer(printer_components(apis)))
-    asyncio.run(collector._on_klippy_ready())
+    server = FakeServer(printer_components(apis))
+    collector = PrinterCollector(server)
+    asyncio.run(klippy_ready(server))
     series = parse(collector.render())
     assert labels_of(series, "klipper_temperature_host_temperature_celsius", "sensor") == [
         "Raspberry Pi"]
