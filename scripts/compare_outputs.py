@@ -115,9 +115,7 @@ async def _component_outputs() -> Dict[str, str]:
         await renderer.start()
         await asyncio.sleep(0.05)  # background refreshes run once
         if ready:
-            for started in server.fire("server:klippy_ready"):
-                if asyncio.iscoroutine(started) or isinstance(started, asyncio.Future):
-                    await started
+            await fakes.klippy_ready(server)
         await asyncio.sleep(0.05)
         if between is not None:
             between()
