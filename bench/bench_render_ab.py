@@ -42,7 +42,8 @@ from bench_merge_ab import load_revision  # noqa: E402
 from tornado.escape import utf8  # noqa: E402
 
 from simulator import Klippy  # noqa: E402
-from tests.fakes import FakeApis, FakeConnection, FakeServer, printer_components  # noqa: E402
+from tests.fakes import (FakeApis, FakeConnection, FakeServer, klippy_ready,  # noqa: E402
+                         printer_components)
 
 ALL = ["printer", "server", "process", "system", "network", "jobs", "history", "disk",
        "power", "sensors", "spoolman", "updates"]
@@ -69,14 +70,6 @@ class _Apis(FakeApis):
         return {"configfile": {"config": self.config}}
 
 
-class _Server(FakeServer):
-    def get_klippy_info(self) -> Dict[str, Any]:
-        return {"software_version": "v0.12.0-bench"}
-
-    def get_host_info(self) -> Dict[str, Any]:
-        return {"hostname": "bench"}
-
-
 async def side(package: str, objects: List[str], status: Dict[str, Any], config: Any
                ) -> Tuple[Any, Callable[[Dict[str, Any]], None], Any]:
     """(renderer, push, printer collector) of `package` on a stand-in Moonraker."""
@@ -84,10 +77,9 @@ async def side(package: str, objects: List[str], status: Dict[str, Any], config:
     apis = _Apis(objects, status, config)
     components = printer_components(apis)
     components["klippy_connection"] = _Connection()
-    server = _Server(components)
+    server = FakeServer(components)
     renderer = renderer_module.Renderer(server, "bench")
-    for handler in server.handlers["server:klippy_ready"]:
-        await handler()
+    await klippy_ready(server)
     printer = renderer.collectors["printer"]
     assert printer.subscribed()
 

@@ -13,7 +13,7 @@ from moonraker_prometheus.collectors.printer import PrinterCollector
 from moonraker_prometheus.collectors.renderer import Renderer
 from moonraker_prometheus.component import PrometheusComponent
 from moonraker_prometheus.sidecar import Merger
-from tests.fakes import FakeApis, FakeConnection, FakeServer, printer_components
+from tests.fakes import FakeApis, FakeConnection, FakeServer, klippy_ready, printer_components
 
 pytestmark = pytest.mark.unit
 
@@ -29,23 +29,10 @@ class Connection(FakeConnection):
         return True
 
 
-class Server(FakeServer):
-    def get_klippy_info(self) -> Dict[str, Any]:
-        return {"software_version": "v0.12.0"}
-
-    def get_host_info(self) -> Dict[str, Any]:
-        return {"hostname": "printer"}
-
-
-def ready_server() -> Server:
+def ready_server() -> FakeServer:
     components = printer_components(FakeApis(["heater_bed"], STATUS))
     components["klippy_connection"] = Connection()
-    return Server(components)
-
-
-async def klippy_ready(server: Server) -> None:
-    for handler in server.handlers["server:klippy_ready"]:
-        await handler()
+    return FakeServer(components)
 
 
 def test_klippy_says_startup_until_the_printer_objects_are_subscribed():
