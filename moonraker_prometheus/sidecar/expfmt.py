@@ -28,7 +28,7 @@ import sys
 import time
 from collections import deque
 from bisect import bisect_right
-from itertools import accumulate, chain, compress, groupby, repeat
+from itertools import accumulate, chain, compress, groupby, islice, repeat
 from operator import add, getitem, not_
 from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
@@ -57,15 +57,29 @@ _NAME_END = r"(?![a-zA-Z0-9_:])"
 _SAMPLE_FAST = re.compile(
     r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
     % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
-# Everything else Go accepts: blanks before the name, around label tokens and after the
-# closing brace, a trailing comma, escapes, no blank between name and value (`a-1`, `a{}1`).
-_PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, LABEL_VALUE)
+# A label value as Prometheus' scrape parser reads it: a backslash escapes any character
+# but a newline, and a raw newline is part of the value (so a value can span lines: see
+# parse()). Its `\\`, `\"` and `\n` are escapes, any other backslash is itself (served
+# escaped, see _canonical_value).
+_ANY_VALUE = r'"[^"\\]*(?![^"\\])(?:\\[^\n][^"\\]*(?![^"\\]))*"'
+# Everything else Prometheus' scrape parser accepts: blanks before the name, around label
+# tokens, after the closing brace and at the end, a comma between pairs or not (and one
+# after the last), any escape in a label value, no blank between name and value (`a-1`,
+# `a{}1`).
+_PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, _ANY_VALUE)
 _SAMPLE_LOOSE = re.compile(
-    r"[ \t]*(%s)%s(?:[ \t]*(\{[ \t]*((?:%s[ \t]*,[ \t]*)*(?:%s[ \t]*)?)\}))?[ \t]*"
-    r"(%s)(?:[ \t]+(%s))?"
-    % (NAME, _NAME_END, _PAIR_LOOSE, _PAIR_LOOSE, FLOAT, TIMESTAMP))
+    r"[ \t]*(%s)%s(?:[ \t]*(\{[ \t]*((?:%s[ \t]*(?:,[ \t]*)?)*)\}))?[ \t]*"
+    r"(%s)(?:[ \t]+(?![ \t])(?:(%s)[ \t]*(?![ \t]))?)?"
+    % (NAME, _NAME_END, _PAIR_LOOSE, FLOAT, TIMESTAMP))
+# findall() over _SAMPLE_LOOSE's label text (see _PAIR).
+_PAIR_ANY = re.compile(r"(?<![a-zA-Z0-9_])(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, _ANY_VALUE))
+# What _canonical_value() rewrites: an escape, or a raw newline.
+_VALUE_ESCAPE = re.compile(r"\\.|\n", re.S)
 # The rest of a line whose name-and-labels part is already known (see parse()).
-_VALUE = re.compile(r"[ \t]*(%s)(?:[ \t]+(%s))?" % (FLOAT, TIMESTAMP))
+# Each run of blanks is read whole (the look-aheads), as DIGITS: two runs that could share
+# the same blanks would make a failing match quadratic.
+_VALUE = re.compile(r"[ \t]*(?![ \t])(%s)(?:[ \t]+(?![ \t])(?:(%s)[ \t]*(?![ \t]))?)?"
+                    % (FLOAT, TIMESTAMP))
 # findall() over label text: the look-behind makes a search fail at once inside a name
 # instead of reading the rest of the name again from every position in it.
 _PAIR = re.compile(r"(?<![a-zA-Z0-9_])(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
@@ -137,25 +151,18 @@ class _Pacer:
             self.due = time.perf_counter() + _NAP_AFTER
 
 
-def unescape_help(text: str) -> Optional[str]:
-    """HELP text as Go reads it: `\\\\` and `\\n` are escapes, any other backslash is an
-    error (None)."""
-    if "\\" not in text:
-        return text
-    out: List[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            nxt = text[i + 1:i + 2]
-            if nxt not in ("\\", "n"):
-                return None
-            out.append("\n" if nxt == "n" else "\\")
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+def unescape_help(text: str) -> str:
+    """HELP text as Prometheus' scrape parser reads it: `\\\\` and `\\n` are escapes, any
+    other backslash is itself (Go's text parser would refuse it, so the merge serves it
+    escaped)."""
+    return _HELP_ESCAPE.sub(_read_help_escape, text) if "\\" in text else text
+
+
+_HELP_ESCAPE = re.compile(r"\\[\\n]")  # left to right, as Go's strings.Replacer reads
+
+
+def _read_help_escape(m: "re.Match[str]") -> str:
+    return "\n" if m.group() == "\\n" else "\\"
 
 
 def escape_name(name: str, label: bool = False) -> str:
@@ -943,17 +950,26 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     owner: Dict[str, Optional[ParsedFamily]] = {}  # sample name -> family (None: filtered out)
     count = bad = dups = 0
     quoted: Dict[int, ParsedFamily] = {}  # families with lines of UTF-8 names, by id
+    untyped: Dict[int, ParsedFamily] = {}  # histograms and summaries served untyped, by id
     seen: Set[str] = set()  # series identities already taken from this body
     cache = rw.cache
     value_of = _VALUE.fullmatch
     pacer = _Pacer()
-    for lines in _slices(body, parsed, pacer):
-        if rw.bulk:
+    carry: List[str] = []  # lines from one opening a label value, left for the next slice
+    for lines in chain(_slices(body, parsed, pacer), (None,)):
+        more = lines is not None  # else no slice follows: carried lines are read now
+        if carry:
+            lines = carry + (lines or [])
+            carry = []
+        elif not more:
+            break
+        elif rw.bulk:
             kept = _bulk_slice(lines, fams, owner, rw, parsed, seen, rec, pacer)
             if kept is not None:
                 count += kept
                 continue
-        for at, line in enumerate(lines):
+        numbered = enumerate(lines)  # type: ignore[arg-type]
+        for at, line in numbered:
             if not at % _NAP_LINES:
                 pacer.nap()
             if not line or line[0] == "#":
@@ -984,6 +1000,21 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 hit, key, value, ts, head = _tokenize(line, rw)
                 if head in _SLOW_ENDS:
                     pacer.nap()
+                if head == -1 and _quotes(line) & 1:
+                    # A label value left open: Prometheus reads on, the newline included.
+                    span = _value_span(lines, at, more)  # type: ignore[arg-type]
+                    if span == 0:
+                        carry = lines[at:]  # type: ignore[index]
+                        break
+                    if rec is not None:
+                        rec.whole = False  # a Template cannot tell how lines join
+                    if span and not _CUT.intersection(parsed.dropped):
+                        hit, key, value, ts, head = _tokenize(
+                            "\n".join(lines[at:at + span]), rw)  # type: ignore[index]
+                        pacer.nap()
+                        if hit is not None:
+                            deque(islice(numbered, span - 1), 0)  # those lines are read
+                            end = -1  # no slot
                 if hit is None:
                     if head == -2:
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
@@ -1022,11 +1053,12 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     fam = _sample_family(name, fams, owner, rw, parsed)
                 if fam is None:
                     pass
-                elif not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
-                    bad += 1
                 elif ident in seen:
                     dups += 1
                 else:
+                    if not le_ok and fam.type == "histogram" or \
+                            not q_ok and fam.type == "summary":
+                        untyped[id(fam)] = fam
                     seen.add(ident)
                     fam.add(key + " " + value, ident)
                     count += 1
@@ -1050,12 +1082,61 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         parsed.drop("duplicate_series", dups)
     if quoted:
         count -= _escape_families(parsed, quoted)
+    if untyped:
+        _untype(parsed, untyped)
     rw.used += count
     if rec is not None:
+        if untyped:
+            rec.whole = False  # its slots went to a family that is no more
         if "invalid_utf8" in parsed.dropped or "line_too_long" in parsed.dropped:
             rec.whole = False  # lines _slices() dropped are not in the recording
         rw.templates[index] = rec.template(parsed, count, rw.prefix)
     return parsed
+
+
+# Drops by _slices() that leave out lines: lines either side of one do not join.
+_CUT = frozenset(("invalid_utf8", "line_too_long"))
+
+
+def _quotes(line: str) -> int:
+    """The number of quotes in `line` that open or close a label value (not `\\"`)."""
+    return line.replace("\\\\", "").replace('\\"', "").count('"')
+
+
+def _value_span(lines: Sequence[str], at: int, more: bool) -> Optional[int]:
+    """How many lines from lines[at], a line that leaves a label value open, Prometheus'
+    scrape parser reads as one (a raw newline is part of a label value): up to the line
+    that closes the value (its quotes leave none open); None if no line does within
+    MAX_LINE characters, 0 if the slice ends first and `more` lines follow."""
+    size = len(lines[at])
+    for i in range(at + 1, len(lines)):
+        size += len(lines[i]) + 1
+        if size > MAX_LINE:
+            return None
+        if _quotes(lines[i]) & 1:
+            return i - at + 1
+    return 0 if more else None
+
+
+def _untype(parsed: Parsed, untyped: Dict[int, ParsedFamily]) -> None:
+    """Serves each histogram or summary of `untyped` (by id: one with a line whose `le` or
+    `quantile` is not a float, which Prometheus' scrape stores as written) as Go's text
+    parser reads its lines without its TYPE line: one untyped family per sample name
+    (`h_bucket`, `h_sum`, ...), with the family's HELP, the lines in their order."""
+    families: Dict[str, ParsedFamily] = {}
+    for name, fam in parsed.families.items():
+        if id(fam) not in untyped:
+            families[name] = fam
+            continue
+        for line, ident in zip(fam.lines(), fam.identities()):
+            brace, blank = line.find("{"), line.find(" ")
+            sample = line[:brace if 0 <= brace < blank else blank]
+            part = families.get(sample)
+            if part is None:
+                part = families[sample] = ParsedFamily(sample, "untyped", False)
+                part.help = fam.help
+            part.add(line, ident)
+    parsed.families = families
 
 
 def _tokenize(line: str, rw: Rewriter
@@ -1090,7 +1171,7 @@ def _tokenize(line: str, rw: Rewriter
             return None, "", "", None, (0 if not rest else -2 if rest[0] == "#" else -1)
         name, braces, body, value, ts = m.groups()
         head = m.end(1) if braces is None else m.end(2)
-        labels = rw.splice_pairs(_PAIR.findall(body)) if body else rw.prefix[:-1]
+        labels = rw.splice_pairs(_loose_pairs(body)) if body else rw.prefix[:-1]
     if labels is None:
         return None, "", "", None, -1
     key = name + "{" + labels + "}" if labels else name
@@ -1104,6 +1185,30 @@ def _tokenize(line: str, rw: Rewriter
     if plain and ident is key and le_ok and q_ok:
         return name, key, value, ts, head
     return (name, key, ident, le_ok, q_ok), key, value, ts, head
+
+
+def _loose_pairs(body: str) -> List[Tuple[str, str]]:
+    """(name, quoted value) pairs of _SAMPLE_LOOSE's label text, values in canonical form."""
+    pairs = _PAIR_ANY.findall(body)
+    if "\\" in body or "\n" in body:
+        return [(n, _canonical_value(v)) for n, v in pairs]
+    return pairs
+
+
+def _canonical_value(quoted: str) -> str:
+    """A quoted label value as the text format 0.0.4 writes what Prometheus' scrape parser
+    reads from it: `\\\\`, `\\"` and `\\n` stay, a backslash before any other character
+    is itself (written `\\\\`), a raw newline is written `\\n`."""
+    if "\\" not in quoted and "\n" not in quoted:
+        return quoted
+    return _VALUE_ESCAPE.sub(_escape_one, quoted)
+
+
+def _escape_one(m: "re.Match[str]") -> str:
+    text = m.group()
+    if text == "\n":
+        return "\\n"
+    return text if text[1] in '\\"n' else "\\" + text
 
 
 def _tokenize_quoted(line: str, rw: Rewriter
@@ -1342,8 +1447,12 @@ def _type_keyword(text: str) -> Optional[str]:
 
 def _comment(line: str, fams: Dict[str, ParsedFamily],
              owner: Dict[str, Optional[ParsedFamily]], rw: Rewriter, parsed: Parsed) -> None:
-    """A line starting with '#': HELP and TYPE lines as Go's parser reads them (`#TYPE`
-    without a blank is a TYPE line too); any other comment carries nothing."""
+    """A line starting with '#': HELP and TYPE lines as Prometheus' scrape parser reads them
+    (`#TYPE` without a blank is a comment); any other comment carries nothing. The first
+    HELP and the first TYPE of a family stay (a sample without a TYPE line before it makes
+    the family untyped); later ones change nothing, as they change nothing Prometheus
+    stores. A TYPE line of an unknown type is dropped (`invalid_type`): Prometheus fails
+    the whole scrape on it."""
     m = _COMMENT_FAST.fullmatch(line)
     if m is not None:
         kind, name, rest = m.groups()
@@ -1354,19 +1463,16 @@ def _comment(line: str, fams: Dict[str, ParsedFamily],
         kind, name, rest = parts
     fam = _resolve(name, fams)
     if kind == "HELP":
-        text = unescape_help(rest) if rest else ""
-        if fam is not None and fam.help is not None and rest or text is None:
-            parsed.drop("invalid_line")  # a second HELP, or a bad escape
-            return
+        if fam is not None and fam.help is not None and rest:
+            return  # a second HELP: Prometheus takes it, the first is served
         if fam is None:
             fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
         if rest:
-            fam.help = text
+            fam.help = unescape_help(rest)
         return
     mtype = _type_keyword(rest) if rest else None
     if rest and (fam is not None and fam.type is not None):
-        parsed.drop("type_conflict")  # a second TYPE, or a TYPE after the samples
-        return
+        return  # a second TYPE, or one after samples: Prometheus takes it, the first stays
     if rest and mtype is None:
         parsed.drop("invalid_type")
         return
@@ -1377,10 +1483,13 @@ def _comment(line: str, fams: Dict[str, ParsedFamily],
 
 
 def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
-    """(HELP or TYPE, metric name, text) of a comment line in any spacing Go accepts; None
-    for a plain comment, for a line that ends after the name, and for an invalid line
-    (counted). The text is "" when only blanks follow the name (Go then still creates the
-    family)."""
+    """(HELP or TYPE, metric name, text) of a comment line in any spacing Prometheus' scrape
+    parser accepts (a blank after the `#`, blanks after HELP or TYPE; text right after the
+    name, whose first character it drops); None for a plain comment, for a line that ends
+    after the name, and for an invalid line (counted). The text is "" when only blanks
+    follow the name (the family is still created)."""
+    if line[1:2] not in _BLANKS or len(line) < 2:
+        return None  # `#TYPE`, `#HELP`: a comment to Prometheus' scrape parser
     rest = line[1:].lstrip(_BLANKS)
     blank = rest.find(" ")
     tab = rest.find("\t")
@@ -1403,10 +1512,10 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
             return None
     if not rest:
         return None
-    if rest[0] not in _BLANKS:
-        parsed.drop("invalid_line")  # a metric name runs into something else
-        return None
-    return kind, name, rest.lstrip(_BLANKS)
+    # Prometheus reads the rest of the line after the name as the text, less its first
+    # character: `# HELP a{ x` is HELP text for `a`. A name running into other text is so
+    # the same as a name and a blank (Go's text parser would refuse it).
+    return kind, name, rest[1:].lstrip(_BLANKS)
 
 
 def render(families: Iterable[ParsedFamily]) -> str:
