@@ -196,6 +196,10 @@ class Moonraker:
         self.write_config()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        # Moonraker's temporary files (the metadata script's metacfg-*.json, uploads) go in
+        # the data folder and are removed with it: one stopped mid-job leaves them behind.
+        env["TMPDIR"] = os.path.join(self.data_dir, "tmp")
+        os.makedirs(env["TMPDIR"], exist_ok=True)
         env.update(self.env)
         argv = [python, "-m", "moonraker", "-d", self.data_dir, "-c", self.config_path,
                 "-l", self.log_path]

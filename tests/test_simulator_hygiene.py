@@ -3,7 +3,8 @@
 Klippy reports its own package's version (not this repository's commit, which `git
 describe` found from a venv inside the clone); Moonraker reads announcement feeds from its
 data folder and has a usb.ids, so it opens no connection out at start-up; the simulator's
-data folders live under pytest's temporary folder and go when their printer stops.
+data folders live under pytest's temporary folder and go when their printer stops, with
+Moonraker's temporary files.
 """
 from __future__ import annotations
 
@@ -63,3 +64,13 @@ def test_a_stopped_printer_leaves_no_folder():
     klippy.cleanup()
     assert not any(os.path.exists(f) for f in folders)
     assert not set(folders) & set(leftover_data_dirs())
+
+
+def test_moonraker_s_temporary_files_go_in_its_data_folder(shared_moonraker):
+    """Moonraker writes a metacfg-*.json in its temporary folder for each G-code file whose
+    metadata it extracts and removes it afterwards: one stopped mid-extraction by a test
+    left it in /tmp. Its temporary folder is in its data folder, removed with it."""
+    with open("/proc/%d/environ" % shared_moonraker.proc.pid, "rb") as f:
+        env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    tmp = env[b"TMPDIR"].decode()
+    assert tmp.startswith(shared_moonraker.data_dir + os.sep) and os.path.isdir(tmp)
