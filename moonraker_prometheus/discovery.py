@@ -29,12 +29,24 @@ printer.
 
 Candidates that fail are reported on stderr and never written, except targets the previous
 file already held: those are kept with their last labels (reported as kept), so that a
-printer that stops answering stays a target and its `up == 0` alert fires instead of it
+printer that stops answering stays a target and its KlipperTargetDown alert fires instead of it
 silently vanishing (`--drop-unreachable` drops them), unless the same instance now answers
 at another address (it moved). Candidates are checked concurrently with a timeout each, so
 one unreachable printer neither drops nor delays the others. The file is written to a
 temporary file in the same folder and renamed over the old one (atomic: Prometheus never
 reads a half-written file), and only when its content changes.
+
+With --probe-job the file is for the central exporter's probe job instead
+(`python -m moonraker_prometheus.remote`, docs/remote.md: metrics_path /probe, the target
+relabelled to `__param_target` and `instance`, `__address__` replaced by the exporter's): the
+printers need no component, only Moonraker. A candidate is verified by Moonraker's
+`/server/info`; its name is the one given in Mainsail's or Fluidd's settings (Moonraker's
+database), else the host name Klippy reports (`/printer/info`, the name the central exporter
+serves by default), else its address. The targets are `HOST:PORT` with `printer` and the
+instance id only (no `__scheme__` or `__metrics_path__`: those are the exporter's), so the
+same file is the exporter's `--targets-file`: it probes exactly the printers written here.
+A printer behind a route_prefix or on HTTPS is reported, not written: the exporter reaches
+a Moonraker at `HOST:PORT` only, and takes HTTPS printers from its `--config` targets.
 
 Exit status: 0 when the file is up to date (even if some candidates failed), 1 when no
 target could be written and the file was left as it was, 2 on bad arguments (including an
@@ -63,13 +75,20 @@ from .exposition import is_label_name
 
 SERVICE_TYPE = "_moonraker._tcp.local."
 METRICS_PATH = "/server/metrics"
-INSTANCE_ID_PATH = "/server/database/item"  # ?namespace=moonraker&key=instance_id
+DATABASE_PATH = "/server/database/item"  # ?namespace=...&key=...
+SERVER_INFO_PATH = "/server/info"  # the probe job's check: a Moonraker answers here
+PRINTER_INFO_PATH = "/printer/info"  # Klippy's host name
+# where web interfaces keep the name a user gave the printer, in Moonraker's database
+UI_NAMES = (("mainsail", "general.printername"), ("fluidd", "uiSettings.general.instanceName"))
 ACCESS_INFO_PATH = "/access/info"  # no authorization needed; says whether logins are forced
 DEFAULT_PORT = 7125
 NAME_FAMILY = "klipper_printer_info"
 HEALTH_FAMILY = "klipper_klippy_connected"
 ID_LABEL = "__meta_moonraker_instance_id"
 SCHEMES = ("http", "https")
+# where a printer's name is set, for the advice when two printers give one name
+COMPONENT_NAMING = "[prometheus] printer_name"
+PROBE_NAMING = "name (Mainsail's printer name or Fluidd's instance name setting)"
 
 
 @dataclass
@@ -211,12 +230,26 @@ def browse_zeroconf(seconds: float, interfaces: Optional[Sequence[str]] = None,
         zc.close()
 
 
-def refused(status: int, path: str, api_key_sent: bool, login_required: Optional[bool]
-            ) -> str:
+def refused(status: int, path: str, api_key_sent: bool, login_required: Optional[bool],
+            probe_job: bool = False) -> str:
     """Why Moonraker answered 401/403 and what works instead. `login_required` is the
     printer's `/access/info` answer (True: `[authorization] force_logins` is on and a user
-    exists, so trusted_clients no longer lets anyone in; None: unknown)."""
+    exists, so trusted_clients no longer lets anyone in; None: unknown). `probe_job`: the
+    printer is for the central exporter, which needs the same access (no component's
+    `require_auth` to turn off)."""
     head = f"HTTP {status} from {path}"
+    if probe_job:
+        exporter = ("; the central exporter needs the same: trusted_clients, or the key's "
+                    "file as api_key_file under its --config targets")
+        if api_key_sent:
+            return (f"{head}: the API key of --api-key-file was refused (each Moonraker has "
+                    f"its own: GET /access/api_key on this printer){exporter}")
+        if login_required:
+            return (f"{head}: this Moonraker forces logins ([authorization] force_logins), "
+                    f"so trusted_clients lets nobody in: pass its API key with "
+                    f"--api-key-file{exporter}")
+        return (f"{head}: add the Prometheus host to [authorization] trusted_clients, or "
+                f"pass the printer's API key with --api-key-file{exporter}")
     if api_key_sent:
         return (f"{head}: the API key of --api-key-file was refused (each Moonraker has its "
                 f"own: GET /access/api_key on this printer), or set require_auth: False "
@@ -269,9 +302,36 @@ def instance_id(candidate: Candidate, session: requests.Session, timeout: float,
     except (OSError, UnicodeError):
         pass
     base = f"{candidate.scheme}://{candidate.target}{candidate.prefix}"
-    value = _json_result(session, base + INSTANCE_ID_PATH, timeout,
+    value = _json_result(session, base + DATABASE_PATH, timeout,
                          {"namespace": "moonraker", "key": "instance_id"}).get("value")
     return value if isinstance(value, str) else ""
+
+
+def _fetch(candidate: Candidate, session: requests.Session, timeout: float, path: str,
+           params: Dict[str, str], missing: str, probe_job: bool = False
+           ) -> Tuple[Optional[requests.Response], str]:
+    """GET `path` under the candidate's base URL: (the answer, "") when it is 200, else
+    (None, why): unreachable, TLS failed, refused (what works instead, see refused), or
+    another status (`missing` says what a 404 means)."""
+    base = f"{candidate.scheme}://{candidate.target}{candidate.prefix}"
+    shown = candidate.prefix + path
+    try:
+        r = _get(session, base + path, timeout, params)
+    except requests.exceptions.SSLError as e:
+        return None, f"TLS failed: {e} (a private CA: pass its certificate with --ca-file)"
+    except requests.RequestException as e:
+        return None, f"unreachable: {type(e).__name__}: {e}"
+    if r.status_code in (401, 403):
+        login = _json_result(session, base + ACCESS_INFO_PATH, timeout).get("login_required")
+        return None, refused(r.status_code, shown, "X-Api-Key" in session.headers,
+                             login if isinstance(login, bool) else None, probe_job)
+    if r.status_code != 200:
+        where = (" under this route_prefix" if candidate.prefix else
+                 " (or a Moonraker behind a [server] route_prefix, which the central "
+                 "exporter cannot reach)" if probe_job else " (a Moonraker with a "
+                 "[server] route_prefix: list it as http://host:port/prefix)")
+        return None, f"HTTP {r.status_code} from {shown}: {missing}{where}"
+    return r, ""
 
 
 def verify(candidate: Candidate, session: requests.Session, timeout: float,
@@ -285,24 +345,10 @@ def verify(candidate: Candidate, session: requests.Session, timeout: float,
     if candidate.problem:
         return Result(candidate, error=candidate.problem)
     path = candidate.prefix + METRICS_PATH
-    base = f"{candidate.scheme}://{candidate.target}{candidate.prefix}"
-    try:
-        r = _get(session, base + METRICS_PATH, timeout, {"modules": "klippy"})
-    except requests.exceptions.SSLError as e:
-        return Result(candidate, error=f"TLS failed: {e} (a private CA: pass its "
-                                       f"certificate with --ca-file)")
-    except requests.RequestException as e:
-        return Result(candidate, error=f"unreachable: {type(e).__name__}: {e}")
-    if r.status_code in (401, 403):
-        login = _json_result(session, base + ACCESS_INFO_PATH, timeout).get("login_required")
-        return Result(candidate, error=refused(r.status_code, path,
-                                               "X-Api-Key" in session.headers,
-                                               login if isinstance(login, bool) else None))
-    if r.status_code != 200:
-        where = (" under this route_prefix" if candidate.prefix else " (a Moonraker with a "
-                 "[server] route_prefix: list it as http://host:port/prefix)")
-        return Result(candidate, error=f"HTTP {r.status_code} from {path}: not a Moonraker "
-                                       f"with the [prometheus] component{where}")
+    r, error = _fetch(candidate, session, timeout, METRICS_PATH, {"modules": "klippy"},
+                      "not a Moonraker with the [prometheus] component")
+    if r is None:
+        return Result(candidate, error=error)
     try:
         families = {f.name: f for f in text_string_to_metric_families(r.text)}
     except Exception as e:  # the parser raises ValueError and others on garbage
@@ -323,10 +369,62 @@ def verify(candidate: Candidate, session: requests.Session, timeout: float,
     return Result(candidate, labels=labels, identity=(uuid, own.get("host", "")))
 
 
+def ui_name(candidate: Candidate, session: requests.Session, timeout: float) -> str:
+    """The name a user gave the printer in Mainsail or Fluidd (first of UI_NAMES that is a
+    non-empty string in Moonraker's database), "" when none (or the database is not
+    readable)."""
+    base = f"{candidate.scheme}://{candidate.target}{candidate.prefix}"
+    for namespace, key in UI_NAMES:
+        value = _json_result(session, base + DATABASE_PATH, timeout,
+                             {"namespace": namespace, "key": key}).get("value")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def verify_moonraker(candidate: Candidate, session: requests.Session, timeout: float,
+                     announced: Optional[Dict[str, str]] = None) -> Result:
+    """For the probe job: the candidate must answer Moonraker's /server/info (no component
+    needed) at `HOST:PORT` over HTTP, the only form the central exporter reaches. Labels:
+    `printer` (ui_name, else the host name Klippy reports in /printer/info, else the
+    address's host) and the instance id (see instance_id). Never raises: every failure is
+    the Result's error."""
+    if candidate.problem:
+        return Result(candidate, error=candidate.problem)
+    if candidate.prefix:
+        return Result(candidate, error="behind a route_prefix: the central exporter reaches "
+                                       "a Moonraker at HOST:PORT only (not written)")
+    if candidate.scheme != "http":
+        return Result(candidate, error="HTTPS: the central exporter takes HTTPS printers from "
+                                       "its --config targets (tls: true, ca_file), not from a "
+                                       "targets file")
+    r, error = _fetch(candidate, session, timeout, SERVER_INFO_PATH, {}, "not a Moonraker",
+                      probe_job=True)
+    if r is None:
+        return Result(candidate, error=error)
+    try:
+        info = r.json().get("result")
+    except (ValueError, AttributeError):
+        info = None
+    if not isinstance(info, dict) or "klippy_state" not in info:
+        return Result(candidate, error=f"{SERVER_INFO_PATH} is not Moonraker's server info")
+    base = f"{candidate.scheme}://{candidate.target}"
+    host = _json_result(session, base + PRINTER_INFO_PATH, timeout).get("hostname")
+    host = host if isinstance(host, str) else ""
+    labels = {"printer": ui_name(candidate, session, timeout) or host
+              or candidate.target.rsplit(":", 1)[0].strip("[]")}
+    uuid = instance_id(candidate, session, timeout, announced or {})
+    if uuid:
+        labels[ID_LABEL] = uuid
+    return Result(candidate, labels=labels, identity=(uuid, host))
+
+
 def verify_all(candidates: Iterable[Candidate], timeout: float, api_key: str = "",
-               ca_file: Optional[str] = None, workers: int = 16) -> List[Result]:
-    """Verify every distinct URL concurrently; results in candidate order. `ca_file`: the
-    PEM file of the CA that signed the printers' certificates (default: the system's)."""
+               ca_file: Optional[str] = None, workers: int = 16, probe_job: bool = False
+               ) -> List[Result]:
+    """Verify every distinct URL concurrently (verify, or verify_moonraker for the probe
+    job); results in candidate order. `ca_file`: the PEM file of the CA that signed the
+    printers' certificates (default: the system's)."""
     unique: Dict[str, Candidate] = {}
     announced: Dict[str, str] = {}
     for c in candidates:
@@ -338,7 +436,8 @@ def verify_all(candidates: Iterable[Candidate], timeout: float, api_key: str = "
     if api_key:
         session.headers["X-Api-Key"] = api_key
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda c: verify(c, session, timeout, announced),
+        check = verify_moonraker if probe_job else verify
+        return list(pool.map(lambda c: check(c, session, timeout, announced),
                              unique.values()))
 
 
@@ -378,9 +477,11 @@ def _preference(result: Result, previous: Dict[str, Tuple[str, Dict[str, str]]]
 
 
 def target_groups(results: Sequence[Result], previous: Dict[str, Tuple[str, Dict[str, str]]],
-                  extra_labels: Dict[str, str], keep_unreachable: bool
+                  extra_labels: Dict[str, str], keep_unreachable: bool,
+                  naming: str = COMPONENT_NAMING
                   ) -> Tuple[List[Dict[str, object]], List[str]]:
-    """file_sd groups (one per printer, sorted by scrape URL) and the report lines."""
+    """file_sd groups (one per printer, sorted by scrape URL) and the report lines;
+    `naming` is where a printer's name is set (for the name clash warnings)."""
     report: List[str] = []
     chosen: Dict[str, Tuple[str, Dict[str, str]]] = {}
     printers: Dict[Tuple[str, str], List[Result]] = {}
@@ -412,19 +513,21 @@ def target_groups(results: Sequence[Result], previous: Dict[str, Tuple[str, Dict
         elif keep_unreachable and c.url in previous:
             chosen[c.url] = previous[c.url]
             report.append(f"kept    {c.shown}: {r.error} (in the previous file: kept so "
-                          f"its up==0 alert fires)")
+                          f"its KlipperTargetDown alert fires)")
         else:
             report.append(f"BAD     {c.shown}: {r.error} (from {c.found_by}; not written)")
-    report += name_clashes(chosen)
+    report += name_clashes(chosen, naming)
     groups: List[Dict[str, object]] = [
         {"targets": [target], "labels": labels} for _, (target, labels) in sorted(chosen.items())]
     return groups, report
 
 
-def name_clashes(chosen: Dict[str, Tuple[str, Dict[str, str]]]) -> List[str]:
+def name_clashes(chosen: Dict[str, Tuple[str, Dict[str, str]]],
+                 naming: str = COMPONENT_NAMING) -> List[str]:
     """A WARNING per printer name written for more than one target. Targets of one
     Moonraker instance are already one target here, so a clash is either different
-    printers with one name, or targets whose instance the tool could not identify."""
+    printers with one name, or targets whose instance the tool could not identify.
+    `naming`: where a printer's name is set, for the advice."""
     names: Dict[str, List[Tuple[str, Dict[str, str]]]] = {}
     for url, (_, labels) in chosen.items():
         names.setdefault(labels.get("printer", ""), []).append((url, labels))
@@ -441,12 +544,12 @@ def name_clashes(chosen: Dict[str, Tuple[str, Dict[str, str]]]) -> List[str]:
                 f"over zeroconf and its database is not readable): if they are one printer, "
                 f"let the tool read its instance id (trusted_clients or --api-key-file) or "
                 f"list it once; if they are different printers, give each its own "
-                f"[prometheus] printer_name")
+                f"{naming}")
         else:
             lines.append(
                 f"WARNING printer name {name!r} is given by {len(written)} different Moonraker "
                 f"instances ({where}): dashboards and alerts cannot tell them apart; give "
-                f"each its own [prometheus] printer_name")
+                f"each its own {naming}")
     return lines
 
 
@@ -511,9 +614,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "private CA; default: the system's CAs)")
     p.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
                    help="extra target label for every printer written (repeatable)")
+    p.add_argument("--probe-job", action="store_true",
+                   help="write targets for the central exporter's /probe job (docs/remote.md) "
+                        "and its --targets-file: printers verified by Moonraker's "
+                        "/server/info, no component needed; named from Mainsail's or "
+                        "Fluidd's settings, else Klippy's host name")
     p.add_argument("--drop-unreachable", action="store_true",
                    help="drop targets of the previous file that fail now (default: keep "
-                        "them, so their up==0 alert fires)")
+                        "them, so their KlipperTargetDown alert fires)")
     args = p.parse_args(argv)
     if not (args.host or args.hosts_file or args.zeroconf):
         p.error("give --zeroconf, --host or --hosts-file")
@@ -576,9 +684,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             candidates += browse_zeroconf(args.browse_seconds, args.interface, args.https)
         except OSError as e:
             print(f"discovery: zeroconf browsing failed: {e}", file=sys.stderr)
-    results = verify_all(candidates, args.timeout, api_key, args.ca_file)
+    results = verify_all(candidates, args.timeout, api_key, args.ca_file,
+                         probe_job=args.probe_job)
     groups, report = target_groups(results, previous_targets(args.output), args.labels,
-                                   keep_unreachable=not args.drop_unreachable)
+                                   keep_unreachable=not args.drop_unreachable,
+                                   naming=PROBE_NAMING if args.probe_job else COMPONENT_NAMING)
     for line in report:
         print(line, file=sys.stderr)
     if not groups:

@@ -1,7 +1,8 @@
 """The discovery tool against real Moonrakers (no Klippy: the tool only needs Moonraker's
 answers): one target per printer however it is found, printers behind a route_prefix and
 on HTTPS with a private CA (scraped by a real Prometheus with the job of docs/farm.md),
-force_logins, and bad arguments.
+targets for the central exporter's probe job (Moonrakers without the component, the file
+read by the exporter itself), force_logins, and bad arguments.
 
 The Moonrakers here run the component with `require_auth: False` unless a test says
 otherwise, and trust 127.0.0.0/8 only: a request from another address of this machine
@@ -26,6 +27,7 @@ from moonraker_prometheus.discovery import ID_LABEL
 from simulator import Moonraker, free_port
 from simulator.farm import PROMETHEUS_DIR, PrometheusServer
 from tests.test_alerts import require_tool
+from tests.test_remote import Remote
 
 REPO = os.path.dirname(PROMETHEUS_DIR)
 FARM_DOC = os.path.join(REPO, "docs", "farm.md")
@@ -328,6 +330,88 @@ def test_prometheus_scrapes_prefixed_and_https_targets_with_the_documented_job(u
         prom.stop()
 
 
+# ------------------------------------------------- the central exporter's probe job
+def name_in_ui(moonraker: Moonraker, namespace: str, key: str, name: str) -> None:
+    """Name the printer as Mainsail or Fluidd does when a user sets it: in Moonraker's
+    database."""
+    r = moonraker.post("/server/database/item",
+                       body={"namespace": namespace, "key": key, "value": name})
+    assert r.status == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """Three Moonrakers with nothing installed (no component, no Klippy): one named in
+    Mainsail's settings, one in Fluidd's, one not named."""
+    ms = {name: ConfiguredMoonraker(prometheus=None) for name in ("lima", "mike", "november")}
+    try:
+        for m in ms.values():
+            m.start()
+        name_in_ui(ms["lima"], "mainsail", "general.printername", "lima")
+        name_in_ui(ms["mike"], "fluidd", "uiSettings.general.instanceName", "mike")
+        yield {"moonrakers": ms, "tmp": tmp_path_factory.mktemp("bare")}
+    finally:
+        for m in ms.values():
+            m.cleanup()
+
+
+def test_probe_job_targets_are_plain_moonrakers_named_as_mainsail_or_fluidd_name_them(bare):
+    """--probe-job verifies Moonraker itself (no component on these printers) and writes
+    HOST:PORT with the name from Mainsail's or Fluidd's settings (else the address: no
+    Klippy, no host name) and the instance id, nothing that would replace the probe job's
+    scheme or path; the component's check would find none of them."""
+    ms, tmp = bare["moonrakers"], bare["tmp"]
+    hosts = [f"127.0.0.1:{m.port}" for m in ms.values()]
+    out = str(tmp / "probe.json")
+    r = discover("--probe-job", *(a for h in hosts for a in ("--host", h)), "-o", out,
+                 cwd=str(tmp))
+    assert r.returncode == 0, r.stderr
+    written = {g["targets"][0]: g["labels"] for g in read_groups(out)}
+    assert written == {
+        f"127.0.0.1:{m.port}": {"printer": name if name != "november" else "127.0.0.1",
+                                ID_LABEL: m.instance_id()}
+        for name, m in ms.items()}, r.stderr
+    r = discover(*(a for h in hosts for a in ("--host", h)), "-o", str(tmp / "component.json"),
+                 cwd=str(tmp))
+    assert r.returncode == 1 and r.stderr.count("HTTP 404 from /server/metrics") == 3, r.stderr
+
+
+def test_the_central_exporter_probes_exactly_the_printers_discovery_wrote(bare):
+    """The --probe-job file is the exporter's --targets-file as it is: the printers written
+    are probed, a printer left out (it runs, but was not listed) is refused."""
+    ms, tmp = bare["moonrakers"], bare["tmp"]
+    out = str(tmp / "listed.json")
+    r = discover("--probe-job", "--host", f"127.0.0.1:{ms['lima'].port}",
+                 "--host", f"127.0.0.1:{ms['mike'].port}", "-o", out, cwd=str(tmp))
+    assert r.returncode == 0, r.stderr
+    remote = Remote(str(tmp), "--targets-file", out)
+    try:
+        for name in ("lima", "mike"):
+            status, body, _ = remote.probe(f"127.0.0.1:{ms[name].port}")
+            assert status == 200 and re.search(r"^probe_success 1(\.0)?$", body, re.M), (
+                name, status, body)
+        status, _, _ = remote.probe(f"127.0.0.1:{ms['november'].port}")
+        assert status == 403
+    finally:
+        remote.stop()
+
+
+def test_probe_job_reports_what_the_central_exporter_cannot_reach(unusual):
+    """A Moonraker behind a route_prefix or on HTTPS is reported with the reason and not
+    written (the exporter reaches HOST:PORT over ws:// only, HTTPS from its --config)."""
+    tmp = unusual["tmp"]
+    https = f"https://127.0.0.1:{unusual['ssl_port']}"
+    prefixed = f"http://127.0.0.1:{unusual['prefixed'].port}/farm/voron"
+    out = str(tmp / "probe-unusual.json")
+    r = discover("--probe-job", "--host", https, "--host", prefixed, "--ca-file",
+                 unusual["ca_file"], "-o", out, cwd=str(tmp))
+    assert r.returncode == 1, r.stderr
+    assert f"BAD     {https}/server/metrics: HTTPS: the central exporter takes HTTPS " \
+           f"printers from its --config targets" in r.stderr
+    assert f"BAD     {prefixed}/server/metrics: behind a route_prefix" in r.stderr
+    assert not os.path.exists(out)
+
+
 # ------------------------------------------------------------------- force_logins
 def test_force_logins_refuses_trusted_clients_and_the_report_names_what_works(tmp_path):
     """With [authorization] force_logins and a user, Moonraker answers a trusted client 401
@@ -347,6 +431,13 @@ def test_force_logins_refuses_trusted_clients_and_the_report_names_what_works(tm
         assert "--api-key-file" in line and "require_auth: False" in line
         assert "add the Prometheus host to [authorization] trusted_clients" not in line
         assert key not in r.stderr
+        # for the probe job: no component to open; the central exporter needs the key too
+        r = discover("--probe-job", "--host", f"127.0.0.1:{m.port}", "-o", out,
+                     cwd=str(tmp_path))
+        line = next(x for x in r.stderr.splitlines() if x.startswith("BAD"))
+        assert "HTTP 401 from /server/info: this Moonraker forces logins" in line
+        assert "api_key_file under its --config targets" in line
+        assert "require_auth" not in line
         key_file = tmp_path / "key"
         key_file.write_text(key + "\n")
         r = discover("--host", f"127.0.0.1:{m.port}", "--api-key-file", str(key_file),

@@ -13,6 +13,12 @@ Prometheus finds them through the file_sd file the discovery tool wrote from a h
 scrapes every second and evaluates the rules every second, with every alert's `for:`
 shortened to 3 s and the day totals evaluated every second too
 (simulator/farm.rules_with_short_for).
+
+The same printers are also read through ONE central exporter (moonraker_prometheus.remote):
+a second Prometheus, with the same rules, scrapes its /probe with docs/remote.md's farm job,
+from the file `discovery --probe-job` wrote (the exporter's --targets-file too), each printer
+named as in Mainsail's settings. The state, alert, dashboard and recording rule checks run
+against both Prometheus servers (the `shape` fixture).
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from simulator.farm import (POWER_DEVICE_CONF, PROMETHEUS_DIR, PrinterSpec, Prom
                         by_label, rules_with_short_for, scrape_config, start_printers,
                         stop_printers)
 from simulator import free_port, wait_for
-from tests.test_alerts import require_tool
+from tests.test_alerts import recording_rules, require_tool
+from tests.test_remote import Remote
 
 NAMES = ("alpha", "bravo", "charlie", "delta", "echo")
 
@@ -43,6 +50,25 @@ def read_targets(path: str):
         return {g["targets"][0]: g["labels"] for g in json.load(f)}
 
 
+REMOTE_DOC = os.path.join(os.path.dirname(PROMETHEUS_DIR), "docs", "remote.md")
+
+
+def probe_job(file_sd: str, exporter: str) -> str:
+    """docs/remote.md's farm job ("Farms"), with the test's file_sd file, exporter address
+    and 1 s intervals."""
+    import re
+    import textwrap
+    import yaml
+    with open(REMOTE_DOC, encoding="utf-8") as f:
+        section = f.read().split("## Farms", 1)[1]
+    job = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))[
+        "scrape_configs"][0]
+    assert job["relabel_configs"][-1]["target_label"] == "__address__"
+    job["relabel_configs"][-1]["replacement"] = exporter
+    job.update(scrape_interval="1s", scrape_timeout="1s", file_sd_configs=[{"files": [file_sd]}])
+    return textwrap.indent(yaml.safe_dump([job], sort_keys=False), "  ")
+
+
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
     require_tool("prometheus")
@@ -51,7 +77,7 @@ def farm(tmp_path_factory):
              PrinterSpec("bravo"), PrinterSpec("charlie"),
              PrinterSpec("delta", extra_config=POWER_DEVICE_CONF), PrinterSpec("echo")]
     printers = start_printers(specs)
-    prom = None
+    prom = probe_prom = remote = None
     try:
         p = {pr.name: pr for pr in printers}
         closed_port = free_port()
@@ -76,6 +102,26 @@ def farm(tmp_path_factory):
         prom.wait_query('count_over_time(up{job="klipper"}[1m]) >= 3',
                         lambda r: len(r) == len(NAMES), 40, "3 scrapes of every printer")
 
+        # the same printers through one central exporter: named in Mainsail's settings (in
+        # Moonraker's database; the probe job does not read the component's name)
+        for pr in printers:
+            r = pr.moonraker.post("/server/database/item", body={
+                "namespace": "mainsail", "key": "general.printername", "value": pr.name})
+            assert r.status == 200, r.text
+        probe_sd = str(tmp / "klipper-probe.json")
+        probe_run = discover("--probe-job", "--hosts-file", str(hosts), "--timeout", "10",
+                             "-o", probe_sd, cwd=str(tmp))
+        assert probe_run.returncode == 0, probe_run.stderr
+        assert {t: labels["printer"] for t, labels in read_targets(probe_sd).items()} == {
+            pr.target: pr.name for pr in printers}, probe_run.stderr
+        remote = Remote(str(tmp), "--targets-file", probe_sd)
+        probe_prom = PrometheusServer(str(tmp / "probe-prometheus"),
+                                      probe_job(probe_sd, f"127.0.0.1:{remote.port}"),
+                                      rule_files=rules)
+        probe_prom.start()
+        probe_prom.wait_query('count_over_time(probe_success{job="klipper"}[1m]) >= 3',
+                              lambda r: len(r) == len(NAMES), 40, "3 probes of every printer")
+
         # bravo: paused; charlie: started and cancelled (after Prometheus has seen its
         # counts, so the failure is an increase); delta: switched off, then Klippy stops
         # for lack of its MCU (here: M112); echo: Moonraker gone.
@@ -98,11 +144,21 @@ def farm(tmp_path_factory):
         assert r.status == 200, r.text
         p["echo"].moonraker.stop()
         yield {"printers": p, "prom": prom, "file_sd": file_sd, "hosts": str(hosts),
-               "first": first, "closed_port": closed_port, "tmp": tmp}
+               "first": first, "closed_port": closed_port, "tmp": tmp,
+               "probe_sd": probe_sd, "remote": remote,
+               "shapes": {"server_metrics": prom, "probe": probe_prom}}
     finally:
-        if prom is not None:
-            prom.stop()
+        for server in (prom, probe_prom, remote):
+            if server is not None:
+                server.stop()
         stop_printers(printers)
+
+
+@pytest.fixture(params=["server_metrics", "probe"])
+def shape(request, farm):
+    """The farm's Prometheus of each deployment shape: one scraping each printer's
+    /server/metrics, one scraping the central exporter's /probe (the probe job)."""
+    return farm["shapes"][request.param]
 
 
 # ---------------------------------------------------------------------- discovery
@@ -212,23 +268,24 @@ def test_every_printer_exports_its_name_and_versions(farm):
     assert named["alpha"]["klipper_version"]
 
 
-def test_recorded_state_of_each_printer(farm):
+def test_recorded_state_of_each_printer(shape):
     want = {"alpha": "idle", "bravo": "paused", "charlie": "idle", "delta": "off",
             "echo": "offline"}
-    prom = farm["prom"]
+    prom = shape
     result = prom.wait_query(
         "instance:klipper_printer_state:info",
         lambda r: {s["metric"]["printer"]: s["metric"]["state"] for s in r} == want, 30)
     assert len(result) == len(want)
-    counts = {s["metric"]["state"]: float(s["value"][1])
-              for s in prom.query("job_state:klipper_printers:count")}
-    assert counts == {"idle": 2, "paused": 1, "off": 1, "offline": 1}
+    # the count is another group's rule: it may follow the states one evaluation later
+    prom.wait_query("job_state:klipper_printers:count", lambda r: {
+        s["metric"]["state"]: float(s["value"][1]) for s in r} == {
+        "idle": 2, "paused": 1, "off": 1, "offline": 1}, 10)
 
 
-def test_farm_alerts(farm):
+def test_farm_alerts(shape):
     """bravo paused too long, charlie's cancelled print and flaky MCU link, echo stopped
     answering; nothing for delta (off on purpose) and nothing about alpha."""
-    prom = farm["prom"]
+    prom = shape
     expected = {("KlipperPrintPausedTooLong", "bravo"), ("KlipperPrintFailed", "charlie"),
                 ("KlipperMcuLinkErrors", "charlie"), ("KlipperTargetDown", "echo")}
 
@@ -286,8 +343,8 @@ def check_farm_queries(prom) -> None:
     assert not errors, "\n".join(errors)
 
 
-def test_every_farm_dashboard_query_returns_data_per_printer(farm):
-    prom = farm["prom"]
+def test_every_farm_dashboard_query_returns_data_per_printer(shape):
+    prom = shape
     prom.wait_query("instance_status:klipper_history_jobs:increase1d", bool, 20)
     prom.wait_query("instance:klipper_printer_state:info", lambda r: len(r) == 5, 30)
     # live printers: a temperature exists once its sensor has really been read
@@ -296,6 +353,65 @@ def test_every_farm_dashboard_query_returns_data_per_printer(farm):
                     lambda r: {s["metric"]["printer"] for s in r} == READY, 20)
     check_farm_queries(prom)
     assert {k for k in PER_PRINTER} <= {(t, r) for t, r, _ in farm_queries()}
+
+
+# ------------------------------------------------------------------ recording rules
+# The printers each per-printer recording rule has series for (echo no longer answers: its
+# history is gone with it; only delta is off on purpose); the farm totals (job...) must have
+# a series for the job.
+RULE_PRINTERS = {
+    "instance:klipper_printer_up:min": set(NAMES),
+    "instance:klipper_printer:info": set(NAMES),
+    "instance:klipper_printer_powered_off:info": {"delta"},
+    "instance:klipper_printer_state:info": set(NAMES),
+    "instance_status:klipper_history_failed_jobs:recent15m": READY | {"delta"},
+    "instance_status:klipper_history_jobs:increase1d": READY | {"delta"},
+    "instance:klipper_filament_used_mm:increase1d": READY | {"delta"},
+}
+
+
+def recording_rule_errors(prom) -> list:
+    """What is wrong with the data of rules.yml's recording rules (see RULE_PRINTERS);
+    every rule is checked, a rule without an expectation here is an error."""
+    errors = []
+    for record in recording_rules():
+        if record.startswith("job"):
+            jobs = {s["metric"].get("job") for s in prom.query(record)}
+            if jobs != {"klipper"}:
+                errors.append(f"{record}: jobs {sorted(jobs)}")
+        elif record not in RULE_PRINTERS:
+            errors.append(f"{record}: not in RULE_PRINTERS")
+        else:
+            shown = {s["metric"].get("printer") for s in prom.query(
+                f"{record} * on (instance, job) group_left (printer) "
+                f"instance:klipper_printer:info")}
+            if shown != RULE_PRINTERS[record]:
+                errors.append(f"{record}: printers {sorted(shown)}, want "
+                              f"{sorted(RULE_PRINTERS[record])}")
+    return errors
+
+
+def test_every_recording_rule_has_data_per_printer(shape):
+    import time
+    deadline = time.monotonic() + 30  # the day totals need two evaluations after a scrape
+    while True:
+        errors = recording_rule_errors(shape)
+        if not errors or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not errors, "\n".join(errors)
+
+
+# ------------------------------------------------------------- the central exporter
+def test_the_central_exporter_probes_the_printers_discovery_wrote_and_refuses_others(farm):
+    """Its --targets-file is the --probe-job file: every printer written is probed (echo,
+    down, too: probe_success 0), the host list's address that is no printer is refused."""
+    remote, printers = farm["remote"], farm["printers"].values()
+    listed = read_targets(farm["probe_sd"])
+    assert set(listed) == {pr.target for pr in printers}
+    for target in listed:
+        assert remote.probe(target)[0] == 200, target
+    assert remote.probe(f"127.0.0.1:{farm['closed_port']}")[0] == 403
 
 
 # --------------------------------------------------------------------- agent mode
