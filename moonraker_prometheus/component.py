@@ -10,7 +10,7 @@ from .collectors.base import render_stale_ahead
 from .collectors.renderer import Renderer
 from .exposition import CONTENT_TYPE
 from .options import Options
-from .sidecar import Merger, sources_from_sections
+from .sidecar import Merger, build_source, config_from_sections
 from .sidecar import merge
 
 if TYPE_CHECKING:
@@ -58,13 +58,14 @@ class PrometheusComponent:
         """Sidecar groups from [prometheus exporter NAME] sections ("" = /server/metrics)."""
         sections = [config.getsection(name)
                     for name in config.get_prefix_sections("prometheus exporter")]
-        groups, warnings = sources_from_sections(sections)
-        for warning in warnings:
+        cfg = config_from_sections(sections)
+        for warning in cfg.warnings:
             self.server.add_warning(warning)
         mergers: Dict[str, Optional[Merger]] = {"": None}
-        for group, sources in sorted(groups.items()):
-            mergers[group] = Merger(sources, defer_gc=self.options.merge_defer_gc,
-                                    malloc_trim=self.options.merge_malloc_trim)
+        for endpoint in sorted(cfg.endpoints, key=lambda e: e.path):  # path: the group
+            mergers[endpoint.path] = Merger([build_source(s) for s in endpoint.specs],
+                                            defer_gc=self.options.merge_defer_gc,
+                                            malloc_trim=self.options.merge_malloc_trim)
         return mergers
 
     async def component_init(self) -> None:

@@ -15,18 +15,21 @@ if TYPE_CHECKING:
     from moonraker.confighelper import ConfigHelper
 
 
-# Seconds within which /server/metrics answers, merged sources included. Prometheus' scrape
-# timeout is 10 s by default and at most the scrape interval (often 5 s); Moonraker's
-# endpoints never see the X-Prometheus-Scrape-Timeout-Seconds header, so the default is set
-# to answer inside the smaller of the two with time to spare.
-DEFAULT_SCRAPE_TIMEOUT = 4.0
-MAX_SCRAPE_TIMEOUT = 120.0
+# Seconds within which the component answers a scrape of /server/metrics (or of a group's
+# /server/metrics/NAME), merged sources included: the default of [prometheus]
+# scrape_timeout, and its upper bound. Prometheus' scrape timeout is 10 s by default and at
+# most the scrape interval (often 5 s); Moonraker's endpoints never see the
+# X-Prometheus-Scrape-Timeout-Seconds header, so the default is set to answer inside the
+# smaller of the two with time to spare. Each merged source's fetch is bounded by its own
+# `timeout` too (sidecar.spec.DEFAULT_FETCH_TIMEOUT_S).
+DEFAULT_SCRAPE_DEADLINE_S = 4.0
+MAX_SCRAPE_DEADLINE_S = 120.0
 
 
 @dataclass
 class Options:
     require_auth: bool = True
-    scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT
+    scrape_timeout: float = DEFAULT_SCRAPE_DEADLINE_S
     modules: Tuple[str, ...] = field(default_factory=lambda: tuple(module_names()))
     printer_name: str = field(default_factory=socket.gethostname)
     # What a sidecar merge does to Moonraker's process (docs/architecture.md, "What the
@@ -41,14 +44,14 @@ class Options:
         opts.require_auth = opts._read(
             config, "require_auth", lambda: config.getboolean("require_auth", True), True)
         timeout = opts._read(config, "scrape_timeout",
-                             lambda: config.getfloat("scrape_timeout", DEFAULT_SCRAPE_TIMEOUT),
-                             DEFAULT_SCRAPE_TIMEOUT)
-        if not 0 < timeout <= MAX_SCRAPE_TIMEOUT:  # also refuses nan
+                             lambda: config.getfloat("scrape_timeout", DEFAULT_SCRAPE_DEADLINE_S),
+                             DEFAULT_SCRAPE_DEADLINE_S)
+        if not 0 < timeout <= MAX_SCRAPE_DEADLINE_S:  # also refuses nan
             opts.warnings.append(
                 f"[{config.get_name()}]: option 'scrape_timeout': must be above 0 and at most "
-                f"{MAX_SCRAPE_TIMEOUT:g} seconds, got {timeout:g} (using the default: "
-                f"{DEFAULT_SCRAPE_TIMEOUT:g})")
-            timeout = DEFAULT_SCRAPE_TIMEOUT
+                f"{MAX_SCRAPE_DEADLINE_S:g} seconds, got {timeout:g} (using the default: "
+                f"{DEFAULT_SCRAPE_DEADLINE_S:g})")
+            timeout = DEFAULT_SCRAPE_DEADLINE_S
         opts.scrape_timeout = timeout
         name = opts._read(config, "printer_name",
                           lambda: config.get("printer_name", opts.printer_name),

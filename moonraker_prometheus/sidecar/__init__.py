@@ -5,13 +5,14 @@ moonraker_prometheus.sidecar --config sidecar.yml`). Never imports Moonraker.
 
 In-process API (what component.py calls)::
 
-    from .sidecar import Merger, sources_from_sections
+    from .sidecar import Merger, build_source, config_from_sections
 
-    groups, warnings = sources_from_sections(config_sections)
-        # groups: {"": [Source, ...], "<group>": [...]}; "" merges into /server/metrics,
-        # any other key is served on /server/metrics/<group>. A bad section is skipped and
-        # named in `warnings` (section, option, reason).
-    merger = Merger(groups[""])        # one Merger per group
+    cfg = config_from_sections(config_sections)
+        # a SidecarConfig (spec.py), as the standalone YAML's parse_config() returns:
+        # cfg.endpoints, one per group: path "" merges into /server/metrics, any other is
+        # served on /server/metrics/<path>; each holds its validated SourceSpecs. A bad
+        # section is skipped and named in cfg.warnings (section, option, reason).
+    merger = Merger([build_source(s) for s in cfg.endpoints[0].specs])  # one per endpoint
     merger.start()                     # optional: starts exec_periodic sources now
     text = await merger.collect(local_text=render_own, timeout=4.0, params=None,
                                 variant=modules)
@@ -31,9 +32,9 @@ klipper_exporter_merge_dropped_total (see docs/sidecar.md).
 from __future__ import annotations
 
 from .merge import Merger
-from .moonraker_config import sources_from_sections
+from .moonraker_config import config_from_sections
 from .sources import Source, build_source
-from .spec import SourceSpec, SpecError
+from .spec import Endpoint, SidecarConfig, SourceSpec, SpecError
 
-__all__ = ["Merger", "Source", "SourceSpec", "SpecError", "build_source",
-           "sources_from_sections"]
+__all__ = ["Endpoint", "Merger", "SidecarConfig", "Source", "SourceSpec", "SpecError",
+           "build_source", "config_from_sections"]

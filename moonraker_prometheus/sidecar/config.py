@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .sources import KINDS, new_spec
 from .spec import (ARGV, DURATION, FLAG, INTEGER, MAPPING, PATH, SECRET, TEXT, WORDS,
-                   Option, SourceSpec, SpecError, parse_duration)
+                   Endpoint, Option, SidecarConfig, SourceSpec, SpecError, parse_duration)
 
 DEFAULT_LISTEN = "tcp://127.0.0.1:9998"
 
@@ -63,26 +63,6 @@ class Listener:
             if port is None or parts.hostname is None:
                 raise ConfigError(key, "expected tcp://host:port, got %r" % url)
             self.host, self.port = parts.hostname, port
-
-
-class Endpoint:
-    """One `reverse_exporters` entry: a path, its users and its sources."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.specs: List[SourceSpec] = []
-        self.users: Dict[str, str] = {}  # user -> bcrypt hash or (legacy) plaintext
-
-
-class SidecarConfig:
-    def __init__(self) -> None:
-        self.listen: List[Listener] = []
-        self.context_path = ""
-        self.read_header_timeout = 10.0
-        self.scrape_timeout = 10.0
-        self.users: Dict[str, str] = {}
-        self.endpoints: List[Endpoint] = []
-        self.warnings: List[str] = []
 
 
 def _map(value: Any, key: str) -> Dict[str, Any]:
@@ -286,6 +266,8 @@ def _exporters(value: Any, key: str, base: str) -> List[SourceSpec]:
 
 
 def parse_config(data: Any, base: str = ".") -> SidecarConfig:
+    """The configuration of the YAML document `data` (paths relative to `base`): each
+    `reverse_exporters` entry an Endpoint. ConfigError names the offending key."""
     cfg = SidecarConfig()
     data = _map(data, "(top level)")
     _unknown(data, {"web", "reverse_exporters"}, "")

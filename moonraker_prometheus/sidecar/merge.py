@@ -30,7 +30,12 @@ from .sources import Fetched, FetchError, Source
 from .sources.base import CauseLog, Params, consume_outcome
 
 log = logging.getLogger(__name__)
-DEFAULT_TIMEOUT = 10.0
+# Seconds within which Merger.collect() answers (its sources' fetches and the merge) when its
+# caller names no deadline. The component passes [prometheus] scrape_timeout
+# (options.DEFAULT_SCRAPE_DEADLINE_S), the standalone server web.scrape_timeout
+# (spec.DEFAULT_STANDALONE_SCRAPE_DEADLINE_S); each source's own fetch is bounded by its
+# `timeout` option (spec.DEFAULT_FETCH_TIMEOUT_S) too.
+DEFAULT_COLLECT_DEADLINE_S = 10.0
 _MEMBERS = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
 _SIMPLE = ("counter", "gauge", "untyped")
 _SPECIAL_LABEL = {t: re.compile(r'(?<=[{,])%s="[^"]*",?' % label)
@@ -339,7 +344,8 @@ class Merger:
         for s in self.sources:
             s.start()
 
-    async def collect(self, local_text: LocalText = None, timeout: float = DEFAULT_TIMEOUT,
+    async def collect(self, local_text: LocalText = None,
+                      timeout: float = DEFAULT_COLLECT_DEADLINE_S,
                       params: Optional[Mapping[str, Sequence[str]]] = None,
                       variant: Hashable = None) -> str:
         """The merged exposition, answered within `timeout` seconds.

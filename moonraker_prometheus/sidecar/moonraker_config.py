@@ -1,4 +1,5 @@
-"""`[prometheus exporter NAME]` sections of moonraker.conf -> sources, grouped by endpoint.
+"""`[prometheus exporter NAME]` sections of moonraker.conf -> a SidecarConfig (spec.py), the
+type the standalone YAML's front end (config.py) returns too: one Endpoint per `group`.
 
 Takes duck-typed ConfigHelper objects (get, getint, getfloat, getboolean, getlist, getdict,
 get_options, get_name, error) so this module never imports Moonraker. A bad section is
@@ -6,11 +7,11 @@ skipped with a warning naming section, option and reason; Moonraker keeps runnin
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Sequence
 
-from .sources import Source, build_source, new_spec
-from .spec import (ARGV, DURATION, FLAG, INTEGER, MAPPING, PATH, SECRET, TEXT, WORDS, Option,
-                   SourceSpec, SpecError, parse_duration)
+from .sources import new_spec
+from .spec import (ARGV, DURATION, FLAG, INTEGER, MAPPING, PATH, SECRET, TEXT, WORDS, Endpoint,
+                   Option, SidecarConfig, SourceSpec, SpecError, parse_duration)
 
 PREFIX = "prometheus exporter"
 # ConfigHelper getter of each option type (SECRET and DURATION are read as text first).
@@ -96,15 +97,16 @@ def _mark_read(config: Any) -> None:
             pass
 
 
-def sources_from_sections(sections: Sequence[Any]) -> Tuple[Dict[str, List[Source]], List[str]]:
-    """Sources grouped by `group` ("" = the main /server/metrics), plus warnings.
+def config_from_sections(sections: Sequence[Any]) -> SidecarConfig:
+    """The sections' sources, one Endpoint per `group` in the order groups first appear (its
+    `path` is the group: "" for the main /server/metrics), plus warnings.
 
     A bad section is skipped with a warning naming the section, the option and the reason
     (never a value that may hold a secret); so is a section whose exporter name (the section
     name after the prefix, trimmed) another section already uses.
     """
-    groups: Dict[str, List[Source]] = {}
-    warnings: List[str] = []
+    cfg = SidecarConfig()
+    endpoints: Dict[str, Endpoint] = {}
     names: Dict[str, str] = {}  # exporter name -> section
     for config in sections:
         section = config.get_name()
@@ -115,9 +117,13 @@ def sources_from_sections(sections: Sequence[Any]) -> Tuple[Dict[str, List[Sourc
                                 % (spec.name, names[spec.name]))
         except SpecError as e:
             _mark_read(config)
-            warnings.append("[%s] option '%s': %s; section skipped"
-                            % (section, e.option, e.reason))
+            cfg.warnings.append("[%s] option '%s': %s; section skipped"
+                                % (section, e.option, e.reason))
             continue
         names[spec.name] = section
-        groups.setdefault(spec.group, []).append(build_source(spec))
-    return groups, warnings
+        endpoint = endpoints.get(spec.group)
+        if endpoint is None:
+            endpoint = endpoints[spec.group] = Endpoint(spec.group)
+            cfg.endpoints.append(endpoint)
+        endpoint.specs.append(spec)
+    return cfg

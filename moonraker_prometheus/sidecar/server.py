@@ -19,10 +19,11 @@ from tornado.netutil import bind_sockets, bind_unix_socket
 from tornado.web import Application, RequestHandler
 
 from ..exposition import CONTENT_TYPE
-from .config import Listener, SidecarConfig
+from .config import Listener
 from .merge import Merger
 from .selfmetrics import SelfMetrics
 from .sources import build_source
+from .spec import SidecarConfig
 from .webconfig import BasicAuth, TLSSettings, TooManyChecks, WebConfig
 
 log = logging.getLogger(__name__)

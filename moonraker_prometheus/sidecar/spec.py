@@ -1,21 +1,27 @@
-"""What one source is, independent of where it was configured (moonraker.conf or YAML).
+"""What one source is, and what a whole configuration is, independent of where it was
+written (moonraker.conf or YAML).
 
 A source kind is one `Source` class (sidecar/sources/) and one row of the kinds table
 (`sources.KINDS`): the class declares its options (`Option`: name, type, default, YAML key)
 and checks their values (`check(spec)`); the options every kind has are `COMMON`. Both
 configuration front ends read the declared options by their type and call
 `SourceSpec.validate()`, so every rule (and every error message naming the option and the
-reason) lives in one place.
+reason) lives in one place. Both front ends return a `SidecarConfig`: its `endpoints`, each
+a list of validated SourceSpecs served together, and its warnings.
 """
 from __future__ import annotations
 
 import copy
 import math
 import re
-from typing import TYPE_CHECKING, Any, List, Optional, Pattern, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Pattern, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exposition import is_label_name
+
+if TYPE_CHECKING:
+    from .config import Listener
 
 try:  # the parser of Python's own regex engine: 3.11 moved it
     from re import _constants as _sre  # type: ignore[attr-defined]  # private, stable
@@ -30,8 +36,16 @@ _MAXREPEAT = _sre.MAXREPEAT
 
 MIN_INTERVAL = 1.0  # seconds; a smaller exec_periodic interval is a busy loop
 MAX_INTERVAL = 86400.0  # one run a day at least (max_age: a week)
-MAX_TIMEOUT = 600.0
-DEFAULT_TIMEOUT = 5.0
+# Seconds one fetch of one source may take (an HTTP request, a command's run, a glob's
+# reads): the default of each source's `timeout` option, and its upper bound. The deadline
+# of the scrape the fetch serves (merge.DEFAULT_COLLECT_DEADLINE_S and those it stands for)
+# may end it sooner.
+DEFAULT_FETCH_TIMEOUT_S = 5.0
+MAX_FETCH_TIMEOUT_S = 600.0
+# Seconds within which the standalone sidecar answers a scrape: the default of its YAML's
+# web.scrape_timeout (reverse_exporter's), lowered by Prometheus'
+# X-Prometheus-Scrape-Timeout-Seconds (server.scrape_timeout).
+DEFAULT_STANDALONE_SCRAPE_DEADLINE_S = 10.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 MAX_MAX_BYTES = 1 << 30  # 1 GiB: more is a typo, and would not fit a printer host's memory
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -78,7 +92,7 @@ COMMON: Sequence[Option] = (
     Option("no_rewrite", FLAG, False),
     Option("keep", WORDS, []),
     Option("drop", WORDS, []),
-    Option("timeout", DURATION, DEFAULT_TIMEOUT),
+    Option("timeout", DURATION, DEFAULT_FETCH_TIMEOUT_S),
     Option("max_bytes", INTEGER, DEFAULT_MAX_BYTES),
 )
 
@@ -171,8 +185,9 @@ class SourceSpec:
                             "remove labels or no_rewrite")
         self.keep_re = self._regexes("keep", self.keep)
         self.drop_re = self._regexes("drop", self.drop)
-        if not 0 < self.timeout <= MAX_TIMEOUT:
-            raise SpecError("timeout", "must be above 0 and at most %g seconds" % MAX_TIMEOUT)
+        if not 0 < self.timeout <= MAX_FETCH_TIMEOUT_S:
+            raise SpecError("timeout", "must be above 0 and at most %g seconds"
+                            % MAX_FETCH_TIMEOUT_S)
         if not 0 < self.max_bytes <= MAX_MAX_BYTES:
             raise SpecError("max_bytes", "must be above 0 and at most %d (1 GiB)"
                             % MAX_MAX_BYTES)
@@ -191,6 +206,40 @@ class SourceSpec:
                 raise SpecError(option, "regular expression %r %s" % (p, problem))
             out.append(compiled)
         return out
+
+
+@dataclass
+class Endpoint:
+    """Sources merged into one exposition: `specs` (validated, in configuration order) and
+    `users` (user -> bcrypt hash or legacy plaintext; standalone only, empty for none).
+
+    `path` says where they are served: in the YAML, the entry's `path` (`/metrics`, under
+    web.context_path); from moonraker.conf, the sources' `group` ("" for /server/metrics
+    itself, `disks` for /server/metrics/disks)."""
+
+    path: str
+    specs: List[SourceSpec] = field(default_factory=list)
+    users: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SidecarConfig:
+    """A whole configuration, from either front end: `endpoints` (each path once, in
+    configuration order) and `warnings` (problems that did not stop it: a skipped
+    moonraker.conf section, an ignored YAML key).
+
+    The other fields configure the standalone server (YAML `web`); read from moonraker.conf
+    they keep their defaults, which nothing there uses: `listen` (config.Listener),
+    `context_path`, `read_header_timeout` and `scrape_timeout` (seconds) and the `users`
+    of every endpoint."""
+
+    endpoints: List[Endpoint] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    listen: List["Listener"] = field(default_factory=list)
+    context_path: str = ""
+    read_header_timeout: float = 10.0
+    scrape_timeout: float = DEFAULT_STANDALONE_SCRAPE_DEADLINE_S
+    users: Dict[str, str] = field(default_factory=dict)
 
 
 def check_user_pattern(pattern: Pattern[str]) -> Optional[str]:

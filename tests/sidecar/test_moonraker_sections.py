@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
+from typing import Dict, List, Tuple
 
 import pytest
 
-from moonraker_prometheus.sidecar import sources_from_sections
+from moonraker_prometheus.sidecar import SourceSpec, config_from_sections
 from moonraker_prometheus.sidecar.sources.exec import command_argv
 
 confighelper = pytest.importorskip("moonraker.confighelper")
@@ -58,11 +59,17 @@ def sections(text: str):
     return load(text)[2]
 
 
+def read_sections(configs) -> Tuple[Dict[str, List[SourceSpec]], List[str]]:
+    """The sections' specs by group (each Endpoint's path) and the warnings."""
+    cfg = config_from_sections(configs)
+    return {e.path: e.specs for e in cfg.endpoints}, cfg.warnings
+
+
 def test_sections_become_sources_grouped_by_endpoint(tmp_path):
     script = tmp_path / "s.sh"
     script.write_text("#!/bin/sh\necho a 1\n")
     script.chmod(0o755)
-    groups, warnings = sources_from_sections(sections("""
+    groups, warnings = read_sections(sections("""
         [prometheus exporter node]
         url: http://127.0.0.1:9100/metrics?collect[]=cpu
         timeout: 2.5
@@ -95,7 +102,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
         """ % (script, script)))
     assert warnings == []
     assert sorted(groups) == ["", "disks"]
-    main = {s.name: s.spec for s in groups[""]}
+    main = {s.name: s for s in groups[""]}
     assert list(main) == ["node", "scale", "textfiles", "sock"]
     node = main["node"]
     assert node.url.endswith("?collect[]=cpu") and node.timeout == 2.5
@@ -104,7 +111,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
     assert command_argv(main["scale"]) == [str(script), "--format", "prometheus text"]
     assert main["textfiles"].no_rewrite is True
     assert main["sock"].url == "/metrics" and main["sock"].bearer_token == "s3cret-token"
-    smart = groups["disks"][0].spec
+    smart = groups["disks"][0]
     assert smart.interval == 300 and smart.max_age == 900
 
 
@@ -129,7 +136,7 @@ def test_sections_become_sources_grouped_by_endpoint(tmp_path):
 def test_a_bad_section_is_skipped_with_a_warning_naming_section_option_and_reason(
         body, option, reason):
     text = "[prometheus exporter bad]\n%s\n[prometheus exporter good]\nurl: http://h/m\n" % body
-    groups, warnings = sources_from_sections(sections(text))
+    groups, warnings = read_sections(sections(text))
     assert [s.name for s in groups[""]] == ["good"]
     assert len(warnings) == 1
     assert warnings[0].startswith("[prometheus exporter bad]")
@@ -137,7 +144,7 @@ def test_a_bad_section_is_skipped_with_a_warning_naming_section_option_and_reaso
 
 
 def test_moonraker_parse_errors_are_warnings_naming_the_section_once():
-    groups, warnings = sources_from_sections(sections(
+    groups, warnings = read_sections(sections(
         "[prometheus exporter bad]\nurl: http://h/m\nmax_bytes: lots\n"))
     assert groups == {}
     assert warnings == ["[prometheus exporter bad] option 'max_bytes': cannot be parsed: "
@@ -145,11 +152,11 @@ def test_moonraker_parse_errors_are_warnings_naming_the_section_once():
 
 
 def test_names_colliding_after_trimming_keep_the_first_section_and_warn():
-    groups, warnings = sources_from_sections(sections(
+    groups, warnings = read_sections(sections(
         "[prometheus exporter dup]\nurl: http://a/m\n"
         "[prometheus exporter  dup]\nurl: http://b/m\n"
         "[prometheus exporter dup ]\nurl: http://c/m\ngroup: other\n"))
-    assert [(s.name, s.spec.url) for s in groups[""]] == [("dup", "http://a/m")]
+    assert [(s.name, s.url) for s in groups[""]] == [("dup", "http://a/m")]
     assert "other" not in groups
     assert warnings == [
         "[prometheus exporter  dup] option 'name': exporter name 'dup' is already used by "
@@ -185,7 +192,7 @@ def test_no_malformed_section_puts_a_secret_in_a_warning_or_the_log(caplog):
     text += "[prometheus exporter good]\nurl: http://h/m\n"
     root, server, configs = load(text)
     with caplog.at_level(logging.DEBUG):
-        groups, warnings = sources_from_sections(configs)
+        groups, warnings = read_sections(configs)
         root.validate_config()  # Moonraker's check for options nobody read
     skipped = {w.split("]")[0][len("[prometheus exporter "):] for w in warnings}
     valid = {"header_line_break"}  # a value with '=' in it is fine

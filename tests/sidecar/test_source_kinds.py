@@ -16,11 +16,10 @@ from typing import Tuple
 
 import pytest
 
-from moonraker_prometheus.sidecar import (build_source, reasons, sources,
-                                          sources_from_sections)
+from moonraker_prometheus.sidecar import build_source, reasons, sources
 from moonraker_prometheus.sidecar.config import ConfigError, parse_config
 from moonraker_prometheus.sidecar.sources import KINDS, FetchError
-from tests.sidecar.test_moonraker_sections import sections
+from tests.sidecar.test_moonraker_sections import read_sections, sections
 
 CONTRIBUTING = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "docs", "contributing.md")
@@ -51,7 +50,7 @@ def recipe_kind(monkeypatch):
 
 
 def test_the_recipe_s_kind_is_read_from_moonraker_conf_by_its_declared_options(recipe_kind):
-    groups, warnings = sources_from_sections(sections("""
+    groups, warnings = read_sections(sections("""
         [prometheus exporter scale]
         type: tcp
         port: 9100
@@ -65,9 +64,8 @@ def test_the_recipe_s_kind_is_read_from_moonraker_conf_by_its_declared_options(r
         type: tcp
         prot: 9100
         """))
-    (scale,) = groups[""]
-    assert isinstance(scale, RecipeSource)
-    spec = scale.spec
+    (spec,) = groups[""]
+    assert spec.source is RecipeSource and isinstance(build_source(spec), RecipeSource)
     assert (spec.host, spec.port, spec.timeout, spec.labels) == (
         "127.0.0.1", 9100, 90.0, {"room": "lab"})
     assert warnings[0].startswith("[prometheus exporter bad] option 'port': must be from 1")
@@ -146,7 +144,7 @@ def test_every_kind_declares_each_option_once_and_every_yaml_kind_is_unique():
 
 def test_both_front_ends_refuse_the_same_options_with_the_same_reason():
     reason = "no_rewrite passes the source through untouched; remove labels or no_rewrite"
-    _, warnings = sources_from_sections(sections("""
+    _, warnings = read_sections(sections("""
         [prometheus exporter node]
         url: http://127.0.0.1:9100/metrics
         no_rewrite: True
