@@ -51,7 +51,8 @@ def test_docs_list_exactly_the_reasons_of_each_health_family(family, group):
 def reason_sites(tree: ast.AST) -> Iterator[Tuple[int, ast.expr]]:
     """Where a module gives a reason: FetchError(reason, ...), parsed.drop(reason, ...),
     state._drop(source, reason, n), health.error(name, reason), and a file's failure
-    (reason, detail) returned or given to _Unreadable."""
+    (reason, detail) given to _Unreadable or returned (a returned pair counts only when its
+    first item is a reason: `reasons.X` or the value of one)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args:
             func = node.func
@@ -65,7 +66,10 @@ def reason_sites(tree: ast.AST) -> Iterator[Tuple[int, ast.expr]]:
                 yield node.lineno, node.args[0].elts[0]
         elif isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) \
                 and len(node.value.elts) == 2:
-            yield node.lineno, node.value.elts[0]
+            first = node.value.elts[0]
+            if getattr(first, "value", None) in CONSTANTS.values() \
+                    or getattr(getattr(first, "value", None), "id", "") == "reasons":
+                yield node.lineno, first
 
 
 def sidecar_modules() -> Iterator[Tuple[str, ast.AST]]:
