@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, List, Sequence, Set
 
 import pytest
 
