@@ -73,10 +73,9 @@ def mask(texts: Sequence[str], always: Sequence[str] = ()) -> List[str]:
     between them, or whose name starts with one of `always`, replaced by MOVES; unchanged
     where their lines do not pair up."""
     split = [[line.rpartition(" ")[0] + " " + MOVES if line.startswith(tuple(always))
-              else line for line in t.split("\n")] for t in texts] if always else \
-        [t.split("\n") for t in texts]
+              else line for line in t.split("\n")] for t in texts]
     if len({len(lines) for lines in split}) != 1:
-        return list(texts)
+        return ["\n".join(lines) for lines in split]
     for i, group in enumerate(zip(*split)):
         if len(set(group)) > 1 and not group[0].startswith("#"):
             series = {line.rpartition(" ")[0] for line in group}

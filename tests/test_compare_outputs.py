@@ -33,6 +33,7 @@ def test_mask_hides_the_values_that_move_between_renders_and_nothing_else():
     # another series, or other lines: shown as they are
     assert mask(["x 1\n", "y 1\n"]) == ["x 1\n", "y 1\n"]
     assert mask(["x 1\n", "x 1\nx 2\n"]) == ["x 1\n", "x 1\nx 2\n"]
+    assert mask(["m 1\n", "m 2\nx 2\n"], always=("m",)) == ["m <moves>\n", "m <moves>\nx 2\n"]
 
 
 def test_the_component_s_outputs_are_the_same_in_two_runs_and_every_collector_succeeds():
