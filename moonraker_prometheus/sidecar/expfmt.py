@@ -1006,7 +1006,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                     pacer.nap()
                 if head == -1 and _quotes(line) & 1:
                     # A label value left open: Prometheus reads on, the newline included.
-                    span = _value_span(lines, at, more)  # type: ignore[arg-type]
+                    span = _value_span(lines, at, more, pacer)  # type: ignore[arg-type]
                     if span == 0:
                         carry = lines[at:]  # type: ignore[index]
                         break
@@ -1107,13 +1107,15 @@ def _quotes(line: str) -> int:
     return line.replace("\\\\", "").replace('\\"', "").count('"')
 
 
-def _value_span(lines: Sequence[str], at: int, more: bool) -> Optional[int]:
+def _value_span(lines: Sequence[str], at: int, more: bool, pacer: _Pacer) -> Optional[int]:
     """How many lines from lines[at], a line that leaves a label value open, Prometheus'
     scrape parser reads as one (a raw newline is part of a label value): up to the line
     that closes the value (its quotes leave none open); None if no line does within
     MAX_LINE characters, 0 if the slice ends first and `more` lines follow."""
     size = len(lines[at])
     for i in range(at + 1, len(lines)):
+        if not i % _NAP_LINES:
+            pacer.nap()  # up to MAX_LINE empty lines
         size += len(lines[i]) + 1
         if size > MAX_LINE:
             return None
