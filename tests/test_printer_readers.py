@@ -1,12 +1,13 @@
-"""Custom readers of the printer catalogue: derived values, and nothing for unknowns."""
+"""The catalogue's readers (catalogue/readers.py): derived values, and nothing for unknowns."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from moonraker_prometheus.catalogue import printer_readers as r
-from moonraker_prometheus.catalogue.spec import ObjectKind, state
+from moonraker_prometheus.catalogue import readers as r
+from moonraker_prometheus.catalogue.readers import state
+from moonraker_prometheus.catalogue.spec import ObjectKind
 
 pytestmark = pytest.mark.unit
 
@@ -168,13 +169,31 @@ def test_an_extreme_needs_both_fields_as_numbers():
         r.measured("mean")
 
 
-def test_positive_is_absent_at_zero():
-    assert samples(r.positive, 0) == [] and samples(r.positive, 3) == [((), 3.0)]
+def test_nonzero_is_absent_at_klippers_unread_zero():
+    assert samples(r.nonzero, 0) == [] and samples(r.nonzero, 0.0) == []
+    assert samples(r.nonzero, 3) == [((), 3.0)] and samples(r.nonzero, -3.5) == [((), -3.5)]
+    assert samples(r.nonzero, None) == [] and samples(r.nonzero, "3") == []
 
 
-def test_truthy_mapping_and_axes():
-    assert samples(r.truthy_mapping, {"x": 0, "y": 1, "z": None}) == [
+def test_scaled_drops_what_its_reader_drops():
+    assert samples(r.scaled(0.01, r.nonzero), 45.0) == [((), pytest.approx(0.45))]
+    assert samples(r.scaled(0.01, r.nonzero), 0.0) == []
+    assert samples(r.scaled(0.001), 0.0) == [((), 0.0)]
+    assert samples(r.scaled(0.001), "1") == []
+
+
+def test_not_minus_one_drops_happy_hares_unknown():
+    assert samples(r.not_minus_one, -1) == [] and samples(r.not_minus_one, -2) == [((), -2.0)]
+    assert samples(r.per_index(r.not_minus_one), [3, -1, None, 0]) == [
+        (("0",), 3.0), (("3",), 0.0)]
+    assert samples(r.per_index(), [3, -1, "x"]) == [(("0",), 3.0), (("1",), -1.0)]
+
+
+def test_per_key_and_axes():
+    assert samples(r.per_key(r.bool_flag), {"x": 0, "y": 1, "z": None}) == [
         (("x",), 0.0), (("y",), 1.0)]
+    assert samples(r.per_key(r.number), {"otpw": True, "cs": 16, "s": "a"}) == [
+        (("otpw",), 1.0), (("cs",), 16.0)]
     assert samples(r.axes("x", "y", factor=0.001), [100.0, None]) == [(("x",), 0.1)]
     assert samples(r.count, ["a", "b"]) == [((), 2.0)]
 

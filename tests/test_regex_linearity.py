@@ -28,7 +28,7 @@ PACKAGE = REPO / "moonraker_prometheus"
 # missing here fails test_every_pattern_of_the_package_says_how_it_is_used: say how the new
 # one is called, and it is measured that way.
 USES: Dict[str, Tuple[str, ...]] = {
-    "moonraker_prometheus.catalogue.cfs.UNIT_FIELD": ("fullmatch",),
+    "moonraker_prometheus.catalogue.readers.UNIT_FIELD": ("fullmatch",),
     "moonraker_prometheus.exposition._LABEL_NAME": ("fullmatch",),
     # also expfmt._NAME_AT, the same compiled pattern, called with match()
     "moonraker_prometheus.exposition._METRIC_NAME": ("fullmatch", "match"),

@@ -1,9 +1,10 @@
 """Small constructors that keep the declaration tables readable."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
-from .spec import COUNTER, GAUGE, INFO, Field, Metric, ObjectBinding, ObjectKind, Reader, number
+from .readers import Reader, number
+from .spec import COUNTER, GAUGE, INFO, Field, Metric, ObjectBinding, ObjectKind
 
 
 def gauge(name: str, help: str, labels: Tuple[str, ...] = (), unit: str = "",
@@ -22,7 +23,28 @@ def info(name: str, help: str, labels: Tuple[str, ...] = (), source: str = "",
 
 
 class F:
-    """A field of a printer object kind, before the kind's instance label is known."""
+    """One family fed by a field of a printer object kind, before `bind` gives it the
+    kind's instance label (first) and its `source` text.
+
+    `path` is the status field (dotted for a nested one, e.g. "last_stats.freq"); `read`
+    (a reader of catalogue.readers, default `number`) gets that field's value. `name`,
+    `help`, `type`, `unit` and `labels` (the reader's extra label keys, in the order it
+    yields their values) declare the family; `compat=True` marks a name and label keys
+    kept from prometheus-klipper-exporter (the one way to mark one; docs/metrics.md shows
+    it).
+
+    With an empty `path`, `read` gets the object's whole status (a dict). `requires`
+    names the top-level fields it reads: Moonraker's subscription asks Klippy for them,
+    the family's source lists them, and the reader runs again when one of them changes.
+    Without `requires` the subscription asks for all of the object's fields, so give it
+    for any reader of several fields (e.g. ("mcu_version", "mcu_build_versions",
+    "mcu_constants")).
+
+    `context` adds fields of other objects as (object, field) pairs: the reader's status
+    also holds each of them under an "object.field" key, and the reader runs again when
+    one changes (gcode_move's position needs ("toolhead", "homed_axes") because Klipper
+    reports 0 for an axis it has not homed). Use it with an empty `path`.
+    """
 
     def __init__(self, path: str, name: str, help: str, *, type: str = GAUGE,
                  unit: str = "", labels: Tuple[str, ...] = (), read: Reader = number,
@@ -31,11 +53,6 @@ class F:
         self.path, self.name, self.help, self.type = path, name, help, type
         self.unit, self.labels, self.read, self.compat = unit, labels, read, compat
         self.requires, self.context = requires, context
-
-
-def compat(path: str, name: str, help: str, **kw: Any) -> F:
-    """A field whose name and label keys are prometheus-klipper-exporter's (`compat=True`)."""
-    return F(path, name, help, compat=True, **kw)
 
 
 def bind(kind: ObjectKind, *fields: F, doc: str = "") -> ObjectBinding:
@@ -80,5 +97,5 @@ def family_metrics(bindings: Sequence[ObjectBinding]) -> Tuple[Metric, ...]:
     return tuple(out)
 
 
-__all__ = ["gauge", "counter", "info", "F", "compat", "bind", "family_metrics", "ObjectKind",
+__all__ = ["gauge", "counter", "info", "F", "bind", "family_metrics", "ObjectKind",
            "COUNTER", "GAUGE", "INFO"]

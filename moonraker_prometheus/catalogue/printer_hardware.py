@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
-from .printer_readers import (first_of, mcu_awake, mcu_info, mcu_load, mcu_task_stat,
-                              positive, probe_triggered, scaled_positive,
-                              scaled_reading, tmc_enabled, truthy_mapping)
-from .spec import mapping, number, state
+from .readers import (after_first_system_stats, bool_flag, first_of, mcu_awake, mcu_info,
+                      mcu_load, mcu_task_stat, nonzero, number, per_key, probe_triggered,
+                      scaled, state, tmc_enabled)
 from .twins import prefer
 from .units import AMPERES, BYTES, CELSIUS, HERTZ, METERS, RATIO, SECONDS
 
@@ -29,20 +28,6 @@ _STATS = "last_stats"
 _MCU_STATS = " (absent until the MCU reported its first statistics)."
 
 
-def _after_first_stats(key: str):
-    """system_stats fields are 0 until Klippy's 1 s stats timer first ran (cputime > 0)."""
-    def read(status):
-        if isinstance(status, dict) and isinstance(status.get("cputime"), (int, float)) \
-                and status["cputime"] > 0:
-            yield from number(status.get(key))
-    return read
-
-
-def _mcu_stat(key: str, name: str, help: str, unit: str = "", read=None) -> F:
-    kwargs = {"read": read} if read is not None else {}
-    return F(f"{_STATS}.{key}", name, help, unit=unit, compat=True, **kwargs)
-
-
 BINDINGS = (
     bind(
         MCU,
@@ -55,37 +40,39 @@ BINDINGS = (
         F(_STATS, "klipper_mcu_task_stddev",
           "Standard deviation of MCU task time in seconds" + _MCU_STATS, unit=SECONDS,
           compat=True, read=mcu_task_stat("mcu_task_stddev")),
-        _mcu_stat("bytes_write", "klipper_mcu_write_bytes",
-                  "Bytes the host sent to the MCU since connecting.", unit=BYTES),
-        _mcu_stat("bytes_read", "klipper_mcu_read_bytes",
-                  "Bytes the host received from the MCU since connecting.", unit=BYTES),
-        _mcu_stat("bytes_retransmit", "klipper_mcu_retransmit_bytes",
-                  "Bytes the host retransmitted to the MCU since connecting.", unit=BYTES),
-        _mcu_stat("bytes_invalid", "klipper_mcu_invalid_bytes",
-                  "Invalid bytes the host received from the MCU since connecting.",
-                  unit=BYTES),
-        _mcu_stat("send_seq", "klipper_mcu_send_seq",
-                  "Sequence number of the last message block sent to the MCU."),
-        _mcu_stat("receive_seq", "klipper_mcu_receive_seq",
-                  "Sequence number of the last message block received from the MCU."),
-        _mcu_stat("retransmit_seq", "klipper_mcu_retransmit_seq",
-                  "Sequence number of the last retransmitted message block."),
-        _mcu_stat("srtt", "klipper_mcu_srtt",
-                  "Smoothed round trip time to the MCU in seconds.", unit=SECONDS),
-        _mcu_stat("rttvar", "klipper_mcu_rttvar",
-                  "Round trip time variance to the MCU in seconds.", unit=SECONDS),
-        _mcu_stat("rto", "klipper_mcu_rto",
-                  "Retransmit timeout towards the MCU in seconds.", unit=SECONDS),
-        _mcu_stat("ready_bytes", "klipper_mcu_ready_bytes",
-                  "Bytes queued and ready to send to the MCU.", unit=BYTES),
+        F(f"{_STATS}.bytes_write", "klipper_mcu_write_bytes",
+          "Bytes the host sent to the MCU since connecting.", unit=BYTES, compat=True),
+        F(f"{_STATS}.bytes_read", "klipper_mcu_read_bytes",
+          "Bytes the host received from the MCU since connecting.", unit=BYTES,
+          compat=True),
+        F(f"{_STATS}.bytes_retransmit", "klipper_mcu_retransmit_bytes",
+          "Bytes the host retransmitted to the MCU since connecting.", unit=BYTES,
+          compat=True),
+        F(f"{_STATS}.bytes_invalid", "klipper_mcu_invalid_bytes",
+          "Invalid bytes the host received from the MCU since connecting.",
+          unit=BYTES, compat=True),
+        F(f"{_STATS}.send_seq", "klipper_mcu_send_seq",
+          "Sequence number of the last message block sent to the MCU.", compat=True),
+        F(f"{_STATS}.receive_seq", "klipper_mcu_receive_seq",
+          "Sequence number of the last message block received from the MCU.", compat=True),
+        F(f"{_STATS}.retransmit_seq", "klipper_mcu_retransmit_seq",
+          "Sequence number of the last retransmitted message block.", compat=True),
+        F(f"{_STATS}.srtt", "klipper_mcu_srtt",
+          "Smoothed round trip time to the MCU in seconds.", unit=SECONDS, compat=True),
+        F(f"{_STATS}.rttvar", "klipper_mcu_rttvar",
+          "Round trip time variance to the MCU in seconds.", unit=SECONDS, compat=True),
+        F(f"{_STATS}.rto", "klipper_mcu_rto",
+          "Retransmit timeout towards the MCU in seconds.", unit=SECONDS, compat=True),
+        F(f"{_STATS}.ready_bytes", "klipper_mcu_ready_bytes",
+          "Bytes queued and ready to send to the MCU.", unit=BYTES, compat=True),
         F(_STATS, "klipper_mcu_stalled_bytes",
           "Bytes queued for the MCU but not yet ready to send (Klipper's upcoming_bytes, "
           "stalled_bytes before 2023).", unit=BYTES, compat=True,
           read=first_of("upcoming_bytes", "stalled_bytes")),
-        _mcu_stat("freq", "klipper_mcu_clock_frequency",
-                  "Estimated MCU clock frequency in Hz, against the host's clock (not "
-                  "klipper_mcu_adjusted_clock_frequency_hertz, a secondary MCU's clock "
-                  "against the main MCU's).", unit=HERTZ),
+        F(f"{_STATS}.freq", "klipper_mcu_clock_frequency",
+          "Estimated MCU clock frequency in Hz, against the host's clock (not "
+          "klipper_mcu_adjusted_clock_frequency_hertz, a secondary MCU's clock "
+          "against the main MCU's).", unit=HERTZ, compat=True),
         F(f"{_STATS}.adj", "klipper_mcu_adjusted_clock_frequency_hertz",
           "Clock frequency of a secondary MCU adjusted to the main MCU's clock.",
           unit=HERTZ),
@@ -126,13 +113,13 @@ BINDINGS = (
           "Stepper driver hold current.", unit=AMPERES),
         F("drv_status", "klipper_tmc_driver_status",
           "Non-zero fields of the driver's DRV_STATUS register (e.g. otpw, ot, s2ga).",
-          labels=("field",), read=mapping),
+          labels=("field",), read=per_key(number)),
     ),
     bind(
         STEPPER_ENABLE,
         F("steppers", "klipper_stepper_enabled",
           "1 when the stepper motor is enabled, else 0.", labels=("stepper",),
-          read=truthy_mapping),
+          read=per_key(bool_flag)),
     ),
     bind(
         OUTPUT_PIN,
@@ -158,7 +145,7 @@ BINDINGS = (
         F("last_query", "klipper_endstop_triggered",
           "1 when the endstop was triggered at the last endstop query someone ran "
           "(QUERY_ENDSTOPS); never queried by the exporter.", labels=("endstop",),
-          read=truthy_mapping, compat=True),
+          read=per_key(bool_flag), compat=True),
     ),
     bind(
         PROBE,
@@ -168,7 +155,7 @@ BINDINGS = (
           requires=("last_query", "last_z_result")),
         F("last_z_result", "klipper_probe_last_z_result_meters",
           "Z height of the last probe measurement (absent before the first: Klipper reports "
-          "0.0).", unit=METERS, read=scaled_reading(0.001)),
+          "0.0).", unit=METERS, read=scaled(0.001, nonzero)),
         F("name", "klipper_probe_info", "The probe's name.", type=INFO,
           labels=("name",), read=state),
     ),
@@ -176,13 +163,14 @@ BINDINGS = (
         SYSTEM_STATS,
         F("", "klipper_klippy_host_load1",
           "Host one-minute load average as Klippy last read it (Klippy reads it every "
-          "second; absent before its first reading).", read=_after_first_stats("sysload"),
+          "second; absent before its first reading).",
+          read=after_first_system_stats("sysload"),
           requires=("sysload", "cputime")),
         F("cputime", "klipper_klippy_cpu_seconds_total",
           "CPU time used by the Klippy process (absent before Klippy's first reading).",
-          type=COUNTER, unit=SECONDS, read=positive),
+          type=COUNTER, unit=SECONDS, read=nonzero),
         F("memavail", "klipper_klippy_host_memory_available_bytes",
           "Host available memory (MemAvailable) as Klippy last read it.", unit=BYTES,
-          read=scaled_positive(1024.0)),
+          read=scaled(1024.0, nonzero)),
     ),
 )

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from .build import F, INFO, ObjectKind, bind
-from .printer_readers import count
-from .spec import equals, state
+from .readers import count, equals, state
 from .units import BYTES, MILLIMETERS, RATIO, SECONDS
 
 WEBHOOKS = ObjectKind("webhooks", r"webhooks")

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
-from .printer_readers import (axes, homed_axes, homed_axes_position, homed_axis_item,
-                              max_accel_to_decel, mesh_points, mesh_stat, shaper_types,
-                              shaper_value)
-from .spec import item, scaled, state
+from .readers import (axes, homed_axes, homed_axes_position, homed_axis_item, item,
+                      max_accel_to_decel, mesh_points, mesh_stat, scaled, shaper_types,
+                      shaper_value, state)
 from .twins import prefer
 from .units import (HERTZ, METERS, METERS_PER_SECOND, MILLIMETERS, MM_PER_MINUTE,
                     MM_PER_SECOND, MM_PER_SECOND_SQUARED, RATIO, SECONDS)

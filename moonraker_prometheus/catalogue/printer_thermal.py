@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from .build import F, ObjectKind, bind
-from .printer_readers import measured, positive, reading, scaled_positive, scaled_reading
-from .spec import scaled
+from .readers import measured, nonzero, scaled
 from .units import CELSIUS, METERS, MILLIMETERS, OHMS, PASCALS, RATIO, RPM, SECONDS
 
 EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
@@ -35,7 +34,7 @@ HEATER_FAN = ObjectKind("heater_fan", r"heater_fan .+", label="fan")
 # Klipper reports 0.0 until a sensor's first reading and after a failed one.
 _UNREAD = " (absent until the first reading and while Klipper reports 0.0)."
 _MEASURED = ("measured_min_temp", "measured_max_temp")
-# Klipper's start values of measured_min_temp/measured_max_temp (printer_readers.measured).
+# Klipper's start values of measured_min_temp/measured_max_temp (readers.measured).
 _SEEDED = (" (absent until the first reading and while it is 0.0, a start value: Klipper "
            "starts these extremes at 0 or 99999999, and readings all below 0 leave the "
            "highest at 0).")
@@ -45,7 +44,7 @@ def _heater(prefix: str, what: str) -> tuple:
     return (
         F("temperature", f"{prefix}_temperature",
           f"{what} temperature in degrees Celsius{_UNREAD}", unit=CELSIUS, compat=True,
-          read=reading),
+          read=nonzero),
         F("target", f"{prefix}_target",
           f"{what} target temperature in degrees Celsius (0 when off).", unit=CELSIUS,
           compat=True),
@@ -79,7 +78,7 @@ def _fan(prefix: str, what: str) -> tuple:
 _HUMIDITY = F("humidity", "klipper_sensor_relative_humidity_ratio",
               "Relative humidity measured by an environmental sensor, 0 to 1 (absent until "
               "the first reading and while Klipper reports 0).",
-              unit=RATIO, read=scaled_reading(0.01))
+              unit=RATIO, read=scaled(0.01, nonzero))
 
 BINDINGS = (
     bind(
@@ -99,14 +98,14 @@ BINDINGS = (
         TEMPERATURE_SENSOR,
         F("temperature", "klipper_temperature_sensor_temperature",
           "Temperature sensor reading in degrees Celsius" + _UNREAD, unit=CELSIUS, compat=True,
-          read=reading),
+          read=nonzero),
         *_minmax("klipper_temperature_sensor", "sensor"),
     ),
     bind(
         TEMPERATURE_PROBE,
         F("temperature", "klipper_temperature_probe_temperature",
           "Temperature probe reading in degrees Celsius" + _UNREAD, unit=CELSIUS, compat=True,
-          read=reading),
+          read=nonzero),
         *_minmax("klipper_temperature_probe", "probe"),
         F("estimated_expansion", "klipper_temperature_probe_estimated_expansion",
           "Probe drift estimated from its temperature, in mm.", unit=MILLIMETERS,
@@ -117,7 +116,7 @@ BINDINGS = (
         *_fan("klipper_temperature_fan", "Temperature fan"),
         F("temperature", "klipper_temperature_fan_temperature",
           "Temperature fan sensor reading in degrees Celsius" + _UNREAD, unit=CELSIUS,
-          compat=True, read=reading),
+          compat=True, read=nonzero),
         F("target", "klipper_temperature_fan_target",
           "Temperature fan target temperature in degrees Celsius.", unit=CELSIUS, compat=True),
     ),
@@ -125,23 +124,23 @@ BINDINGS = (
         TEMPERATURE_HOST,
         F("temperature", "klipper_temperature_host_temperature_celsius",
           "Host (single board computer) temperature read by Klipper's temperature_host"
-          + _UNREAD, unit=CELSIUS, read=reading),
+          + _UNREAD, unit=CELSIUS, read=nonzero),
     ),
     bind(
         TEMPERATURE_COMBINED,
         F("temperature", "klipper_temperature_combined_temperature_celsius",
           "Combined temperature (min, max or mean of its sensor_list) of a "
-          "temperature_combined sensor" + _UNREAD, unit=CELSIUS, read=reading),
+          "temperature_combined sensor" + _UNREAD, unit=CELSIUS, read=nonzero),
     ),
     bind(
         BME280,
         _HUMIDITY,
         F("pressure", "klipper_sensor_pressure_pascals",
           "Barometric pressure measured by a BMP/BME sensor (absent until measured).",
-          unit=PASCALS, read=scaled_positive(100.0)),
+          unit=PASCALS, read=scaled(100.0, nonzero)),
         F("gas", "klipper_sensor_gas_resistance_ohms",
           "Gas sensor resistance measured by a BME680 (air quality indicator; absent until "
-          "measured).", unit=OHMS, read=positive),
+          "measured).", unit=OHMS, read=nonzero),
     ),
     bind(HTU21D, _HUMIDITY),
     bind(SHT3X, _HUMIDITY),
@@ -149,13 +148,13 @@ BINDINGS = (
     bind(
         LM75,
         F("temperature", "klipper_lm75_temperature_celsius",
-          "Temperature read by an LM75 chip" + _UNREAD, unit=CELSIUS, read=reading),
+          "Temperature read by an LM75 chip" + _UNREAD, unit=CELSIUS, read=nonzero),
     ),
     bind(
         Z_THERMAL_ADJUST,
         F("temperature", "klipper_z_thermal_adjust_temperature_celsius",
           "Frame temperature used for Z thermal compensation" + _UNREAD, unit=CELSIUS,
-          read=reading),
+          read=nonzero),
         F("", "klipper_z_thermal_adjust_measured_min_temperature_celsius",
           "Lowest frame temperature measured since Klippy started, in degrees Celsius"
           + _SEEDED, unit=CELSIUS, read=measured("min"), requires=_MEASURED),
@@ -168,7 +167,7 @@ BINDINGS = (
         F("z_adjust_ref_temperature", "klipper_z_thermal_adjust_reference_temperature_celsius",
           "Reference temperature of Z thermal compensation, set at Z homing or by "
           "SET_Z_THERMAL_ADJUST REF_TEMP (absent before: Klipper reports 0).", unit=CELSIUS,
-          read=reading),
+          read=nonzero),
         F("enabled", "klipper_z_thermal_adjust_enabled",
           "1 when Z thermal compensation is enabled, else 0."),
     ),

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional, Pattern, Sequence, Tuple
+from typing import Any, Iterable, Optional, Pattern, Sequence, Tuple
 
 from ..exposition import Declaration
-from .values import as_flag_or_number
+from .readers import Reader, Sample, number
 
 GAUGE = "gauge"
 COUNTER = "counter"
 INFO = "info"  # a gauge of value 1 whose information lives in its labels
-
-Sample = Tuple[Tuple[str, ...], float]  # (extra label values, value)
-Reader = Callable[[Any], Iterable[Sample]]
 
 
 @dataclass(frozen=True)
@@ -41,54 +38,6 @@ class Metric(Declaration):
     @property
     def exposition_type(self) -> str:
         return GAUGE if self.type == INFO else self.type
-
-
-# ----- readers: turn one status value into samples -----
-
-def number(value: Any) -> Iterator[Sample]:
-    """A numeric or boolean field; anything else (None, text) is absent, never 0."""
-    v = as_flag_or_number(value)
-    if v is not None:
-        yield (), v
-
-
-def state(value: Any) -> Iterator[Sample]:
-    """A non-empty text field exported as an info series labelled with the text (an empty
-    text says nothing: no series)."""
-    if isinstance(value, str) and value:
-        yield (value,), 1.0
-
-
-def scaled(factor: float) -> Reader:
-    """A numeric field converted to base units (e.g. percent to ratio)."""
-    def read(value: Any) -> Iterator[Sample]:
-        for labels, v in number(value):
-            yield labels, v * factor
-    return read
-
-
-def item(index: int) -> Reader:
-    """One element of a list value, unlabelled."""
-    def read(value: Any) -> Iterator[Sample]:
-        if isinstance(value, (list, tuple)) and len(value) > index:
-            yield from number(value[index])
-    return read
-
-
-def mapping(value: Any) -> Iterator[Sample]:
-    """A dict of numbers or booleans, one sample per key labelled with the key."""
-    if isinstance(value, dict):
-        for key, item_value in value.items():
-            for _, v in number(item_value):
-                yield (str(key),), v
-
-
-def equals(expected: str) -> Reader:
-    """1 when a text field equals `expected`, else 0."""
-    def read(value: Any) -> Iterator[Sample]:
-        if isinstance(value, str):
-            yield (), 1.0 if value == expected else 0.0
-    return read
 
 
 @dataclass(frozen=True)
