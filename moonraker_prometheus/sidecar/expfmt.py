@@ -960,8 +960,12 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     value_of = _VALUE.fullmatch
     pacer = _Pacer()
     carry: List[str] = []  # lines from one opening a label value, left for the next slice
+    ended = False  # at a line starting with a NUL byte
     for lines in chain(_slices(body, parsed, pacer), (None,)):
         more = lines is not None  # else no slice follows: carried lines are read now
+        if ended:
+            bad += _holding(lines or [])
+            continue
         if carry:
             lines = carry + (lines or [])
             carry = []
@@ -1004,6 +1008,14 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 hit, key, value, ts, head = _tokenize(line, rw)
                 if head in _SLOW_ENDS:
                     pacer.nap()
+                if head == -1 and line.lstrip(_BLANKS)[:1] == "\x00":
+                    # Prometheus' scrape parser reads a NUL byte there as the body's end (a
+                    # file padded with zeros after a crash); what follows is lost, counted.
+                    bad += _holding(lines[at:])  # type: ignore[index]
+                    ended = True
+                    if rec is not None:
+                        rec.whole = False
+                    break
                 if head == -1 and _quotes(line) & 1:
                     # A label value left open: Prometheus reads on, the newline included.
                     span = _value_span(lines, at, more, pacer)  # type: ignore[arg-type]
@@ -1100,6 +1112,11 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
 
 # Drops by _slices() that leave out lines: lines either side of one do not join.
 _CUT = frozenset(("invalid_utf8", "line_too_long"))
+
+
+def _holding(lines: Sequence[str]) -> int:
+    """The number of lines holding more than NUL bytes and blanks."""
+    return sum(1 for x in lines if x.strip(" \t\x00"))
 
 
 def _quotes(line: str) -> int:
