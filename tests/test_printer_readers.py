@@ -217,3 +217,12 @@ def test_mcu_instance_label():
     assert kind.instance("mcu") == "mcu"
     assert kind.instance("mcu toolboard") == "toolboard"
     assert not kind.matches("mcu_fan")
+
+
+def test_every_binding_reads_with_a_reader_of_the_readers_module():
+    """Readers live in one home (catalogue/readers.py), none defined in a topic module."""
+    from moonraker_prometheus.catalogue import cfs, mmu, printer
+    elsewhere = sorted({f"{f.metric.name}: {f.read.__module__}.{f.read.__qualname__}"
+                        for b in printer.BINDINGS + mmu.BINDINGS + cfs.BINDINGS
+                        for f in b.fields if f.read.__module__ != r.__name__})
+    assert not elsewhere
