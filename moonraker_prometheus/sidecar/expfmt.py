@@ -960,12 +960,8 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     value_of = _VALUE.fullmatch
     pacer = _Pacer()
     carry: List[str] = []  # lines from one opening a label value, left for the next slice
-    ended = False  # at a line starting with a NUL byte
     for lines in chain(_slices(body, parsed, pacer), (None,)):
         more = lines is not None  # else no slice follows: carried lines are read now
-        if ended:
-            bad += _holding(lines or [])
-            continue
         if carry:
             lines = carry + (lines or [])
             carry = []
@@ -1008,14 +1004,6 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 hit, key, value, ts, head = _tokenize(line, rw)
                 if head in _SLOW_ENDS:
                     pacer.nap()
-                if head == -1 and line.lstrip(_BLANKS)[:1] == "\x00":
-                    # Prometheus' scrape parser reads a NUL byte there as the body's end (a
-                    # file padded with zeros after a crash); what follows is lost, counted.
-                    bad += _holding(lines[at:])  # type: ignore[index]
-                    ended = True
-                    if rec is not None:
-                        rec.whole = False
-                    break
                 if head == -1 and _quotes(line) & 1:
                     # A label value left open: Prometheus reads on, the newline included.
                     span = _value_span(lines, at, more, pacer)  # type: ignore[arg-type]
@@ -1034,7 +1022,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
                 if hit is None:
                     if head == -2:
                         _comment(line.lstrip(_BLANKS), fams, owner, rw, parsed)
-                    elif head == -1:
+                    elif head == -1 and line.strip(_PADDING):
                         bad += 1
                     elif head == -3:
                         parsed.drop("escape_collision")
@@ -1110,13 +1098,12 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     return parsed
 
 
+# A line of NUL bytes and blanks alone is as a blank line: Prometheus' scrape parser reads a
+# NUL byte starting a line as the end of the body and stores what came before (a file
+# padded with zeros after a crash). The merge reads on (a line after it is not lost).
+_PADDING = _BLANKS + "\x00"
 # Drops by _slices() that leave out lines: lines either side of one do not join.
 _CUT = frozenset(("invalid_utf8", "line_too_long"))
-
-
-def _holding(lines: Sequence[str]) -> int:
-    """The number of lines holding more than NUL bytes and blanks."""
-    return sum(1 for x in lines if x.strip(" \t\x00"))
 
 
 def _quotes(line: str) -> int:
