@@ -3,6 +3,8 @@ file_sd files, failure reasons, credentials, and the one subscription per connec
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 import ssl
 from typing import Any, Dict, List, Optional
@@ -10,7 +12,8 @@ from typing import Any, Dict, List, Optional
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from moonraker_prometheus.remote.client import Credentials, ProbeFailure, RpcError, classify
+from moonraker_prometheus.remote.client import (Bounds, Credentials, ProbeFailure, RpcError,
+                                                classify)
 from moonraker_prometheus.remote.config import load_config, load_targets_file
 from moonraker_prometheus.remote.host import EXTRA_FIELDS, RemoteHost
 from moonraker_prometheus.remote.target import normalize_target
@@ -48,6 +51,8 @@ def test_the_config_lists_targets_with_their_settings_and_files_beside_it(tmp_pa
     cfg = load_config(write(tmp_path, "remote.yml", """
 max_targets: 5
 idle_timeout: 60
+max_entries: 2000
+max_string: 1024
 targets:
   - address: Voron.local:7125
     name: voron
@@ -59,6 +64,7 @@ targets:
     password_file: secrets/ender.password
 """))
     assert cfg.max_targets == 5 and cfg.limits.idle_seconds == 60.0
+    assert (cfg.limits.max_entries, cfg.limits.max_string) == (2000, 1024)
     voron, ender = cfg.targets["voron.local:7125"], cfg.targets["ender.local:7125"]
     assert voron.name == "voron" and voron.tls
     assert voron.ca_file == str(tmp_path / "ca.pem")
@@ -71,6 +77,8 @@ targets:
     ("nonsense: 1\n", "nonsense"),
     ("max_targets: 0\n", "max_targets"),
     ("max_message_size: 1000000000\n", "max_message_size"),
+    ("max_entries: 10\n", "max_entries"),
+    ("max_string: 1\n", "max_string"),
     ("targets:\n  - address: http://x:1\n", "targets[0].address"),
     ("targets:\n  - address: x:1\n    password: hunter2\n", "targets[0].password"),
     ("targets:\n  - address: x:1\n    username: u\n", "targets[0]"),
@@ -135,6 +143,7 @@ class RecordingConnection:
 
     def __init__(self) -> None:
         self.calls: List[Any] = []
+        self.bounds = Bounds(max_entries=100, max_string=256, name="printer")
 
     async def call(self, method: str, params: Optional[Dict[str, Any]] = None) -> Any:
         self.calls.append((method, params))
@@ -260,3 +269,136 @@ def test_the_exporters_own_families_and_reasons_are_documented(promtool_check):
     for reason in REASONS:
         assert reason in metrics.PROBE_FAILURE.help and reason in doc, reason
     promtool_check(render_families(families))
+
+
+def test_the_memory_bound_leaves_out_long_strings_and_entries_beyond_max_entries(caplog):
+    """A real tornado websocket server answering with 300 items, a 5,000-character string
+    and an object of 150 keys; the bound: 100 entries, 256 characters."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+    from tornado.websocket import WebSocketHandler
+
+    from moonraker_prometheus.remote.client import connect
+
+    answer = {"files": [{"path": f"f{i}.gcode", "size": i} for i in range(300)],
+              "message": "x" * 5000, "short": "kept",
+              "nested": {"config": {f"k{i}": "v" for i in range(150)}}}
+
+    class Wide(WebSocketHandler):
+        def on_message(self, message: Any) -> None:
+            self.write_message(json.dumps({"jsonrpc": "2.0", "id": 1, "result": answer}))
+
+    async def run() -> Any:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(Application([("/websocket", Wide)]))
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        bounds = Bounds(max_entries=100, max_string=256, name="wide:7125")
+        try:
+            conn = await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
+                                 bounds=bounds)
+            result = await conn.call("server.files.get_directory")
+            await conn.close()
+            return result, bounds
+        finally:
+            server.stop()
+
+    with caplog.at_level(logging.WARNING, "moonraker_prometheus.remote.client"):
+        result, bounds = asyncio.run(run())
+    assert result["files"] == answer["files"][:100]
+    assert "message" not in result and result["short"] == "kept"
+    assert list(result["nested"]["config"]) == [f"k{i}" for i in range(100)]
+    assert bounds.limited == {"entries": 200 + 50, "string": 1}
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2, logged  # once per limit and method
+    assert all("wide:7125: server.files.get_directory" in m for m in logged)
+    assert any("max_entries 100" in m for m in logged)
+    assert any("max_string 256" in m for m in logged)
+
+
+def test_a_small_message_is_not_walked_by_the_memory_bound():
+    bounds = Bounds(max_entries=100, max_string=256)
+    message = {"params": [{"extruder": {"temperature": 210.0}}]}
+    assert bounds.cut(message, 200, "notify_status_update") is message
+
+
+def push(host: RemoteHost, status: Dict[str, Any]) -> None:
+    host.notify("notify_status_update", [status, 1.0])
+
+
+def test_status_pushes_reach_the_collectors_merged_at_the_next_flush():
+    """A probe flushes before it renders: the collectors see each field's newest value."""
+    seen: List[Any] = []
+
+    async def run() -> None:
+        host = RemoteHost(RecordingConnection(), "printer")  # type: ignore[arg-type]
+        await host.subscribe_objects({"extruder": ["temperature", "target"]},
+                                     lambda status, _: seen.append(status))
+        push(host, {"extruder": {"temperature": 20.0, "target": 200.0}})
+        push(host, {"extruder": {"temperature": 21.0}})
+        assert seen == []
+        host.flush()
+        host.flush()  # nothing new: no call
+
+    asyncio.run(run())
+    assert seen == [{"extruder": {"temperature": 21.0, "target": 200.0}}]
+
+
+def test_what_a_push_carries_beyond_the_subscription_is_left_out_and_counted():
+    """Moonraker pushes only what was subscribed; anything else (another object, another
+    field, ever new keys) would grow the target's memory: it is counted, not kept."""
+    seen: List[Any] = []
+    conn = RecordingConnection()
+
+    async def run() -> RemoteHost:
+        host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
+        await host.subscribe_objects({"extruder": ["temperature"], "mmu": None},
+                                     lambda status, _: seen.append(status))
+        for i in range(500):
+            push(host, {"extruder": {"temperature": float(i), f"junk{i}": i},
+                        "mmu": {"x": i, f"more{i}": i}, f"object{i}": {"a": 1},
+                        "webhooks": {"state": "ready", f"w{i}": "x"}})
+        host.flush()
+        return host
+
+    host = asyncio.run(run())
+    assert seen == [{"extruder": {"temperature": 499.0}, "mmu": {"x": 499},
+                     "webhooks": {"state": "ready"}}]
+    assert conn.bounds.limited == {"fields": 4 * 500}
+    assert set(host._webhooks) <= set(EXTRA_FIELDS["webhooks"])
+
+
+def test_notifications_add_no_power_device_sensor_value_or_service_beyond_those_listed():
+    conn = RecordingConnection()
+    host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
+    host._power = {"relay": {"device": "relay", "status": "off"}}
+    host._sensors = {"room": {"values": {"temperature": 20.0}}}
+    host._system = {"service_state": {"klipper": {"active_state": "active"}}}
+    for i in range(50):
+        host.notify("notify_power_changed", [{"device": f"dev{i}", "status": "on"}])
+        host.notify("notify_sensor_update", [{"room": {"temperature": 21.0, f"v{i}": 1}}])
+        host.notify("notify_service_state_changed", [{f"svc{i}": {"active_state": "x"}}])
+    host.notify("notify_power_changed", [{"device": "relay", "status": "on"}])
+    assert host._power == {"relay": {"device": "relay", "status": "on"}}
+    assert host._sensors["room"]["values"] == {"temperature": 21.0}
+    assert list(host._system["service_state"]) == ["klipper"]
+    assert conn.bounds.limited == {"fields": 150}
+
+
+def test_history_outcomes_keep_at_most_max_entries_statuses():
+    conn = History()
+    conn.bounds = Bounds(max_entries=100, max_string=256)
+
+    async def run() -> Any:
+        host = RemoteHost(conn, "printer")  # type: ignore[arg-type]
+        host.components = {"history"}
+        await host.history_outcomes()
+        for i in range(150):
+            host.notify("notify_history_changed",
+                        [{"action": "finished", "job": {"status": f"odd{i}"}}])
+        return await host.history_outcomes()
+
+    outcomes = asyncio.run(run())
+    assert len(outcomes) == 100 and outcomes["completed"] == 150.0
+    assert conn.bounds.limited == {"entries": 52}

@@ -15,7 +15,7 @@ import json
 import logging
 import socket
 import ssl
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
@@ -95,16 +95,89 @@ class RpcError(Exception):
         return self.code in (401, 403) or self.message in ("Unauthorized", "Forbidden")
 
 
+# What the per-target memory bound left out, as `limit` label values: an object or array
+# over max_entries, a string over max_string, a pushed field outside the subscription.
+LIMITS = ("entries", "string", "fields")
+
+
+class Bounds:
+    """The per-target memory bound on what is kept of Moonraker's messages: at most
+    `max_entries` entries in any JSON object or array (the first ones are kept) and no
+    string over `max_string` characters (such a value is left out, as a key or item, never
+    cut short). `limited` counts what was left out, by LIMITS word; `log_once` logs the
+    first time each (limit, source) bites. A message of at most `cheap` characters cannot
+    exceed either bound and is not walked (status pushes and proc_stats are smaller)."""
+
+    def __init__(self, max_entries: int = 5000, max_string: int = 4096,
+                 name: str = "") -> None:
+        self.max_entries = max_entries
+        self.max_string = max_string
+        self.cheap = min(max_string, 2 * max_entries)
+        self.name = name
+        self.limited: Dict[str, int] = {}
+        self._logged: Set[Tuple[str, str]] = set()
+
+    def count(self, limit: str, source: str, n: int = 1) -> None:
+        """Counts `n` values of `source` (a method) left out by `limit`, logging the first."""
+        self.limited[limit] = self.limited.get(limit, 0) + n
+        if (limit, source) not in self._logged:
+            self._logged.add((limit, source))
+            log.warning("%s: %s: %d value(s) over the per-target memory bound left out "
+                        "(%s; counted in klipper_remote_target_limited_total)", self.name,
+                        source, n, {"entries": f"max_entries {self.max_entries}",
+                                    "string": f"max_string {self.max_string}",
+                                    "fields": "not subscribed"}[limit])
+
+    def cut(self, message: Any, raw_size: int, source: str) -> Any:
+        """`message` (decoded from `raw_size` characters) within the bound."""
+        if raw_size <= self.cheap:
+            return message
+        counts = {"entries": 0, "string": 0}
+        kept = self._cut(message, counts)
+        for limit, n in counts.items():
+            if n:
+                self.count(limit, source, n)
+        return kept
+
+    def _cut(self, value: Any, counts: Dict[str, int]) -> Any:
+        if isinstance(value, dict):
+            items: Any = value.items()
+            if len(value) > self.max_entries:
+                counts["entries"] += len(value) - self.max_entries
+                items = list(items)[:self.max_entries]
+            out = {}
+            for k, v in items:
+                if isinstance(v, str) and len(v) > self.max_string \
+                        or len(k) > self.max_string:
+                    counts["string"] += 1
+                    continue
+                out[k] = self._cut(v, counts) if isinstance(v, (dict, list)) else v
+            return out
+        if isinstance(value, list):
+            if len(value) > self.max_entries:
+                counts["entries"] += len(value) - self.max_entries
+                value = value[:self.max_entries]
+            kept = []
+            for v in value:
+                if isinstance(v, str) and len(v) > self.max_string:
+                    counts["string"] += 1
+                    continue
+                kept.append(self._cut(v, counts) if isinstance(v, (dict, list)) else v)
+            return kept
+        return value
+
+
 class Connection:
     """An open websocket: `call()` sends a request and awaits its answer; notifications go
     to `on_notify(method, params)`; `closed` is set when the socket is gone (`failure`
-    says why)."""
+    says why). Every message is kept within `bounds` (the per-target memory bound)."""
 
     def __init__(self, ws: WebSocketClientConnection, on_notify: Notify,
-                 request_timeout: float) -> None:
+                 request_timeout: float, bounds: Optional[Bounds] = None) -> None:
         self._ws = ws
         self._on_notify = on_notify
         self._timeout = request_timeout
+        self.bounds = bounds or Bounds()
         self._next_id = 0
         self._waiting: Dict[int, "asyncio.Future[Any]"] = {}
         self._methods: Dict[int, str] = {}  # request id -> method, for error messages
@@ -160,6 +233,10 @@ class Connection:
                 if not isinstance(message, dict):
                     continue
                 rid = message.get("id")
+                if len(raw) > self.bounds.cheap:
+                    source = self._methods.get(rid, "answer") if isinstance(rid, int) \
+                        else str(message.get("method"))[:60]
+                    message = self.bounds.cut(message, len(raw), source)
                 if rid is not None:
                     future = self._waiting.get(rid) if isinstance(rid, int) else None
                     if future is not None and not future.done():
@@ -303,9 +380,11 @@ def urls(address: str, tls: bool) -> Tuple[str, str]:
 async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
                   tls: bool = False, ssl_ctx: Optional[ssl.SSLContext] = None,
                   connect_timeout: float = 5.0, request_timeout: float = 10.0,
-                  max_message_size: int = 8 << 20) -> Connection:
+                  max_message_size: int = 8 << 20,
+                  bounds: Optional[Bounds] = None) -> Connection:
     """Opens the websocket to Moonraker at `address` (HOST:PORT); ProbeFailure when it
-    cannot (refused, unreachable, name not resolved, TLS, credentials, timeout)."""
+    cannot (refused, unreachable, name not resolved, TLS, credentials, timeout). What
+    it receives is kept within `bounds` (default: Bounds())."""
     base_url, ws_url = urls(address, tls)
     http = AsyncHTTPClient()
     try:
@@ -319,4 +398,4 @@ async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
             connect_timeout + 1.0)
     except Exception as e:
         raise classify(e) from None
-    return Connection(ws, on_notify, request_timeout)
+    return Connection(ws, on_notify, request_timeout, bounds)

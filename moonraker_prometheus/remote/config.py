@@ -8,6 +8,8 @@ The YAML file has the sidecar's web keys (`tls_server_config`, `basic_auth_users
 allow_any_target: false     # probe any HOST:PORT a scraper names
 max_targets: 100            # targets connected at once (more: 503)
 max_message_size: 8388608   # bytes, per websocket message from Moonraker
+max_entries: 5000           # per target: entries kept of any JSON object or array
+max_string: 4096            # per target: characters of any string kept (longer: left out)
 idle_timeout: 600           # seconds without a probe before a target is disconnected
 scrape_timeout: 9.5         # seconds, when Prometheus sends no timeout header
 targets:                    # listed targets, with what each needs
@@ -37,7 +39,7 @@ from .target import Limits, TargetSpec, normalize_target
 TARGET_KEYS = ("address", "name", "tls", "ca_file", "api_key_file", "username",
                "password_file")
 KEYS = (*WEB_CONFIG_KEYS, "allow_any_target", "max_targets", "max_message_size",
-        "idle_timeout", "scrape_timeout", "targets")
+        "max_entries", "max_string", "idle_timeout", "scrape_timeout", "targets")
 MAX_MESSAGE_SIZE_CAP = 64 << 20
 
 
@@ -120,7 +122,9 @@ def load_config(path: str) -> RemoteConfig:
     cfg.limits = Limits(
         max_message_size=int(_number(data, "max_message_size", 8 << 20, 65536,
                                      MAX_MESSAGE_SIZE_CAP)),
-        idle_seconds=_number(data, "idle_timeout", 600.0, 10.0, 86400.0))
+        idle_seconds=_number(data, "idle_timeout", 600.0, 10.0, 86400.0),
+        max_entries=int(_number(data, "max_entries", 5000, 100, 1000000)),
+        max_string=int(_number(data, "max_string", 4096, 256, MAX_MESSAGE_SIZE_CAP)))
     cfg.scrape_timeout = _number(data, "scrape_timeout", 9.5, 0.5, 300.0)
     base = os.path.dirname(os.path.abspath(path))
     targets = data.get("targets") or []

@@ -72,6 +72,13 @@ class RemoteHost(Host):
         self._tasks: Set["asyncio.Task[Any]"] = set()
         self._callbacks: List[StatusCallback] = []
         self._subscription: Dict[str, Optional[Set[str]]] = {}
+        # the fields a push may carry, by object: those subscribed (for an object
+        # subscribed whole, those of its subscription answer); the memory bound drops others
+        self._allowed: Dict[str, Set[str]] = {}
+        # pushes not yet handed to the collectors, merged (see flush)
+        self._pending: Dict[str, Dict[str, Any]] = {}
+        self._pending_time = 0.0
+        self.bounds = connection.bounds
         self.updated: Optional[float] = None  # monotonic time of the last data received
         self.unavailable: Dict[str, str] = {}  # JSON-RPC method -> Moonraker's error
         # Moonraker's data, None until fetched
@@ -296,18 +303,49 @@ class RemoteHost(Host):
             handler(self, first, params)
 
     def _on_status(self, status: Any, params: Any) -> None:
+        """A status push: kept for the collectors until the next flush, each field's
+        newest value (what a push carries beyond the subscription is counted and left
+        out)."""
         if not isinstance(status, dict):
             return
-        eventtime = params[1] if isinstance(params, list) and len(params) > 1 else 0.0
         self._remember(status)
+        if not self._callbacks:
+            return
+        eventtime = params[1] if isinstance(params, list) and len(params) > 1 else 0.0
+        self._pending_time = eventtime if isinstance(eventtime, (int, float)) else 0.0
+        allowed, pending = self._allowed, self._pending
+        for obj, fields in status.items():
+            if not isinstance(fields, dict):
+                continue
+            known = allowed.get(obj)
+            if known is None:
+                self.bounds.count("fields", "notify_status_update", len(fields) or 1)
+                continue
+            kept = pending.get(obj)
+            if kept is None:
+                kept = pending[obj] = {}
+            if fields.keys() <= known:
+                kept.update(fields)
+            else:
+                self.bounds.count("fields", "notify_status_update", len(fields.keys() - known))
+                kept.update((k, v) for k, v in fields.items() if k in known)
+
+    def flush(self) -> None:
+        """Hands the status pushes received since the last flush to the collectors, merged
+        into one (each field's newest value: the collectors keep the newest value of each
+        field, so the state is the same as push by push, at a fraction of the work): a
+        probe flushes before it renders."""
+        if not self._pending:
+            return
+        status, self._pending = self._pending, {}
         for callback in list(self._callbacks):
-            callback(status, eventtime)
+            callback(status, self._pending_time)
 
     def _remember(self, status: Dict[str, Any]) -> None:
         for obj, mine in (("webhooks", self._webhooks), ("print_stats", self._print_stats)):
             fields = status.get(obj)
             if isinstance(fields, dict):
-                mine.update(fields)
+                mine.update((k, fields[k]) for k in EXTRA_FIELDS[obj] if k in fields)
         message = self._webhooks.get("state_message")
         if isinstance(status.get("webhooks"), dict) and isinstance(message, str):
             connected, state, _ = self._klippy
@@ -340,6 +378,8 @@ class RemoteHost(Host):
         # again at the next ready.
         self._callbacks.clear()
         self._subscription.clear()
+        self._allowed.clear()
+        self._pending.clear()
         self._webhooks.clear()
         self._print_stats.clear()
         self._fire("server:klippy_disconnect")
@@ -373,9 +413,17 @@ class RemoteHost(Host):
             status = job.get("status") if isinstance(job, dict) else None
             if self._outcomes is not None and isinstance(status, str) \
                     and status != "in_progress":
-                self._outcomes[status] = self._outcomes.get(status, 0.0) + 1.0
+                self._count_outcome(self._outcomes, status, "notify_history_changed")
         self._later(self._history_totals)
         self._fire("history:history_changed", event)
+
+    def _count_outcome(self, counts: Dict[str, float], status: str, source: str) -> None:
+        """One more job of `status`; a status beyond max_entries distinct ones is left
+        out (the memory bound)."""
+        if status not in counts and len(counts) >= self.bounds.max_entries:
+            self.bounds.count("entries", source)
+            return
+        counts[status] = counts.get(status, 0.0) + 1.0
 
     async def _history_totals(self) -> None:
         totals = await self._call("server.history.totals")
@@ -390,9 +438,11 @@ class RemoteHost(Host):
 
     def _on_power(self, device: Any, _: Any) -> None:
         if isinstance(device, dict) and self._power is not None:
-            power = dict(self._power)
-            power[str(device.get("device"))] = device
-            self._power = power
+            name = str(device.get("device"))
+            if name not in self._power:  # Moonraker's devices are fixed at its start
+                self.bounds.count("fields", "notify_power_changed")
+                return
+            self._power = {**self._power, name: device}
 
     def _on_sensor(self, values: Any, _: Any) -> None:
         if not isinstance(values, dict) or self._sensors is None:
@@ -401,7 +451,12 @@ class RemoteHost(Host):
         for sid, measured in values.items():
             if sid in sensors and isinstance(measured, dict):
                 sensor = dict(sensors[sid])
-                sensor["values"] = {**(sensor.get("values") or {}), **measured}
+                known = sensor.get("values") or {}
+                kept = {k: v for k, v in measured.items() if k in known}
+                if len(kept) < len(measured):  # a sensor's values are fixed by its config
+                    self.bounds.count("fields", "notify_sensor_update",
+                                      len(measured) - len(kept))
+                sensor["values"] = {**known, **kept}
                 sensors[sid] = sensor
         self._sensors = sensors
 
@@ -427,7 +482,11 @@ class RemoteHost(Host):
     def _on_service_state(self, changed: Any, _: Any) -> None:
         if isinstance(changed, dict) and self._system is not None:
             services = dict(self._system.get("service_state") or {})
-            services.update(changed)
+            kept = {k: v for k, v in changed.items() if k in services}
+            if len(kept) < len(changed):  # the services Moonraker watches are fixed
+                self.bounds.count("fields", "notify_service_state_changed",
+                                  len(changed) - len(kept))
+            services.update(kept)
             self._system = {**self._system, "service_state": services}
 
     def _on_filelist(self, event: Any, _: Any) -> None:
@@ -502,6 +561,10 @@ class RemoteHost(Host):
         if not isinstance(status, dict):
             return None
         self._remember(status)
+        self.flush()  # pushes older than this answer go before it
+        self._allowed = {obj: set(fields) if fields is not None else set(
+            status[obj] if isinstance(status.get(obj), dict) else ())
+            for obj, fields in merged.items()}
         if callback is not None:
             self._callbacks.append(callback)
         return {obj: status[obj] for obj in objects if obj in status}
@@ -573,7 +636,7 @@ class RemoteHost(Host):
             for job in jobs:
                 status = job.get("status") if isinstance(job, dict) else None
                 if isinstance(status, str) and status != "in_progress":
-                    counts[status] = counts.get(status, 0.0) + 1.0
+                    self._count_outcome(counts, status, "server.history.list")
             if len(jobs) < HISTORY_PAGE:
                 self._outcomes, self._outcomes_counted = counts, time.monotonic()
                 return dict(counts)

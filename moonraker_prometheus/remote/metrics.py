@@ -59,5 +59,12 @@ PROBES_REFUSED = counter(
     "Probes refused: a target not listed (403), a malformed target or unknown module "
     "(400), or more targets than max_targets (503).",
     labels=("code",), source="remote exporter")
+TARGET_LIMITED = counter(
+    "klipper_remote_target_limited_total",
+    "Values from the target's Moonraker left out by the per-target memory bound: "
+    "limit=entries (beyond max_entries in a JSON object or array), string (a string over "
+    "max_string characters) or fields (a pushed field or item outside what was subscribed "
+    "or listed).",
+    labels=("target", "limit"), source="remote exporter")
 TARGETS = (TARGET_CONNECTED, TARGET_ERROR, TARGET_AGE, TARGET_CONNECTS, TARGET_REQUESTS,
-           TARGET_PROBES, PROBES_REFUSED)
+           TARGET_PROBES, TARGET_LIMITED, PROBES_REFUSED)

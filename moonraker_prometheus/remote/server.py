@@ -23,6 +23,7 @@ from ..sidecar.selfmetrics import SelfMetrics
 from ..sidecar.server import admitted, gzip_accepted, scrape_timeout
 from ..sidecar.webconfig import BasicAuth, WebConfig
 from . import metrics
+from .client import LIMITS
 from .target import Limits, Target, TargetSpec, normalize_target
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Exporter:
         connects = Family(metrics.TARGET_CONNECTS)
         requests = Family(metrics.TARGET_REQUESTS)
         probes = Family(metrics.TARGET_PROBES)
+        limited = Family(metrics.TARGET_LIMITED)
         for address, target in sorted(self.targets.items()):
             connected.add(1.0 if target.renderer is not None else 0.0, address)
             if target.failure is not None:
@@ -118,10 +120,13 @@ class Exporter:
             connects.add(float(target.connections), address)
             requests.add(float(target.requests_sent()), address)
             probes.add(float(target.probes), address)
+            for limit in LIMITS:
+                limited.add(float(target.bounds.limited.get(limit, 0)), address, limit)
         refused = Family(metrics.PROBES_REFUSED)
         for code in ("400", "403", "503"):
             refused.add(float(self.refused.get(code, 0)), code)
-        return render_families([connected, error, age, connects, requests, probes, refused])
+        return render_families([connected, error, age, connects, requests, probes, limited,
+                                refused])
 
 
 class _Handler(RequestHandler):
@@ -141,7 +146,9 @@ class _Handler(RequestHandler):
     def _send(self, text: str) -> None:
         body = text.encode("utf-8")  # the HTTP edge: every layer below speaks str
         if gzip_accepted(self.request.headers.get("Accept-Encoding", "")):
-            body = gzip.compress(body, compresslevel=5)
+            # level 1: a body is compressed at each probe (1,000 printers every 15 s: 67
+            # a second); a 37 kB probe took 1.0 ms (8.5 kB) at level 1, 2.0 ms at 5 (7.5 kB)
+            body = gzip.compress(body, compresslevel=1)
             self.set_header("Content-Encoding", "gzip")
         self.set_header("Vary", "Accept-Encoding")
         self.set_header("Content-Type", CONTENT_TYPE)

@@ -20,7 +20,8 @@ from typing import Any, Optional, Sequence, Tuple
 from ..collectors.renderer import Renderer
 from ..exposition import Family, render_families
 from . import metrics
-from .client import Connection, Credentials, ProbeFailure, RpcError, classify, connect
+from .client import (Bounds, Connection, Credentials, ProbeFailure, RpcError, classify,
+                     connect)
 from .host import RemoteHost
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,22 @@ RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # that went silent (before the pings close it), and is not served.
 STALE_SECONDS = 10.0
 DEFAULT_PORT = 7125  # Moonraker's, for a target given without one
+# Connections opened and loaded at once (Moonraker's data, the collectors' plans, the
+# subscription): the first probes of an exporter started beside 1,000 printers load them a
+# few at a time, so that no burst stalls the loop past the websocket pings of those
+# already connected. A probe waiting its turn answers "connecting" within its timeout.
+LOADS_AT_ONCE = 8
+_loading: "dict[asyncio.AbstractEventLoop, asyncio.Semaphore]" = {}
+
+
+def _load_turn() -> asyncio.Semaphore:
+    """The running loop's semaphore of LOADS_AT_ONCE."""
+    loop = asyncio.get_running_loop()
+    turn = _loading.get(loop)
+    if turn is None:
+        _loading.clear()  # a former loop's (tests run several)
+        turn = _loading[loop] = asyncio.Semaphore(LOADS_AT_ONCE)
+    return turn
 _HOST = (r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])")
 _TARGET = re.compile(rf"({_HOST})(?::([0-9]{{1,5}}))?")
@@ -81,14 +98,18 @@ class TargetSpec:
 
 
 class Limits:
-    """Per-exporter bounds and timings (see the command line options)."""
+    """Per-exporter bounds and timings (see the command line options and the config
+    file); `max_entries` and `max_string` are each target's memory bound (Bounds)."""
 
     def __init__(self, connect_timeout: float = 5.0, request_timeout: float = 10.0,
-                 max_message_size: int = 8 << 20, idle_seconds: float = 600.0) -> None:
+                 max_message_size: int = 8 << 20, idle_seconds: float = 600.0,
+                 max_entries: int = 5000, max_string: int = 4096) -> None:
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.max_message_size = max_message_size
         self.idle_seconds = idle_seconds
+        self.max_entries = max_entries
+        self.max_string = max_string
 
 
 class Target:
@@ -105,6 +126,8 @@ class Target:
         self.connections = 0
         self.requests = 0  # requests of closed connections (see requests_sent)
         self.probes = 0
+        # what the memory bound left out, over every connection (the count, the logs)
+        self.bounds = Bounds(limits.max_entries, limits.max_string, spec.address)
         self._connection: Optional[Connection] = None
         self._loaded = asyncio.Event()
         self._wake = asyncio.Event()  # a probe arrived (cuts a back-off short)
@@ -186,11 +209,18 @@ class Target:
             if host_box:
                 host_box[0].notify(method, params)
 
-        connection = await connect(
-            spec.address, spec.credentials, notify, tls=spec.tls,
-            ssl_ctx=spec.ssl_context(), connect_timeout=limits.connect_timeout,
-            request_timeout=limits.request_timeout,
-            max_message_size=limits.max_message_size)
+        turn = _load_turn()
+        await turn.acquire()
+        try:
+            connection = await connect(
+                spec.address, spec.credentials, notify, tls=spec.tls,
+                ssl_ctx=spec.ssl_context(), connect_timeout=limits.connect_timeout,
+                request_timeout=limits.request_timeout,
+                max_message_size=limits.max_message_size, bounds=self.bounds)
+        except BaseException:
+            turn.release()
+            raise
+        loading = True
         self.connections += 1
         self._connection = connection
         host = RemoteHost(connection, spec.address.rsplit(":", 1)[0])
@@ -200,6 +230,8 @@ class Target:
             await host.load()
             await renderer.start()
             await host.announce()
+            loading = False
+            turn.release()
             self.host, self.renderer = host, renderer
             self.failure = None
             self._attempt = 0
@@ -223,6 +255,8 @@ class Target:
         except Exception as e:
             raise classify(e) from None
         finally:
+            if loading:
+                turn.release()
             self._loaded.clear()
             self.renderer = self.host = None
             self.requests += connection.requests
@@ -262,7 +296,9 @@ class Target:
         body = ""
         age = self.data_age()
         stale = age is not None and age > STALE_SECONDS
-        if renderer is not None and self._loaded.is_set() and not stale:
+        host = self.host
+        if renderer is not None and host is not None and self._loaded.is_set() and not stale:
+            host.flush()
             body = renderer.render(modules)
         failure = None if body else "timeout" if stale else (
             self.failure.reason if self.failure else "connecting")
