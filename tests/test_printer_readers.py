@@ -175,6 +175,12 @@ def test_nonzero_is_absent_at_klippers_unread_zero():
     assert samples(r.nonzero, None) == [] and samples(r.nonzero, "3") == []
 
 
+def test_positive_is_absent_at_zero_below_zero_and_nan():
+    assert samples(r.positive, 0.0) == [] and samples(r.positive, -3.5) == []
+    assert samples(r.positive, float("nan")) == [] and samples(r.positive, None) == []
+    assert samples(r.positive, 3) == [((), 3.0)]
+
+
 def test_scaled_drops_what_its_reader_drops():
     assert samples(r.scaled(0.01, r.nonzero), 45.0) == [((), pytest.approx(0.45))]
     assert samples(r.scaled(0.01, r.nonzero), 0.0) == []

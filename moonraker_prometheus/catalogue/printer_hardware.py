@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .build import COUNTER, F, INFO, ObjectKind, bind
 from .readers import (after_first_system_stats, bool_flag, first_of, mcu_awake, mcu_info,
-                      mcu_load, mcu_task_stat, nonzero, number, per_key, probe_triggered,
-                      scaled, state, tmc_enabled)
+                      mcu_load, mcu_task_stat, nonzero, number, per_key, positive,
+                      probe_triggered, scaled, state, tmc_enabled)
 from .twins import prefer
 from .units import AMPERES, BYTES, CELSIUS, HERTZ, METERS, RATIO, SECONDS
 
@@ -168,9 +168,9 @@ BINDINGS = (
           requires=("sysload", "cputime")),
         F("cputime", "klipper_klippy_cpu_seconds_total",
           "CPU time used by the Klippy process (absent before Klippy's first reading).",
-          type=COUNTER, unit=SECONDS, read=nonzero),
+          type=COUNTER, unit=SECONDS, read=positive),
         F("memavail", "klipper_klippy_host_memory_available_bytes",
           "Host available memory (MemAvailable) as Klippy last read it.", unit=BYTES,
-          read=scaled(1024.0, nonzero)),
+          read=scaled(1024.0, positive)),
     ),
 )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .build import F, ObjectKind, bind
-from .readers import measured, nonzero, scaled
+from .readers import measured, nonzero, positive, scaled
 from .units import CELSIUS, METERS, MILLIMETERS, OHMS, PASCALS, RATIO, RPM, SECONDS
 
 EXTRUDER = ObjectKind("extruder", r"extruder\d*", label="extruder", whole_name=True)
@@ -137,10 +137,10 @@ BINDINGS = (
         _HUMIDITY,
         F("pressure", "klipper_sensor_pressure_pascals",
           "Barometric pressure measured by a BMP/BME sensor (absent until measured).",
-          unit=PASCALS, read=scaled(100.0, nonzero)),
+          unit=PASCALS, read=scaled(100.0, positive)),
         F("gas", "klipper_sensor_gas_resistance_ohms",
           "Gas sensor resistance measured by a BME680 (air quality indicator; absent until "
-          "measured).", unit=OHMS, read=nonzero),
+          "measured).", unit=OHMS, read=positive),
     ),
     bind(HTU21D, _HUMIDITY),
     bind(SHT3X, _HUMIDITY),

@@ -57,6 +57,17 @@ def nonzero(value: Any) -> Iterator[Sample]:
         yield (), v
 
 
+def positive(value: Any) -> Iterator[Sample]:
+    """A number above 0, unlabelled; drops 0 and below, NaN (and what `number` drops). For
+    values that cannot be negative, where Klipper reports 0 before its first reading:
+    system_stats' cputime and memavail before its first 1 s timer, a BME280's pressure and
+    gas resistance before the first conversion (unlike a temperature, which `nonzero`
+    keeps below 0)."""
+    v = as_flag_or_number(value)
+    if v is not None and v > 0:
+        yield (), v
+
+
 UNKNOWN = -1.0  # Happy Hare's *_UNKNOWN constants, and its "not set"
 
 
