@@ -98,7 +98,7 @@ def test_help_and_type_of_a_quoted_name_apply_to_its_escaped_family():
             '# TYPE "door.opened" counter\n'
             '#  HELP\t"door.opened"\tOpenings.\n'
             '{"door.opened"} 3\n'
-            '# TYPE "bad.type"gauge\n')
+            '# TYPE "bad.type"gauge\n')  # type `auge`, as Prometheus reads it
     text, dropped = merged(body)
     assert text.splitlines() == [
         "# HELP chamber_humidity Relative humidity \\\\ in %.",
@@ -108,7 +108,7 @@ def test_help_and_type_of_a_quoted_name_apply_to_its_escaped_family():
         "# TYPE door_opened counter",
         'door_opened{exporter_name="tf"} 3',
     ]
-    assert dropped == {"invalid_line": 1}
+    assert dropped == {"invalid_type": 1}
     promtool_check(text)
 
 
@@ -118,7 +118,7 @@ def test_histogram_and_summary_of_quoted_names_keep_their_members():
             '{"req.seconds_bucket","path.name"="/",le="+Inf"} 2\n'
             '{"req.seconds_sum","path.name"="/"} 0.7\n'
             '{"req.seconds_count","path.name"="/"} 2\n'
-            '{"req.seconds_bucket","path.name"="/",le="x"} 2\n'
+            '{"req.seconds_bucket","path.name"="/",le="1",le="2"} 2\n'
             '# TYPE "rpc.latency" summary\n'
             '{"rpc.latency","quantile"="0.5"} 0.1\n'
             '{"rpc.latency_sum"} 5\n'
@@ -135,7 +135,7 @@ def test_histogram_and_summary_of_quoted_names_keep_their_members():
         'rpc_latency_sum{exporter_name="tf"} 5',
         'rpc_latency_count{exporter_name="tf"} 50',
     ]
-    assert dropped == {"invalid_line": 1}  # le="x" in a histogram
+    assert dropped == {"invalid_line": 1}  # a repeated le
     promtool_check(text)
 
 

@@ -26,11 +26,12 @@ grammar.py holds the patterns and value checks, model.py what a parse reads into
 """
 from __future__ import annotations
 
+from itertools import chain
 from typing import Iterable, List, Optional, Union
 
 from ...exposition import header_lines
 from .grammar import escape_name, unescape_help
-from .lines import escape_families, read_lines
+from .lines import escape_families, read_lines, untype
 from .model import (MAX_LINE, BodyState, Pacer, Parsed, ParsedFamily, Recorder, Rewriter,
                     body_slices, decode, full_identity, label_text, series_identity)
 from .slices import read_slice
@@ -65,17 +66,28 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
         rec = Recorder() if fast else None
     st = BodyState(rw, parsed, rec)
     bulk = fast and rw.bulk
-    for lines in body_slices(body, parsed, st.pacer):
-        if not (bulk and read_slice(lines, st)):
-            read_lines(lines, st)
+    for lines in chain(body_slices(body, parsed, st.pacer), (None,)):
+        more = lines is not None  # else no slice follows: carried lines are read now
+        if st.carry:
+            lines = st.carry + (lines or [])
+            st.carry = []
+        elif lines is None:
+            break
+        elif bulk and read_slice(lines, st):
+            continue
+        read_lines(lines, st, more)
     if st.bad:
         parsed.drop("invalid_line", st.bad)
     if st.dups:
         parsed.drop("duplicate_series", st.dups)
     if st.quoted:
         st.count -= escape_families(parsed, st.quoted)
+    if st.untyped:
+        untype(parsed, st.untyped)
     rw.used += st.count
     if rec is not None:
+        if st.untyped:
+            rec.whole = False  # its slots went to a family that is no more
         if "invalid_utf8" in parsed.dropped or "line_too_long" in parsed.dropped:
             rec.whole = False  # lines body_slices() dropped are not in the recording
         rw.templates[index] = record(rec, parsed, st.count, rw.prefix)

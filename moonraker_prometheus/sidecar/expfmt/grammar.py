@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from ...exposition import LABEL_NAME, TYPES
 from ...exposition import METRIC_NAME as NAME
@@ -35,15 +35,29 @@ _NAME_END = r"(?![a-zA-Z0-9_:])"
 SAMPLE_FAST = re.compile(
     r'(%s)(?:\{((?:%s="[^"\\\n]*",)*(?:%s="[^"\\\n]*")?)\})? (%s)(?: ([0-9]{1,18}))?'
     % (NAME, LABEL_NAME, LABEL_NAME, FLOAT))
-# Everything else Go accepts: blanks before the name, around label tokens and after the
-# closing brace, a trailing comma, escapes, no blank between name and value (`a-1`, `a{}1`).
-_PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, LABEL_VALUE)
+# A label value as Prometheus' scrape parser reads it: a backslash escapes any character
+# but a newline, and a raw newline is part of the value (so a value can span lines: see
+# lines.read_lines()). Its `\\`, `\"` and `\n` are escapes, any other backslash is itself
+# (served escaped, see lines.canonical_value).
+_ANY_VALUE = r'"[^"\\]*(?![^"\\])(?:\\[^\n][^"\\]*(?![^"\\]))*"'
+# Everything else Prometheus' scrape parser accepts: blanks before the name, around label
+# tokens, after the closing brace and at the end, a comma between pairs or not (and one
+# after the last), any escape in a label value, no blank between name and value (`a-1`,
+# `a{}1`).
+_PAIR_LOOSE = r"%s[ \t]*=[ \t]*%s" % (LABEL_NAME, _ANY_VALUE)
 SAMPLE_LOOSE = re.compile(
-    r"[ \t]*(%s)%s(?:[ \t]*(\{[ \t]*((?:%s[ \t]*,[ \t]*)*(?:%s[ \t]*)?)\}))?[ \t]*"
-    r"(%s)(?:[ \t]+(%s))?"
-    % (NAME, _NAME_END, _PAIR_LOOSE, _PAIR_LOOSE, FLOAT, TIMESTAMP))
+    r"[ \t]*(%s)%s(?:[ \t]*(\{[ \t]*((?:%s[ \t]*(?:,[ \t]*)?)*)\}))?[ \t]*"
+    r"(%s)(?:[ \t]+(?![ \t])(?:(%s)[ \t]*(?![ \t]))?)?"
+    % (NAME, _NAME_END, _PAIR_LOOSE, FLOAT, TIMESTAMP))
+# findall() over SAMPLE_LOOSE's label text (see PAIR).
+PAIR_ANY = re.compile(r"(?<![a-zA-Z0-9_])(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, _ANY_VALUE))
+# What lines.canonical_value() rewrites: an escape, or a raw newline.
+VALUE_ESCAPE = re.compile(r"\\.|\n", re.S)
 # The rest of a line whose name-and-labels part is already known (see lines.read_lines()).
-VALUE = re.compile(r"[ \t]*(%s)(?:[ \t]+(%s))?" % (FLOAT, TIMESTAMP))
+# Each run of blanks is read whole (the look-aheads), as DIGITS: two runs that could share
+# the same blanks would make a failing match quadratic.
+VALUE = re.compile(r"[ \t]*(?![ \t])(%s)(?:[ \t]+(?![ \t])(?:(%s)[ \t]*(?![ \t]))?)?"
+                   % (FLOAT, TIMESTAMP))
 # findall() over label text: the look-behind makes a search fail at once inside a name
 # instead of reading the rest of the name again from every position in it.
 PAIR = re.compile(r"(?<![a-zA-Z0-9_])(%s)[ \t]*=[ \t]*(%s)" % (LABEL_NAME, LABEL_VALUE))
@@ -75,25 +89,18 @@ _NOT_LEGACY = {False: re.compile(r"[^a-zA-Z0-9_:]"), True: re.compile(r"[^a-zA-Z
 _TYPE_KEYWORDS = {t.upper(): t for t in TYPES}
 
 
-def unescape_help(text: str) -> Optional[str]:
-    """HELP text as Go reads it: `\\\\` and `\\n` are escapes, any other backslash is an
-    error (None)."""
-    if "\\" not in text:
-        return text
-    out: List[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            nxt = text[i + 1:i + 2]
-            if nxt not in ("\\", "n"):
-                return None
-            out.append("\n" if nxt == "n" else "\\")
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+def unescape_help(text: str) -> str:
+    """HELP text as Prometheus' scrape parser reads it: `\\\\` and `\\n` are escapes, any
+    other backslash is itself (Go's text parser would refuse it, so the merge serves it
+    escaped)."""
+    return _HELP_ESCAPE.sub(_read_help_escape, text) if "\\" in text else text
+
+
+_HELP_ESCAPE = re.compile(r"\\[\\n]")  # left to right, as Go's strings.Replacer reads
+
+
+def _read_help_escape(m: "re.Match[str]") -> str:
+    return "\n" if m.group() == "\\n" else "\\"
 
 
 def escape_name(name: str, label: bool = False) -> str:

@@ -6,14 +6,18 @@ gives for every body; tests/sidecar/test_fast_paths_agree.py holds them to it.
 """
 from __future__ import annotations
 
+import re
 import sys
+from collections import deque
 from functools import partial
-from typing import Dict, List, Optional, Set, Tuple, Union
+from itertools import islice
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from .grammar import (BLANKS, COMMENT_FAST, NAME_AT, PAIR, QUOTED_AT, QUOTED_HEAD,
-                      QUOTED_ITEM, SAMPLE_FAST, SAMPLE_LOOSE, VALUE, canonical_timestamp,
+from .grammar import (BLANKS, COMMENT_FAST, NAME_AT, PAIR, PAIR_ANY, QUOTED_AT, QUOTED_HEAD,
+                      QUOTED_ITEM, SAMPLE_FAST, SAMPLE_LOOSE, VALUE, VALUE_ESCAPE,
+                      canonical_timestamp,
                       escape_name, in_range, is_go_float, type_keyword, unescape_help, unquote)
-from .model import (NAP_LINES, BodyState, Hit, Identity, Parsed, ParsedFamily, Rewriter,
+from .model import (MAX_LINE, NAP_LINES, BodyState, Hit, Identity, Parsed, ParsedFamily, Rewriter,
                     SeriesHit, plain_key, series_identity)
 
 # tokenize()'s end of the name-and-labels part, for a line that gives no sample: a blank
@@ -34,13 +38,16 @@ _SPECIAL_LABELS = {"histogram": "le", "summary": "quantile"}
 _series_hit = partial(tuple.__new__, SeriesHit)
 
 
-def read_lines(lines: List[str], st: BodyState) -> None:
+def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
     """Reads one slice of a body's lines, one line at a time, into `st`: the reference
     parse, which the fast paths (slices.read_slice, template.Template.apply) must agree
     with. A line whose name-and-labels part was validated in this or the previous scrape of
     the same source (rw.cache) only has its value checked: series are stable between
     scrapes. A repeated series (same identity) keeps its first line; the others count as
-    duplicates."""
+    duplicates. A line that leaves a label value open is read with the lines up to the one
+    that closes it, as Prometheus' scrape parser reads a raw newline in a label value; if
+    the slice ends first and `more` slices follow, the rest of the slice is left in
+    st.carry."""
     rw, parsed, rec, pacer, seen = st.rw, st.parsed, st.rec, st.pacer, st.seen
     if rec is not None:
         mark, keep_fixed = rec.mask.append, rec.fixed.append
@@ -48,7 +55,8 @@ def read_lines(lines: List[str], st: BodyState) -> None:
     cache = rw.cache
     value_of = VALUE.fullmatch
     count = bad = dups = 0
-    for at, line in enumerate(lines):
+    numbered = enumerate(lines)
+    for at, line in numbered:
         if not at % NAP_LINES:
             pacer.nap()
         if not line or line[0] == "#":
@@ -79,6 +87,20 @@ def read_lines(lines: List[str], st: BodyState) -> None:
             hit, key, value, ts, head = tokenize(line, rw)
             if head in _SLOW_ENDS:
                 pacer.nap()
+            if head == END_INVALID and _quotes(line) & 1:
+                # A label value left open: Prometheus reads on, the newline included.
+                span = _value_span(lines, at, more)
+                if span == 0:
+                    st.carry = lines[at:]
+                    break
+                if rec is not None:
+                    rec.whole = False  # a Template cannot tell how lines join
+                if span and not _CUT.intersection(parsed.dropped):
+                    hit, key, value, ts, head = tokenize("\n".join(lines[at:at + span]), rw)
+                    pacer.nap()
+                    if hit is not None:
+                        deque(islice(numbered, span - 1), 0)  # those lines are read
+                        end = -1  # no slot
             if hit is None:
                 if head == END_COMMENT:
                     comment(line.lstrip(BLANKS), st)
@@ -119,11 +141,12 @@ def read_lines(lines: List[str], st: BodyState) -> None:
                 fam = sample_family(name, st)
             if fam is None:
                 pass
-            elif not le_ok and fam.type == "histogram" or not q_ok and fam.type == "summary":
-                bad += 1
             elif ident in seen:
                 dups += 1
             else:
+                if not le_ok and fam.type == "histogram" or \
+                        not q_ok and fam.type == "summary":
+                    st.untyped[id(fam)] = fam
                 seen.add(ident)
                 fam.add(key + " " + value, ident)
                 count += 1
@@ -144,6 +167,51 @@ def read_lines(lines: List[str], st: BodyState) -> None:
     st.count += count
     st.bad += bad
     st.dups += dups
+
+
+# Drops by body_slices() that leave out lines: lines either side of one do not join.
+_CUT = frozenset(("invalid_utf8", "line_too_long"))
+
+
+def _quotes(line: str) -> int:
+    """The number of quotes in `line` that open or close a label value (not `\\"`)."""
+    return line.replace("\\\\", "").replace('\\"', "").count('"')
+
+
+def _value_span(lines: Sequence[str], at: int, more: bool) -> Optional[int]:
+    """How many lines from lines[at], a line that leaves a label value open, Prometheus'
+    scrape parser reads as one (a raw newline is part of a label value): up to the line
+    that closes the value (its quotes leave none open); None if no line does within
+    MAX_LINE characters, 0 if the slice ends first and `more` lines follow."""
+    size = len(lines[at])
+    for i in range(at + 1, len(lines)):
+        size += len(lines[i]) + 1
+        if size > MAX_LINE:
+            return None
+        if _quotes(lines[i]) & 1:
+            return i - at + 1
+    return 0 if more else None
+
+
+def untype(parsed: Parsed, untyped: Dict[int, ParsedFamily]) -> None:
+    """Serves each histogram or summary of `untyped` (by id: one with a line whose `le` or
+    `quantile` is not a float, which Prometheus' scrape stores as written) as Go's text
+    parser reads its lines without its TYPE line: one untyped family per sample name
+    (`h_bucket`, `h_sum`, ...), with the family's HELP, the lines in their order."""
+    families: Dict[str, ParsedFamily] = {}
+    for name, fam in parsed.families.items():
+        if id(fam) not in untyped:
+            families[name] = fam
+            continue
+        for line, ident in zip(fam.lines(), fam.identities()):
+            brace, blank = line.find("{"), line.find(" ")
+            sample = line[:brace if 0 <= brace < blank else blank]
+            part = families.get(sample)
+            if part is None:
+                part = families[sample] = ParsedFamily(sample, "untyped", False)
+                part.help = fam.help
+            part.add(line, ident)
+    parsed.families = families
 
 
 def tokenize(line: str, rw: Rewriter
@@ -179,7 +247,7 @@ def tokenize(line: str, rw: Rewriter
                                         else END_INVALID)
         name, braces, body, value, ts = m.groups()
         head = m.end(1) if braces is None else m.end(2)
-        labels = rw.splice_pairs(PAIR.findall(body)) if body else rw.prefix[:-1]
+        labels = rw.splice_pairs(_loose_pairs(body)) if body else rw.prefix[:-1]
     if labels is None:
         return None, "", "", None, END_INVALID
     key = name + "{" + labels + "}" if labels else name
@@ -193,6 +261,30 @@ def tokenize(line: str, rw: Rewriter
     if plain and ident is key and le_ok and q_ok:
         return name, key, value, ts, head
     return _series_hit((name, key, ident, le_ok, q_ok)), key, value, ts, head
+
+
+def _loose_pairs(body: str) -> List[Tuple[str, str]]:
+    """(name, quoted value) pairs of SAMPLE_LOOSE's label text, values in canonical form."""
+    pairs = PAIR_ANY.findall(body)
+    if "\\" in body or "\n" in body:
+        return [(n, canonical_value(v)) for n, v in pairs]
+    return pairs
+
+
+def canonical_value(quoted: str) -> str:
+    """A quoted label value as the text format 0.0.4 writes what Prometheus' scrape parser
+    reads from it: `\\\\`, `\\"` and `\\n` stay, a backslash before any other character
+    is itself (written `\\\\`), a raw newline is written `\\n`."""
+    if "\\" not in quoted and "\n" not in quoted:
+        return quoted
+    return VALUE_ESCAPE.sub(_escape_one, quoted)
+
+
+def _escape_one(m: "re.Match[str]") -> str:
+    text = m.group()
+    if text == "\n":
+        return "\\n"
+    return text if text[1] in '\\"n' else "\\" + text
 
 
 def _tokenize_quoted(line: str, rw: Rewriter
@@ -398,8 +490,12 @@ def sample_family(name: str, st: BodyState) -> Optional[ParsedFamily]:
 
 
 def comment(line: str, st: BodyState) -> None:
-    """A line starting with '#': HELP and TYPE lines as Go's parser reads them (`#TYPE`
-    without a blank is a TYPE line too); any other comment carries nothing."""
+    """A line starting with '#': HELP and TYPE lines as Prometheus' scrape parser reads them
+    (`#TYPE` without a blank is a comment); any other comment carries nothing. The first
+    HELP and the first TYPE of a family stay (a sample without a TYPE line before it makes
+    the family untyped); later ones change nothing, as they change nothing Prometheus
+    stores. A TYPE line of an unknown type is dropped (`invalid_type`): Prometheus fails
+    the whole scrape on it."""
     fams, rw, parsed = st.fams, st.rw, st.parsed
     m = COMMENT_FAST.fullmatch(line)
     if m is not None:
@@ -411,19 +507,16 @@ def comment(line: str, st: BodyState) -> None:
         kind, name, rest = parts
     fam = _resolve(name, fams)
     if kind == "HELP":
-        text = unescape_help(rest) if rest else ""
-        if fam is not None and fam.help is not None and rest or text is None:
-            parsed.drop("invalid_line")  # a second HELP, or a bad escape
-            return
+        if fam is not None and fam.help is not None and rest:
+            return  # a second HELP: Prometheus takes it, the first is served
         if fam is None:
             fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
         if rest:
-            fam.help = text
+            fam.help = unescape_help(rest)
         return
     mtype = type_keyword(rest) if rest else None
     if rest and (fam is not None and fam.type is not None):
-        parsed.drop("type_conflict")  # a second TYPE, or a TYPE after the samples
-        return
+        return  # a second TYPE, or one after samples: Prometheus takes it, the first stays
     if rest and mtype is None:
         parsed.drop("invalid_type")
         return
@@ -434,10 +527,13 @@ def comment(line: str, st: BodyState) -> None:
 
 
 def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
-    """(HELP or TYPE, metric name, text) of a comment line in any spacing Go accepts; None
-    for a plain comment, for a line that ends after the name, and for an invalid line
-    (counted). The text is "" when only blanks follow the name (Go then still creates the
-    family)."""
+    """(HELP or TYPE, metric name, text) of a comment line in any spacing Prometheus' scrape
+    parser accepts (a blank after the `#`, blanks after HELP or TYPE; text right after the
+    name, whose first character it drops); None for a plain comment, for a line that ends
+    after the name, and for an invalid line (counted). The text is "" when only blanks
+    follow the name (the family is still created)."""
+    if line[1:2] not in BLANKS or len(line) < 2:
+        return None  # `#TYPE`, `#HELP`: a comment to Prometheus' scrape parser
     rest = line[1:].lstrip(BLANKS)
     blank = rest.find(" ")
     tab = rest.find("\t")
@@ -460,8 +556,8 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
             return None
     if not rest:
         return None
-    if rest[0] not in BLANKS:
-        parsed.drop("invalid_line")  # a metric name runs into something else
-        return None
-    return kind, name, rest.lstrip(BLANKS)
+    # Prometheus reads the rest of the line after the name as the text, less its first
+    # character: `# HELP a{ x` is HELP text for `a`. A name running into other text is so
+    # the same as a name and a blank (Go's text parser would refuse it).
+    return kind, name, rest[1:].lstrip(BLANKS)
 

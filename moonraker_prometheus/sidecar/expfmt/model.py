@@ -419,13 +419,16 @@ class BodyState:
 
     `fams` holds every family Go's parser knows, filtered ones too; `owner` maps a sample
     name to its family (None: filtered out); `seen` the series identities taken from the
-    body; `quoted` the families with lines of UTF-8 names, by id(); `count`, `bad` and
-    `dups` count the samples kept, the invalid lines and the repeated series. `rec` is the
-    Recorder of a body whose Template is being made, or None.
+    body; `quoted` the families with lines of UTF-8 names, by id(); `untyped` the
+    histograms and summaries to serve untyped (a line whose `le` or `quantile` is no float),
+    by id(); `carry` the lines from one that leaves a label value open to the end of the
+    last slice, read with the next; `count`, `bad` and `dups` count the samples kept, the
+    invalid lines and the repeated series. `rec` is the Recorder of a body whose Template is
+    being made, or None.
     """
 
-    __slots__ = ("rw", "parsed", "rec", "pacer", "fams", "owner", "seen", "quoted", "count",
-                 "bad", "dups")
+    __slots__ = ("rw", "parsed", "rec", "pacer", "fams", "owner", "seen", "quoted", "untyped",
+                 "carry", "count", "bad", "dups")
 
     def __init__(self, rw: Rewriter, parsed: Parsed, rec: Optional[Recorder]) -> None:
         self.rw = rw
@@ -436,4 +439,6 @@ class BodyState:
         self.owner: Dict[str, Optional[ParsedFamily]] = {}
         self.seen: Set[Identity] = set()
         self.quoted: Dict[int, ParsedFamily] = {}
+        self.untyped: Dict[int, ParsedFamily] = {}
+        self.carry: List[str] = []
         self.count = self.bad = self.dups = 0
