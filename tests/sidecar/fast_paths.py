@@ -138,6 +138,26 @@ m{"l.y"="v"} 9
 {"e.f"} 11
 """
 
+# What Prometheus' scrape parser takes and Go's text parser refuses (issue 18 item 6): blanks
+# at the end, pairs without commas, any escape and raw newlines in label values, le and
+# quantile that are no floats, HELP escapes, HELP and TYPE again or late, #TYPE.
+PROMETHEUS_TAKES = """\
+# HELP lax_info Lines as a Prometheus scrape takes them: bad \\t escape \\
+# TYPE lax_info gauge
+# HELP lax_info again
+lax_info{a="1" b="2"} 1 \t
+lax_info{a="2"b="\\q\\t\\\\"} 2 1700000000000\t
+lax_info{a="3",b="x
+y"} 3
+# TYPE lax_info counter
+# TYPE h histogram
+h_bucket{le="1"} 1
+h_bucket{le="x"} 2
+h_sum 3
+h_count 2
+#TYPE lax bogus
+lax 4 \n"""
+
 
 def issue17(lines: int = 40) -> str:
     """The body of issue 17: integer series of one counter."""
@@ -162,7 +182,8 @@ def bases(quick: bool) -> List[Tuple[str, bytes]]:
            ("short_lines", short_lines().encode()), ("histograms", HISTOGRAMS.encode()),
            ("summaries", SUMMARIES.encode()), ("escapes", ESCAPES.encode()),
            ("timestamps", TIMESTAMPS.encode()), ("quoted_names", QUOTED_NAMES.encode()),
-           ("collisions", COLLISIONS.encode()), ("issue17", issue17().encode())]
+           ("collisions", COLLISIONS.encode()), ("issue17", issue17().encode()),
+           ("prometheus_takes", PROMETHEUS_TAKES.encode())]
     docs = documents()
     if quick:
         docs = docs[::8]

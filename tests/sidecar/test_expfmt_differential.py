@@ -1,9 +1,12 @@
-"""The merge accepts exactly the lines Prometheus' text parser accepts: tested against promtool.
+"""The merge accepts exactly the lines Prometheus accepts: tested against promtool, and where
+promtool and Prometheus' scrape parser disagree, against Prometheus.
 
 promtool (`check metrics`, Go's expfmt text parser) stops at the first bad line, so each
 document of the generated corpus is run again without that line until promtool accepts the
-rest: that yields the lines Prometheus rejects, each in its context. The merge must drop
-exactly those lines (as many, and its output equal to its output of the document without
+rest: that yields the lines Go's text parser rejects, each in its context. Of those, the
+lines of a kind that Prometheus' scrape parser takes (KINDS of test_prometheus_oracle.py,
+where a real Prometheus scrapes them: the oracle for "valid") are kept; the merge must drop
+exactly the others (as many, and its output equal to its output of the document without
 them), and everything it writes, all documents merged as sources, must parse.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from moonraker_prometheus.sidecar.merge import MergeState
 from tests.promtool import check_metrics
 from tests.sidecar.expfmt_corpus import documents
 from tests.sidecar.support import promtool_check
+from tests.sidecar.test_prometheus_oracle import KINDS, lines_merged_alone
 
 _ERROR_LINE = re.compile(r"text format parsing error in line (\d+):")
 _REJECTED = ("invalid_line", "invalid_type", "type_conflict")
@@ -43,14 +47,23 @@ def ours(lines: List[str]) -> Tuple[str, Parsed]:
     return render(parsed.families.values()), dropped
 
 
+def prometheus_takes(line: str) -> bool:
+    """A line promtool rejected is of a kind Prometheus' scrape parser takes: a comment
+    line of such a kind, or a sample line of such a kind that the merge takes alone
+    (test_prometheus_oracle.py serves each in its document to a real Prometheus, and each
+    line the merge refuses alone)."""
+    return any(kind.takes(line) for kind in KINDS) and (
+        line.lstrip(" \t").startswith("#") or lines_merged_alone(line))
+
+
 def disagreement(lines: List[str]) -> str:
-    rejected = promtool_rejected(lines)
+    rejected = [i for i in promtool_rejected(lines) if not prometheus_takes(lines[i])]
     kept = [x for i, x in enumerate(lines) if i not in rejected]
     out_all, dropped_all = ours(lines)
     out_kept, dropped_kept = ours(kept)
     if dropped_kept or sum(dropped_all.values()) != len(rejected) or out_all != out_kept:
-        return ("document %r\n  promtool rejects %r\n  the merge drops %s, and of the rest %s"
-                "\n  output %r\n  output without the rejected lines %r"
+        return ("document %r\n  promtool rejects, Prometheus too, %r\n  the merge drops %s, "
+                "and of the rest %s\n  output %r\n  output without the rejected lines %r"
                 % (lines, [lines[i] for i in rejected], dropped_all, dropped_kept, out_all,
                    out_kept))
     return ""

@@ -352,11 +352,13 @@ def run_oracle(folder: str) -> List[Case]:
 @dataclass(frozen=True)
 class Kind:
     """`bodies`: documents Prometheus stores and promtool refuses; `explains`: whether a
-    document has a line of the kind."""
+    document has a line of the kind; `takes`: whether a line promtool refused is one."""
     name: str
     reason: str
     bodies: Tuple[Tuple[str, ...], ...]
     explains: Callable[[Sequence[str]], bool]
+    # Whether a line promtool refuses is one of this kind, which Prometheus' scrape takes.
+    takes: Callable[[str], bool]
 
 
 def _samples(doc: Sequence[str]) -> List[str]:
@@ -387,6 +389,39 @@ def _type_late(doc: Sequence[str]) -> bool:
     first = next((i for i, x in enumerate(doc) if x in _samples(doc)), len(doc))
     return any(i > first for i, _ in _headers(doc, "TYPE")) or any(
         re.match(r"[ \t]*#TYPE", x) for x in doc[first:])
+
+
+def _is_sample(line: str) -> bool:
+    return bool(_samples([line]))
+
+
+def _trailing_blank(line: str) -> bool:
+    return _is_sample(line) and line[-1] in " \t"
+
+
+def _without_comma(line: str) -> bool:
+    return _is_sample(line) and bool(re.search(r'"[ \t]*[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=', line))
+
+
+def _unknown_escape(line: str) -> bool:
+    return _is_sample(line) and bool(re.search(r'\\[^\\"n]', line.replace("\\\\", "")))
+
+
+def _not_float_label(line: str) -> bool:
+    return _is_sample(line) and any(
+        _not_go_float(v) for v in re.findall(r'\b(?:le|quantile)[ \t]*=[ \t]*"([^"]*)"', line))
+
+
+def _help_line(line: str) -> bool:
+    """A HELP line Prometheus' scrape parser takes (any text after a metric name)."""
+    return bool(re.match(r"[ \t]*#[ \t]+HELP[ \t]+[a-zA-Z_:]", line))
+
+
+def _type_line(line: str) -> bool:
+    """A TYPE line the merge takes: a metric name and a known type (Prometheus' scrape
+    parser wants it in lower case, the merge, as Go's text parser, in any case)."""
+    return bool(re.fullmatch(r"[ \t]*#[ \t]+TYPE[ \t]+[a-zA-Z_:][a-zA-Z0-9_:]*[ \t]+"
+                             r"(?i:counter|gauge|histogram|summary|untyped)", line))
 
 
 def _help_go_refuses(line: str) -> bool:
@@ -428,28 +463,27 @@ KINDS = [
          "the merge serves it without them",
          (("a 1 ",), ("a 1\t",), ("a 1 5 ",), ('a{b="c"} 1\t\t',), ("a 1 \t ", "b 2"),
           ('a{b="c"} +Inf\t17 ',)),
-         lambda doc: any(x[-1] in " \t" for x in _samples(doc))),
+         lambda doc: any(x[-1] in " \t" for x in _samples(doc)), _trailing_blank),
     Kind("labels_without_comma",
          "label pairs without a comma between them: Prometheus stores the series; the merge "
          "serves it with commas",
          (('a{b="c" d="e"} 1',), ('a{b="c"d="e"} 1',), ('a{b="c"\td="e",} 1',),
           ('a{ b = "c"  d="e" } 1',), ('a{b="c"d="e"f="g"} 1',)),
-         lambda doc: any(re.search(r'"[ \t]*[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=', x)
-                         for x in _samples(doc))),
+         lambda doc: any(map(_without_comma, _samples(doc))), _without_comma),
     Kind("label_value_unknown_escape",
          "a backslash before a character other than \\, \" or n in a label value: "
          "Prometheus stores the backslash and the character as they are; the merge serves "
          "the backslash escaped (\\\\)",
          (('a{b="\\q"} 1',), ('a{b="\\t"} 1',), ('a{b="\\u00e9"} 1',), ('a{b="\\\\\\q"} 1',),
           ('a{b="x\\\u00e9"} 1',), ('a{b="\\a\\"\\n\\\\"} 1',)),
-         lambda doc: any(re.search(r'\\[^\\"n]', x.replace("\\\\", ""))
-                         for x in _samples(doc))),
+         lambda doc: any(map(_unknown_escape, _samples(doc))), _unknown_escape),
     Kind("label_value_raw_newline",
          "a raw newline inside a quoted label value: Prometheus stores the value with the "
          "newline; the merge serves it escaped (\\n)",
          (('a{b="x', 'y"} 1'), ('a{b="', '"} 1'), ('a{b="x', '', 'y",c="1', '2"} 1'),
           ("a 1", 'a{b="#', '"} 2 5', "b 3")),
-         lambda doc: any(re.sub(r"\\.", "", x).count('"') % 2 for x in _samples(doc))),
+         lambda doc: any(re.sub(r"\\.", "", x).count('"') % 2 for x in _samples(doc)),
+         lambda line: False),  # a line alone is no sample: nothing to take
     Kind("le_or_quantile_not_a_float",
          "a histogram's le or a summary's quantile that is not a float (or empty, or out of "
          "range): Prometheus stores the series with the label as written; the merge serves "
@@ -465,8 +499,7 @@ KINDS = [
            "h_sum 3", "h_count 2"),
           ("# TYPE h histogram", 'h_bucket{le="0x1p3"} 1'),
           ("# TYPE s summary", 's{quantile="+Inf "} 1', "s_sum 1")),
-         lambda doc: any(_not_go_float(v) for x in _samples(doc)
-                         for v in re.findall(r'\b(?:le|quantile)[ \t]*=[ \t]*"([^"]*)"', x))),
+         lambda doc: any(map(_not_float_label, _samples(doc))), _not_float_label),
     Kind("help_refused",
          "a HELP line with an escape other than \\\\ and \\n, a trailing backslash, no blank "
          "after the name, or written #HELP: Prometheus takes it (#HELP is a comment to it) "
@@ -475,13 +508,13 @@ KINDS = [
          (("# HELP a bad \\t escape", "a 1"), ("# HELP a trailing \\", "a 1"),
           ("# HELP a{ x", "a 1"), ("#HELP a bad \\t escape", "a 1"), ("# HELP a x\\y", "a 1"),
           ("#HELP 1x", "a 1")),
-         lambda doc: any(map(_help_go_refuses, doc))),
+         lambda doc: any(map(_help_go_refuses, doc)), _help_go_refuses),
     Kind("help_repeated",
          "a second HELP line for a metric: Prometheus takes it; the merge serves the samples "
          "and the first HELP, and counts nothing",
          (("# HELP a one", "# HELP a two", "a 1"), ("# HELP a one", "a 1", "# HELP a one"),
           ("# HELP a one", "# HELP a", "# HELP a two", "a 1")),
-         lambda doc: _repeated(doc, "HELP")),
+         lambda doc: _repeated(doc, "HELP"), _help_line),
     Kind("type_after_samples",
          "a TYPE line after samples of its family: Prometheus stores the samples (a TYPE "
          "line never changes what it stores); the merge serves them with the family's "
@@ -489,7 +522,7 @@ KINDS = [
          (("a 1", "# TYPE a gauge"), ("# TYPE a gauge", "b 1", "# TYPE b counter"),
           ('a{x="1"} 1', "# TYPE a gauge", 'a{x="2"} 2'),
           ("# TYPE h histogram", 'h_bucket{le="1"} 1', "# TYPE h_bucket gauge")),
-         _type_late),
+         _type_late, _type_line),
     Kind("type_repeated",
          "a second TYPE line for a metric, the same type or another, or a #TYPE line (a "
          "comment to Prometheus) before a TYPE line: Prometheus stores the samples; the "
@@ -497,14 +530,15 @@ KINDS = [
          (("# TYPE a gauge", "# TYPE a gauge", "a 1"),
           ("# TYPE a gauge", "# TYPE a counter", "a 1"),
           ("#TYPE a counter", "# TYPE a gauge", "a 1")),
-         lambda doc: _repeated(doc, "TYPE")),
+         lambda doc: _repeated(doc, "TYPE"), _type_line),
     Kind("hash_type_unknown",
          "#TYPE without a blank after the # and a type Go does not know, or no metric name: "
          "a comment to Prometheus, which stores the samples; the merge serves them "
          "untyped, and counts nothing",
          (("#TYPE a bogus", "a 1"), ("#TYPE a gauge_histogram", "a 1"),
           ("#TYPE 1x gauge", "a 1"), ("#TYPE a GAUGE x", "a 1")),
-         lambda doc: any(map(_hash_type_go_refuses, doc))),
+         lambda doc: any(map(_hash_type_go_refuses, doc)),
+         lambda line: bool(re.match(r"[ \t]*#TYPE[ \t]", line))),  # any: a comment
 ]
 
 

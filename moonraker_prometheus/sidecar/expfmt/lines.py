@@ -515,11 +515,11 @@ def comment(line: str, st: BodyState) -> None:
             fam.help = unescape_help(rest)
         return
     mtype = type_keyword(rest) if rest else None
-    if rest and (fam is not None and fam.type is not None):
-        return  # a second TYPE, or one after samples: Prometheus takes it, the first stays
     if rest and mtype is None:
         parsed.drop("invalid_type")
         return
+    if fam is not None and fam.type is not None:
+        return  # a second TYPE, or one after samples: Prometheus takes it, the first stays
     if fam is None:
         fam = fams[name] = ParsedFamily(name, None, False, rw.wanted(name))
     if mtype is not None:
@@ -557,7 +557,7 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
     if not rest:
         return None
     # Prometheus reads the rest of the line after the name as the text, less its first
-    # character: `# HELP a{ x` is HELP text for `a`. A name running into other text is so
-    # the same as a name and a blank (Go's text parser would refuse it).
-    return kind, name, rest[1:].lstrip(BLANKS)
+    # character: `# HELP a{ x` is HELP text ` x` for `a`, `# TYPE a{gauge` a TYPE line (Go's
+    # text parser would refuse both). After a blank, blanks are left out as Go does.
+    return kind, name, rest.lstrip(BLANKS) if rest[0] in BLANKS else rest[1:]
 
