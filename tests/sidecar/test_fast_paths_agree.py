@@ -2,14 +2,14 @@
 
 expfmt.parse() reads a body line by line (the reference, expfmt.lines), a slice at a time
 with C-level passes (expfmt.slices), or by replaying the layout of the same source's
-previous body (expfmt.template). tests/sidecar/fast_paths.py mutates seeded documents and realistic bodies
-(one byte changed, added or removed, a value made long, odd or cut, a line dropped or
-doubled, the last newline removed), parses each mutated body after a scrape of the good one
-with the same Rewriter (so the Template is tried first), with a fresh Rewriter (the slice
-path where the rewriter allows it) and with the reference alone (fast=False), and compares the rendered
-output, the drops and each family's lines and series identities; files of a glob meet each
-other's Templates. It runs in a subprocess with a time-out, as a parse that backtracks
-holds the GIL: a hang ends as a failure.
+previous body (expfmt.template). tests/sidecar/fast_paths.py mutates seeded documents and
+realistic bodies (one byte changed, added or removed, a value made long, odd or cut, a
+line dropped or doubled, the last newline removed), parses each mutated body after a
+scrape of the good one with the same Rewriter (so the Template is tried first), with a
+fresh Rewriter (the slice path where the rewriter allows it) and with the reference alone
+(fast=False), and compares the rendered output, the drops and each family's lines and
+series identities; files of a glob meet each other's Templates. It runs in a subprocess
+with a time-out, as a parse that backtracks holds the GIL: a hang ends as a failure.
 """
 from __future__ import annotations
 
