@@ -130,3 +130,15 @@ def test_a_body_without_its_last_newline_is_served_by_the_template_path_too():
         rw.rotate()
         assert render(parsed.families.values()).endswith('b{exporter_name="x"} %s\n' % value)
     assert rw.templates[0] is not None
+
+
+def test_a_line_starting_with_a_nul_byte_ends_the_body_and_what_follows_is_counted():
+    # A Prometheus scraping `a 1\n\x00\nb 2\n` stores `a` alone and reports no error (the
+    # oracle's kind nul_ends_the_body); the merge serves the same and counts the lost line.
+    for text, lost in (("a 1\n\x00\nb 2\n", 1), ("a 1\n \x00x\n\x00\n\nc 3\n# d", 3),
+                       ("a 1\n\x00\x00\n\x00", 0)):
+        parsed = parse(text, Rewriter(rewrite=False))
+        assert render(parsed.families.values()) == "# TYPE a untyped\na 1\n"
+        assert parsed.dropped == ({"invalid_line": lost} if lost else {})
+    body = "".join("a%d 1\n" % i for i in range(9000)) + "\x00\n" + "b 2\n" * 9000
+    assert parse(body, Rewriter(rewrite=False)).dropped == {"invalid_line": 9000}

@@ -2,11 +2,15 @@
 
 Why not prometheus_client's parser: a parse and re-encode is about 10x slower, regroups
 nothing, mangles counter names and accepts what Prometheus rejects. Here a line is accepted
-exactly when Prometheus' text parser (Go, `expfmt.TextParser`, which `promtool check metrics`
-runs) accepts it, and it is written out in a canonical form that Prometheus' scrape parser
-(`textparse.PromParser`) reads too. Where the two Go parsers differ, the stricter one wins:
-negative timestamps, a repeated `le`/`quantile` label and `gauge_histogram` are refused.
-tests/sidecar/test_expfmt_differential.py holds this against promtool on a generated corpus.
+when Prometheus' scrape parser (`textparse.PromParser`: what a Prometheus scraping the
+exporter directly stores) accepts it, and it is written out in a canonical form that Go's
+text parser (`expfmt.TextParser`, which `promtool check metrics` runs) reads too: blanks at
+the end and pairs without commas are left out, label values escaped, a histogram or summary
+whose `le`/`quantile` is no float served untyped (lines.untype), a later HELP or TYPE ignored.
+Where the scrape parser is stricter, the merge is too (negative timestamps, a repeated
+`le`/`quantile` label, `gauge_histogram`); it stays as lenient as promtool for `+5` as a
+timestamp and a TYPE keyword in any case. tests/sidecar/test_prometheus_oracle.py holds this
+against a real Prometheus, tests/sidecar/test_expfmt_differential.py against promtool.
 
 A rejected line is dropped and counted, and is as if absent: it creates no family. Labels are
 spliced into the label text without re-encoding values, and lines are grouped into families
@@ -31,7 +35,7 @@ from typing import Iterable, List, Optional, Union
 
 from ...exposition import header_lines
 from .grammar import escape_name, unescape_help
-from .lines import escape_families, read_lines, untype
+from .lines import escape_families, lost_lines, read_lines, untype
 from .model import (MAX_LINE, BodyState, Pacer, Parsed, ParsedFamily, Recorder, Rewriter,
                     body_slices, decode, full_identity, label_text, series_identity)
 from .slices import read_slice
@@ -68,6 +72,9 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     bulk = fast and rw.bulk
     for lines in chain(body_slices(body, parsed, st.pacer), (None,)):
         more = lines is not None  # else no slice follows: carried lines are read now
+        if st.ended:  # at a NUL byte: what follows is lost, counted
+            st.bad += lost_lines(lines or [])
+            continue
         if st.carry:
             lines = st.carry + (lines or [])
             st.carry = []

@@ -15,10 +15,10 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .grammar import (BLANKS, COMMENT_FAST, NAME_AT, PAIR, PAIR_ANY, QUOTED_AT, QUOTED_HEAD,
                       QUOTED_ITEM, SAMPLE_FAST, SAMPLE_LOOSE, VALUE, VALUE_ESCAPE,
-                      canonical_timestamp,
-                      escape_name, in_range, is_go_float, type_keyword, unescape_help, unquote)
-from .model import (MAX_LINE, NAP_LINES, BodyState, Hit, Identity, Parsed, ParsedFamily, Rewriter,
-                    SeriesHit, plain_key, series_identity)
+                      canonical_timestamp, escape_name, in_range, is_go_float, type_keyword,
+                      unescape_help, unquote)
+from .model import (MAX_LINE, NAP_LINES, BodyState, Hit, Identity, Pacer, Parsed,
+                    ParsedFamily, Rewriter, SeriesHit, plain_key, series_identity)
 
 # tokenize()'s end of the name-and-labels part, for a line that gives no sample: a blank
 # line, an invalid line, a comment after blanks, a line whose label names collide once
@@ -87,9 +87,17 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
             hit, key, value, ts, head = tokenize(line, rw)
             if head in _SLOW_ENDS:
                 pacer.nap()
+            if head == END_INVALID and line.lstrip(BLANKS)[:1] == "\x00":
+                # Prometheus' scrape parser reads a NUL byte there as the body's end (a
+                # file padded with zeros after a crash); what follows is lost, counted.
+                bad += lost_lines(lines[at:])
+                st.ended = True
+                if rec is not None:
+                    rec.whole = False
+                break
             if head == END_INVALID and _quotes(line) & 1:
                 # A label value left open: Prometheus reads on, the newline included.
-                span = _value_span(lines, at, more)
+                span = _value_span(lines, at, more, pacer)
                 if span == 0:
                     st.carry = lines[at:]
                     break
@@ -173,18 +181,26 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
 _CUT = frozenset(("invalid_utf8", "line_too_long"))
 
 
+def lost_lines(lines: Sequence[str]) -> int:
+    """The number of lines holding more than NUL bytes and blanks (lines after a body's end
+    at a NUL byte: lost, so counted as invalid)."""
+    return sum(1 for x in lines if x.strip(" \t\x00"))
+
+
 def _quotes(line: str) -> int:
     """The number of quotes in `line` that open or close a label value (not `\\"`)."""
     return line.replace("\\\\", "").replace('\\"', "").count('"')
 
 
-def _value_span(lines: Sequence[str], at: int, more: bool) -> Optional[int]:
+def _value_span(lines: Sequence[str], at: int, more: bool, pacer: Pacer) -> Optional[int]:
     """How many lines from lines[at], a line that leaves a label value open, Prometheus'
     scrape parser reads as one (a raw newline is part of a label value): up to the line
     that closes the value (its quotes leave none open); None if no line does within
     MAX_LINE characters, 0 if the slice ends first and `more` lines follow."""
     size = len(lines[at])
     for i in range(at + 1, len(lines)):
+        if not i % NAP_LINES:
+            pacer.nap()  # up to MAX_LINE empty lines
         size += len(lines[i]) + 1
         if size > MAX_LINE:
             return None
