@@ -542,12 +542,12 @@ KINDS = [
     Kind("nul_ends_the_body",
          "a line starting with a NUL byte (after blanks, if any): Prometheus' scrape parser "
          "reads it as the end of the body and stores what came before (a file padded with "
-         "zeros after a crash); the merge serves the same, and counts only lines after it "
-         "that hold more than NUL bytes and blanks (lost: test_expfmt_differential.py)",
+         "zeros after a crash); the merge reads a line of NUL bytes and blanks as a blank "
+         "line (and serves what follows: test_expfmt_differential.py)",
          (("a 1", "\x00"), ("# TYPE a gauge", "a 1", "\x00\x00\x00", "\x00"),
           ("a 1", "  \x00")),
          lambda doc: any(x.lstrip(" \t").startswith("\x00") for x in doc),
-         lambda line: line.lstrip(" \t").startswith("\x00")),
+         lambda line: not line.strip(" \t\x00")),
 ]
 
 

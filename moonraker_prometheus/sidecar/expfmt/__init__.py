@@ -35,7 +35,7 @@ from typing import Iterable, List, Optional, Union
 
 from ...exposition import header_lines
 from .grammar import escape_name, unescape_help
-from .lines import escape_families, lost_lines, read_lines, untype
+from .lines import escape_families, read_lines, untype
 from .model import (MAX_LINE, BodyState, Pacer, Parsed, ParsedFamily, Recorder, Rewriter,
                     body_slices, decode, full_identity, label_text, series_identity)
 from .slices import read_slice
@@ -72,9 +72,6 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     bulk = fast and rw.bulk
     for lines in chain(body_slices(body, parsed, st.pacer), (None,)):
         more = lines is not None  # else no slice follows: carried lines are read now
-        if st.ended:  # at a NUL byte: what follows is lost, counted
-            st.bad += lost_lines(lines or [])
-            continue
         if st.carry:
             lines = st.carry + (lines or [])
             st.carry = []

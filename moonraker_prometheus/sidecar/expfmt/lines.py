@@ -87,14 +87,6 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
             hit, key, value, ts, head = tokenize(line, rw)
             if head in _SLOW_ENDS:
                 pacer.nap()
-            if head == END_INVALID and line.lstrip(BLANKS)[:1] == "\x00":
-                # Prometheus' scrape parser reads a NUL byte there as the body's end (a
-                # file padded with zeros after a crash); what follows is lost, counted.
-                bad += lost_lines(lines[at:])
-                st.ended = True
-                if rec is not None:
-                    rec.whole = False
-                break
             if head == END_INVALID and _quotes(line) & 1:
                 # A label value left open: Prometheus reads on, the newline included.
                 span = _value_span(lines, at, more, pacer)
@@ -112,7 +104,7 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
             if hit is None:
                 if head == END_COMMENT:
                     comment(line.lstrip(BLANKS), st)
-                elif head == END_INVALID:
+                elif head == END_INVALID and line.strip(_PADDING):
                     bad += 1
                 elif head == END_COLLISION:
                     parsed.drop("escape_collision")
@@ -177,14 +169,12 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
     st.dups += dups
 
 
+# A line of NUL bytes and blanks alone is as a blank line: Prometheus' scrape parser reads a
+# NUL byte starting a line as the end of the body and stores what came before (a file
+# padded with zeros after a crash). The merge reads on (a line after it is not lost).
+_PADDING = BLANKS + "\x00"
 # Drops by body_slices() that leave out lines: lines either side of one do not join.
 _CUT = frozenset(("invalid_utf8", "line_too_long"))
-
-
-def lost_lines(lines: Sequence[str]) -> int:
-    """The number of lines holding more than NUL bytes and blanks (lines after a body's end
-    at a NUL byte: lost, so counted as invalid)."""
-    return sum(1 for x in lines if x.strip(" \t\x00"))
 
 
 def _quotes(line: str) -> int:

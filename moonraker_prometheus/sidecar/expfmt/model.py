@@ -422,14 +422,13 @@ class BodyState:
     body; `quoted` the families with lines of UTF-8 names, by id(); `untyped` the
     histograms and summaries to serve untyped (a line whose `le` or `quantile` is no float),
     by id(); `carry` the lines from one that leaves a label value open to the end of the
-    last slice, read with the next; `ended` is set at a line starting with a NUL byte (the
-    body's end to Prometheus); `count`, `bad` and `dups` count the samples kept, the invalid
-    lines and the repeated series. `rec` is the Recorder of a body whose Template is
+    last slice, read with the next; `count`, `bad` and `dups` count the samples kept, the
+    invalid lines and the repeated series. `rec` is the Recorder of a body whose Template is
     being made, or None.
     """
 
     __slots__ = ("rw", "parsed", "rec", "pacer", "fams", "owner", "seen", "quoted", "untyped",
-                 "carry", "ended", "count", "bad", "dups")
+                 "carry", "count", "bad", "dups")
 
     def __init__(self, rw: Rewriter, parsed: Parsed, rec: Optional[Recorder]) -> None:
         self.rw = rw
@@ -442,5 +441,4 @@ class BodyState:
         self.quoted: Dict[int, ParsedFamily] = {}
         self.untyped: Dict[int, ParsedFamily] = {}
         self.carry: List[str] = []
-        self.ended = False
         self.count = self.bad = self.dups = 0
