@@ -57,7 +57,7 @@ def ours(bodies: List[bytes], rws: List[Rewriter]) -> str:
 
 def validation_floor(bodies: List[bytes]) -> str:
     """The least a first scrape of these bodies does in pure Python with a validating
-    regex: decode each body, validate every line (expfmt._LINES, one findall), gather its
+    regex: decode each body, validate every line (expfmt.slices._LINES, one findall), gather its
     series in a set (duplicates) and splice one label in with one replace. No families,
     no HELP/TYPE, no template for the next scrape: a floor, not a merge."""
     out = []

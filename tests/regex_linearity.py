@@ -14,6 +14,7 @@ time at `n` and at `4n` is compared, `n` grown until a match takes long enough t
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import pkgutil
@@ -49,22 +50,28 @@ def package_patterns() -> Dict[str, Pattern[str]]:
     globals that are patterns, patterns in a global dict, list or tuple, and patterns in the
     fields of a global dataclass instance (catalogue ObjectKinds)."""
     found: Dict[str, Pattern[str]] = {}
+    home: Dict[str, bool] = {}  # by qualified name: its module assigns it (not imported)
     package = importlib.import_module(PACKAGE)
     names = [PACKAGE] + [m.name for m in pkgutil.walk_packages(package.__path__, PACKAGE + ".")]
     for module_name in names:
         if module_name.endswith("__main__"):
             continue
         module = importlib.import_module(module_name)
+        source = inspect.getsource(module)
         for attr, value in vars(module).items():
             if getattr(value, "__module__", module_name) != module_name and not isinstance(
                     value, (re.Pattern, dict, list, tuple)) and not is_dataclass(value):
                 continue
             for suffix, pattern in _patterns_in(value):
                 if getattr(module, "__name__", "") == module_name:
-                    found.setdefault("%s.%s%s" % (module_name, attr, suffix), pattern)
-    # A pattern imported from another module is listed once, under its home.
+                    name = "%s.%s%s" % (module_name, attr, suffix)
+                    found.setdefault(name, pattern)
+                    home[name] = re.search(r"^%s\b[^=\n]*=" % re.escape(attr), source,
+                                           re.M) is not None
+    # A pattern imported from another module is listed once, under its home: the module
+    # that assigns it (else the shortest name).
     by_id: Dict[int, str] = {}
-    for name in sorted(found, key=len):
+    for name in sorted(found, key=lambda n: (not home[n], len(n), n)):
         by_id.setdefault(id(found[name]), name)
     return {name: found[name] for name in sorted(set(by_id.values()))}
 

@@ -1,14 +1,14 @@
 """Differential check of expfmt.parse()'s fast paths against its line-by-line reference.
 
-parse() reads a body three ways: line by line (the reference), a slice at a time with
-C-level passes (`_bulk_slice`, when `rw.bulk` is set), and by replaying the previous
+parse() reads a body three ways: line by line (the reference, expfmt.lines), a slice at a
+time with C-level passes (expfmt.slices.read_slice, when `rw.bulk` is set), and by replaying the previous
 scrape's layout (`Template.apply`, when the same Rewriter parsed a body at the same
 position in the previous scrape). For each base body (the seeded documents of
 expfmt_corpus.documents() and realistic bodies), rewriter and mutation of the body, three
 parses of the mutated body must give the same result: after a first scrape of the unmutated
 body with the same Rewriter (so its Template is tried first), with a fresh Rewriter that may
 use the slice path, and the reference (a fresh Rewriter with `bulk` off: no Template, no
-slice). Which path ran is seen by wrapping Template.apply and _bulk_slice (each wrapper
+slice: `parse(..., fast=False)`). Which path ran is seen by wrapping Template.apply and read_slice (each wrapper
 calls the real function and notes whether it did the work); every parse is timed.
 
 A source reading several files keeps a Template per position: globs() has files swapped,
@@ -33,6 +33,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 from bench.merge_corpus import node_like
 from moonraker_prometheus.sidecar import expfmt
 from moonraker_prometheus.sidecar.expfmt import Parsed, Rewriter, parse, render
+from moonraker_prometheus.sidecar.expfmt.model import MAX_LINE, SLICE_BYTES
+from moonraker_prometheus.sidecar.expfmt.template import Template
 from tests.sidecar.expfmt_corpus import documents
 
 Body = Union[bytes, str]
@@ -170,7 +172,7 @@ def short_lines(lines: int = 4700) -> str:
                                       i % 7) for i in range(lines))
 
 
-# Bodies of several slices (expfmt._SLICE_BYTES), mutated under fewer rewriters.
+# Bodies of several slices (SLICE_BYTES), mutated under fewer rewriters.
 BIG = {"node_like_big": ("as_is", "labels"), "short_lines": ("tagged", "no_rewrite_filtered")}
 
 
@@ -190,7 +192,7 @@ def bases(quick: bool) -> List[Tuple[str, bytes]]:
 
 
 # Values put in place of a sample's value: long ones (30, 400 and 5000 digits, a line over
-# expfmt.MAX_LINE), exponent forms that overflow or nearly do, other spellings, cut ones,
+# MAX_LINE), exponent forms that overflow or nearly do, other spellings, cut ones,
 # and a bad value after a good prefix.
 LONG_VALUES = ["1" * 30, "1" * 400, "1" * 5000, "9" * 309, "9" * 310, "1." + "0" * 5000,
                "0." + "9" * 400, "-" + "9" * 400, "1" * 41, "1" * 40, "1" * 70000]
@@ -249,8 +251,8 @@ def mutations(body: bytes, rnd: random.Random, quick: bool
     head = [0] + list(accumulate(len(x) + 1 for x in lines))  # where each line starts
     many = len(lines) > 20
     picked = sorted(rnd.sample(range(len(lines)), 12)) if many else range(len(lines))
-    if len(body) > expfmt._SLICE_BYTES:  # the lines around each slice's end too
-        ends = range(expfmt._SLICE_BYTES, len(body), expfmt._SLICE_BYTES)
+    if len(body) > SLICE_BYTES:  # the lines around each slice's end too
+        ends = range(SLICE_BYTES, len(body), SLICE_BYTES)
         near = {i + d for i in range(len(lines)) for d in (-1, 0, 1)
                 if any(head[i] <= end < head[i] + len(lines[i]) + 1 for end in ends)}
         picked = sorted(set(picked) | {i for i in near if 0 <= i < len(lines)})
@@ -291,27 +293,27 @@ def mutations(body: bytes, rnd: random.Random, quick: bool
 
 
 class Paths:
-    """Notes which path parse() took: wraps Template.apply and expfmt._bulk_slice (the
+    """Notes which path parse() took: wraps Template.apply and expfmt.read_slice (the
     module global parse() calls) with functions that call them and record whether they
-    did the work (a Parsed, a count) or declined (None)."""
+    did the work (a Parsed, True) or declined (None, False)."""
 
     def __init__(self) -> None:
         self.applied: List[bool] = []
         self.sliced: List[bool] = []
-        apply, bulk = expfmt.Template.apply, expfmt._bulk_slice
+        apply, bulk = Template.apply, expfmt.read_slice
 
-        def noted_apply(template: expfmt.Template, body):  # type: ignore[no-untyped-def]
+        def noted_apply(template: Template, body):  # type: ignore[no-untyped-def]
             done = apply(template, body)
             self.applied.append(done is not None)
             return done
 
         def noted_bulk(*args):  # type: ignore[no-untyped-def]
-            kept = bulk(*args)
-            self.sliced.append(kept is not None)
-            return kept
+            done = bulk(*args)
+            self.sliced.append(done)
+            return done
 
-        expfmt.Template.apply = noted_apply  # type: ignore[assignment]
-        expfmt._bulk_slice = noted_bulk  # type: ignore[assignment]
+        Template.apply = noted_apply  # type: ignore[method-assign]  # noting, then calling it
+        expfmt.read_slice = noted_bulk  # type: ignore[attr-defined]  # the same
 
     def clear(self) -> None:
         self.applied, self.sliced = [], []
@@ -324,11 +326,12 @@ def outcome(parsed: Parsed) -> Tuple[str, Dict[str, int], list]:
     return render(parsed.families.values()), dict(parsed.dropped), details
 
 
-def _timed(body: Body, rw: Rewriter, problems: List[str], what: str) -> tuple:
-    """outcome() of parse(body, rw), or the exception it raised (a problem too)."""
+def _timed(body: Body, rw: Rewriter, problems: List[str], what: str, fast: bool = True
+           ) -> tuple:
+    """outcome() of parse(body, rw, fast=fast), or the exception it raised (a problem too)."""
     began = time.perf_counter()
     try:
-        done = outcome(parse(body, rw))
+        done = outcome(parse(body, rw, fast=fast))
     except Exception as e:  # noqa: BLE001 - any exception out of parse() is a bug
         problems.append("%s raised %r" % (what, e))
         done = ("raised %s" % type(e).__name__, {}, [])
@@ -344,12 +347,9 @@ def compare(original: Body, mutated: Body, make: Callable[[], Rewriter], paths: 
     a parse over MAX_SECONDS, a path that did not run as it should (`canonical`: the
     Template must replay the original body itself)."""
     problems: List[str] = []
-    # The reference: bulk off and no Template (a fresh Rewriter), so neither fast path runs.
-    ref_rw = make()
-    ref_rw.bulk = False
-    assert not ref_rw.templates
+    # The reference alone (fast=False): neither fast path runs.
     paths.clear()
-    reference = _timed(mutated, ref_rw, problems, "the reference")
+    reference = _timed(mutated, make(), problems, "the reference", fast=False)
     if paths.applied or paths.sliced:
         problems.append("a fast path ran in the reference parse")
     # The template path: the same Rewriter scraped the original body before.
@@ -513,9 +513,7 @@ def compare_globs(out=sys.stdout) -> Dict[str, int]:
             for at, body in enumerate(second):
                 counts["cases"] += 1
                 problems: List[str] = []
-                ref_rw = make()
-                ref_rw.bulk = False
-                reference = _timed(body, ref_rw, problems, "the reference")
+                reference = _timed(body, make(), problems, "the reference", fast=False)
                 template = rw.templates.get(at)
                 paths.clear()
                 got = _timed(body, rw, problems, "body %d of the second scrape" % at)

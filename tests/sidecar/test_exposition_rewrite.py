@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import random
 import re
+from typing import List, Optional
 
 from moonraker_prometheus.sidecar import expfmt
 from moonraker_prometheus.sidecar.expfmt import Parsed, Rewriter, decode, parse, render
+from moonraker_prometheus.sidecar.expfmt.model import BodyState
 from tests.sidecar.expfmt_corpus import COMMENTS, SAMPLES, documents
 from tests.sidecar.support import promtool_check, series_ids
 
@@ -214,8 +216,8 @@ def _valid_alone(line: str) -> bool:
 
 
 def _big_body(rnd: random.Random) -> str:
-    """A few slices' worth (see expfmt._SLICE_BYTES) of what exporters write, with the
-    lines the slice-at-a-time reading must leave to _tokenize() mixed in."""
+    """A few slices' worth (see expfmt.model.SLICE_BYTES) of what exporters write, with the
+    lines the slice-at-a-time reading must leave to the reference mixed in."""
     out = []
     for block in range(160):
         out += ["# HELP c%d Counter." % block, "# TYPE c%d counter" % block]
@@ -246,9 +248,16 @@ def test_a_first_scrape_read_a_slice_at_a_time_parses_as_line_by_line(monkeypatc
         "big{i=x} 1\n" + "".join('big{i="%d",j="x"} 1\n' % i for i in range(9))
     bodies = [_big_body(rnd), spanning] + ["".join(x + "\n" for x in doc)
                                            for doc in valid + documents()[:200]]
-    read = []
-    bulk_slice = expfmt._bulk_slice
-    monkeypatch.setattr(expfmt, "_bulk_slice", lambda *a: read.append(bulk_slice(*a)) or read[-1])
+    read: List[Optional[int]] = []  # per slice: samples the slice path kept, None if declined
+    read_slice = expfmt.read_slice
+
+    def counting(lines: List[str], st: BodyState) -> bool:
+        before = st.count
+        done = read_slice(lines, st)
+        read.append(st.count - before if done else None)
+        return done
+
+    monkeypatch.setattr(expfmt, "read_slice", counting)
 
     def rewriters():
         return [Rewriter(rewrite=False), Rewriter([("exporter_name", "n"), ("site", "x")]),
@@ -267,7 +276,8 @@ def test_a_first_scrape_read_a_slice_at_a_time_parses_as_line_by_line(monkeypatc
 
 
 def test_a_canonical_body_is_read_without_tokenizing_a_line(monkeypatch):
-    monkeypatch.setattr(expfmt, "_tokenize", None)  # calling it fails the test
+    monkeypatch.setattr(expfmt.lines, "tokenize", None)  # calling it fails the test
+    monkeypatch.setattr(expfmt.slices, "tokenize", None)
     text = "".join('# TYPE m%d gauge\nm%d{a="1",b="2"} 1\nm%d 2 17\n' % (i, i, i)
                    for i in range(2000))
     p = parse(text, Rewriter([("exporter_name", "n")]))

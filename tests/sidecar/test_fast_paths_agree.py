@@ -1,15 +1,15 @@
 """The fast paths of the parser give the reference's result for every body (issue 17).
 
-expfmt.parse() reads a body line by line (the reference), a slice at a time with C-level
-passes (_bulk_slice), or by replaying the layout of the same source's previous body
-(Template.apply). tests/sidecar/fast_paths.py mutates seeded documents and realistic bodies
-(one byte changed, added or removed, a value made long, odd or cut, a line dropped or
-doubled, the last newline removed), parses each mutated body after a scrape of the good one
-with the same Rewriter (so the Template is tried first), with a fresh Rewriter (the slice
-path where the rewriter allows it) and with the reference, and compares the rendered
-output, the drops and each family's lines and series identities; files of a glob meet each
-other's Templates. It runs in a subprocess with a time-out, as a parse that backtracks
-holds the GIL: a hang ends as a failure.
+expfmt.parse() reads a body line by line (the reference, expfmt.lines), a slice at a time
+with C-level passes (expfmt.slices), or by replaying the layout of the same source's
+previous body (expfmt.template). tests/sidecar/fast_paths.py mutates seeded documents and
+realistic bodies (one byte changed, added or removed, a value made long, odd or cut, a
+line dropped or doubled, the last newline removed), parses each mutated body after a
+scrape of the good one with the same Rewriter (so the Template is tried first), with a
+fresh Rewriter (the slice path where the rewriter allows it) and with the reference alone
+(fast=False), and compares the rendered output, the drops and each family's lines and
+series identities; files of a glob meet each other's Templates. It runs in a subprocess
+with a time-out, as a parse that backtracks holds the GIL: a hang ends as a failure.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from moonraker_prometheus.sidecar.expfmt import _SLICE_BYTES, Rewriter, parse, render
+from moonraker_prometheus.sidecar.expfmt import Rewriter, parse, render
+from moonraker_prometheus.sidecar.expfmt.model import SLICE_BYTES
 from tests.sidecar.fast_paths import REWRITERS
 from tests.sidecar.test_prometheus_oracle import KINDS, variants
 
@@ -119,9 +120,9 @@ def test_what_prometheus_takes_gives_the_reference_result_on_each_path():
     """The bodies of each kind Prometheus' scrape takes and Go's text parser refuses
     (test_prometheus_oracle.py), as written and without the last newline, under every
     rewriter: after a scrape of itself, and after a scrape of the next kind's body; and a
-    label value whose raw newlines span the end of a slice (_SLICE_BYTES)."""
+    label value whose raw newlines span the end of a slice (SLICE_BYTES)."""
     bodies = [b.decode() for k in KINDS for doc in k.bodies for b in variants(list(doc))]
-    lead = "a 1\n" * (_SLICE_BYTES // 4 - 2)
+    lead = "a 1\n" * (SLICE_BYTES // 4 - 2)
     bodies += [lead + 'a{b="x\nyy\nz"} 1\nb 2\n', lead + 'a{b="x\nyy\nz} 1\nb 2\n']
     cases = [[rw, a, b] for rw in REWRITERS for a, b in zip(bodies, bodies)] + [
         [rw, a, b] for rw in ("as_is", "tagged") for a, b in zip(bodies, bodies[1:])]
@@ -130,4 +131,4 @@ def test_what_prometheus_takes_gives_the_reference_result_on_each_path():
     assert counts["cases"] >= len(cases), counts
     long_value = parse(bodies[-2], Rewriter(rewrite=False))
     assert 'a{b="x\\nyy\\nz"} 1' in render(long_value.families.values())
-    assert long_value.dropped == {"duplicate_series": _SLICE_BYTES // 4 - 3}
+    assert long_value.dropped == {"duplicate_series": SLICE_BYTES // 4 - 3}
