@@ -33,6 +33,7 @@ from __future__ import annotations
 from itertools import chain
 from typing import Iterable, List, Optional, Union
 
+from .. import reasons
 from ...exposition import header_lines
 from .grammar import escape_name, unescape_help
 from .lines import escape_families, read_lines, untype
@@ -81,9 +82,9 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
             continue
         read_lines(lines, st, more)
     if st.bad:
-        parsed.drop("invalid_line", st.bad)
+        parsed.drop(reasons.INVALID_LINE, st.bad)
     if st.dups:
-        parsed.drop("duplicate_series", st.dups)
+        parsed.drop(reasons.DUPLICATE_SERIES, st.dups)
     if st.quoted:
         st.count -= escape_families(parsed, st.quoted)
     if st.untyped:
@@ -92,7 +93,7 @@ def parse(body: Union[str, bytes], rw: Rewriter, parsed: Optional[Parsed] = None
     if rec is not None:
         if st.untyped:
             rec.whole = False  # its slots went to a family that is no more
-        if "invalid_utf8" in parsed.dropped or "line_too_long" in parsed.dropped:
+        if reasons.INVALID_UTF8 in parsed.dropped or reasons.LINE_TOO_LONG in parsed.dropped:
             rec.whole = False  # lines body_slices() dropped are not in the recording
         rw.templates[index] = record(rec, parsed, st.count, rw.prefix)
     return parsed

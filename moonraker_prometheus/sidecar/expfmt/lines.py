@@ -13,6 +13,7 @@ from functools import partial
 from itertools import islice
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from .. import reasons
 from .grammar import (BLANKS, COMMENT_FAST, NAME_AT, PAIR, PAIR_ANY, QUOTED_AT, QUOTED_HEAD,
                       QUOTED_ITEM, SAMPLE_FAST, SAMPLE_LOOSE, VALUE, VALUE_ESCAPE,
                       canonical_timestamp, escape_name, in_range, is_go_float, type_keyword,
@@ -107,7 +108,7 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
                 elif head == END_INVALID and line.strip(_PADDING):
                     bad += 1
                 elif head == END_COLLISION:
-                    parsed.drop("escape_collision")
+                    parsed.drop(reasons.ESCAPE_COLLISION)
                 if rec is not None:
                     mark(0)
                     keep_fixed(line)
@@ -174,7 +175,7 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
 # padded with zeros after a crash). The merge reads on (a line after it is not lost).
 _PADDING = BLANKS + "\x00"
 # Drops by body_slices() that leave out lines: lines either side of one do not join.
-_CUT = frozenset(("invalid_utf8", "line_too_long"))
+_CUT = frozenset((reasons.INVALID_UTF8, reasons.LINE_TOO_LONG))
 
 
 def _quotes(line: str) -> int:
@@ -407,7 +408,7 @@ def escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
             if fam.count:
                 mine = claims(new, fam.type)
                 if not taken.isdisjoint(mine):
-                    parsed.drop("escape_collision", fam.count)
+                    parsed.drop(reasons.ESCAPE_COLLISION, fam.count)
                     lost += fam.count
                     quoted.pop(id(fam), None)
                     continue
@@ -440,7 +441,7 @@ def escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
             escaped.append(ident)  # type: ignore[arg-type]
         if len(escaped) != len(ids):
             fam.keep(flags)
-            parsed.drop("escape_collision", len(ids) - len(escaped))
+            parsed.drop(reasons.ESCAPE_COLLISION, len(ids) - len(escaped))
             lost += len(ids) - len(escaped)
         fam.ids = escaped
     return lost
@@ -522,7 +523,7 @@ def comment(line: str, st: BodyState) -> None:
         return
     mtype = type_keyword(rest) if rest else None
     if rest and mtype is None:
-        parsed.drop("invalid_type")
+        parsed.drop(reasons.INVALID_TYPE)
         return
     if fam is not None and fam.type is not None:
         return  # a second TYPE, or one after samples: Prometheus takes it, the first stays
@@ -551,14 +552,14 @@ def _comment_parts(line: str, parsed: Parsed) -> Optional[Tuple[str, str, str]]:
     m = NAME_AT.match(rest) or QUOTED_AT.match(rest)
     if m is None:
         if rest:
-            parsed.drop("invalid_line")  # not a metric name
+            parsed.drop(reasons.INVALID_LINE)  # not a metric name
         return None
     name = m.group()
     rest = rest[m.end():]
     if name[0] == '"':  # a UTF-8 name (Prometheus 3), escaped when served
         name = unquote(name)
         if not name:
-            parsed.drop("invalid_line")
+            parsed.drop(reasons.INVALID_LINE)
             return None
     if not rest:
         return None

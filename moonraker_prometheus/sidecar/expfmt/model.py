@@ -13,6 +13,7 @@ from itertools import compress
 from typing import (TYPE_CHECKING, Dict, Iterable, Iterator, List, NamedTuple, Optional,
                     Pattern, Sequence, Set, Tuple, Union)
 
+from .. import reasons
 from ...exposition import escape_label_value, format_labels
 from .grammar import PAIR, escape_name
 
@@ -336,7 +337,7 @@ def decode(body: bytes, parsed: Parsed) -> str:
         try:
             good.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            parsed.drop("invalid_utf8")
+            parsed.drop(reasons.INVALID_UTF8)
     return "\n".join(good)
 
 def body_slices(body: Union[str, bytes], parsed: Parsed, pacer: Pacer) -> Iterator[List[str]]:
@@ -357,7 +358,7 @@ def body_slices(body: Union[str, bytes], parsed: Parsed, pacer: Pacer) -> Iterat
         else:
             end = body.rfind(newline, start, start + SLICE_BYTES + 1)  # type: ignore[arg-type]
             if end < 0:  # the line at `start` is longer than a slice
-                parsed.drop("line_too_long")
+                parsed.drop(reasons.LINE_TOO_LONG)
                 start = _line_after(body, start, newline, pacer)
                 continue
         piece = body[start:end]
@@ -365,7 +366,7 @@ def body_slices(body: Union[str, bytes], parsed: Parsed, pacer: Pacer) -> Iterat
         lines = text.split("\n")
         if len(text) > MAX_LINE and _has_long_line(text):
             short = [x for x in lines if len(x) <= MAX_LINE]
-            parsed.drop("line_too_long", len(lines) - len(short))
+            parsed.drop(reasons.LINE_TOO_LONG, len(lines) - len(short))
             lines = short
         yield lines
         start = end + 1
