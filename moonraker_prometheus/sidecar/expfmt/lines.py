@@ -133,9 +133,8 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
             ident: Identity
             if type(hit) is str:
                 name, ident, le_ok, q_ok = hit, key, True, True
-            else:
-                # a SeriesHit (not cast(): a call per line)
-                name, _, ident, le_ok, q_ok = hit  # type: ignore[misc,str-unpack,assignment]
+            else:  # a SeriesHit (not cast() to say so: a call per line)
+                name, _, ident, le_ok, q_ok = hit  # type: ignore[misc,str-unpack,assignment]  # ^
             try:
                 fam = st.owner[name]
             except KeyError:
@@ -422,7 +421,7 @@ def escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
             parsed.families.setdefault(fam.name, fam)
     for fam in quoted.values():
         ids: List[Union[str, Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], str]]] = \
-            fam.identities()  # type: ignore[assignment]
+            fam.identities()  # type: ignore[assignment]  # QuotedIdentity until escaped
         # A series (of a histogram or summary: its labels but `le`/`quantile`), escaped, is
         # owned by its lines of legacy names (None), else by its first spelling as written.
         special = _SPECIAL_LABELS.get(fam.type or "")
@@ -432,13 +431,13 @@ def escape_families(parsed: Parsed, quoted: Dict[int, ParsedFamily]) -> int:
         escaped: List[str] = []
         for ident in ids:
             if type(ident) is tuple:
-                (_, written), ident = ident  # type: ignore[misc]
+                (_, written), ident = ident
                 spelling = tuple(x for x in written if x[0] != special) if special else written
                 if owner.setdefault(_series_group(ident, special), spelling) != spelling:
                     flags.append(False)
                     continue
             flags.append(True)
-            escaped.append(ident)  # type: ignore[arg-type]
+            escaped.append(ident)  # type: ignore[arg-type]  # a str: unpacked above
         if len(escaped) != len(ids):
             fam.keep(flags)
             parsed.drop(reasons.ESCAPE_COLLISION, len(ids) - len(escaped))

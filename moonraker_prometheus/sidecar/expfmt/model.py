@@ -356,7 +356,9 @@ def body_slices(body: Union[str, bytes], parsed: Parsed, pacer: Pacer) -> Iterat
         if total - start <= SLICE_BYTES:
             end = total
         else:
-            end = body.rfind(newline, start, start + SLICE_BYTES + 1)  # type: ignore[arg-type]
+            # newline has the type of body (mypy cannot pair the two unions)
+            stop = start + SLICE_BYTES + 1
+            end = body.rfind(newline, start, stop)  # type: ignore[arg-type]  # above
             if end < 0:  # the line at `start` is longer than a slice
                 parsed.drop(reasons.LINE_TOO_LONG)
                 start = _line_after(body, start, newline, pacer)
@@ -390,7 +392,7 @@ def _line_after(body: Union[str, bytes], start: int, newline: Union[str, bytes],
     """Where the line after the one at `start` begins (or len(body)), found a window of
     MAX_LINE at a time."""
     while start < len(body):
-        end = body.find(newline, start, start + MAX_LINE)  # type: ignore[arg-type]
+        end = body.find(newline, start, start + MAX_LINE)  # type: ignore[arg-type]  # same type
         if end >= 0:
             return end + 1
         start += MAX_LINE

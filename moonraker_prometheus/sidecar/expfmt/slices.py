@@ -116,7 +116,7 @@ def read_slice(lines: List[str], st: BodyState) -> bool:
                 return False
             hits[i] = hit
             keys[i] = key
-            ids[i] = key if type(hit) is str else hit.ident  # type: ignore[union-attr,assignment]
+            ids[i] = key if type(hit) is str else hit.ident  # type: ignore[union-attr]  # SeriesHit
     unique = set(ids)
     if len(unique) != n or not seen.isdisjoint(unique):
         return False

@@ -127,7 +127,7 @@ class Template:
                 chunks = ((0, len(lines)),) if len(lines) <= _FEW else _join_chunks(lines)
                 for a, b in chunks:
                     fam.add_block("\n".join(lines[a:b]), b - a,
-                                  list(ids[a:b]))  # type: ignore[index]
+                                  list(ids[a:b]))  # type: ignore[index]  # set with keys
                     pacer.nap()
             elif splices is not None:
                 picked = samples[where] if isinstance(where, slice) else list(map(
