@@ -402,3 +402,39 @@ def test_history_outcomes_keep_at_most_max_entries_statuses():
     outcomes = asyncio.run(run())
     assert len(outcomes) == 100 and outcomes["completed"] == 150.0
     assert conn.bounds.limited == {"entries": 52}
+
+
+def test_a_silent_moonraker_is_closed_with_reason_timeout(monkeypatch):
+    """A real tornado websocket server that accepts and then sends nothing (a network cut
+    that closes no socket): the connection closes with reason timeout, not
+    message_too_large."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+    from tornado.websocket import WebSocketHandler
+
+    from moonraker_prometheus.remote import client
+
+    monkeypatch.setattr(client, "PING_SECONDS", 0.2)
+    monkeypatch.setattr(client, "SILENT_SECONDS", 0.5)
+
+    class Silent(WebSocketHandler):
+        def on_message(self, message: Any) -> None:
+            pass
+
+    async def run() -> Any:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(Application([("/websocket", Silent)]))
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        try:
+            conn = await client.connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None)
+            await asyncio.wait_for(conn.closed.wait(), 5)
+            failure = conn.failure
+            await conn.close()
+            return failure
+        finally:
+            server.stop()
+
+    failure = asyncio.run(run())
+    assert failure.reason == "timeout" and "nothing from Moonraker" in failure.detail

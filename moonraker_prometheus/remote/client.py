@@ -28,9 +28,13 @@ REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "aut
            "http_error", "closed", "message_too_large", "moonraker_error", "protocol")
 
 Notify = Callable[[str, Any], None]
-# Websocket pings: a connection whose peer went silent (a network cut, a host powered off
-# without closing its sockets) is closed when a ping gets no pong within the interval.
+# A connection whose peer went silent (a network cut, a host powered off without closing
+# its sockets) is closed when nothing came for SILENT_SECONDS: Moonraker pushes proc_stats
+# every second. Checked every PING_SECONDS, when a websocket ping also goes out (to keep
+# idle links alive; its pong is not waited for: tornado's ping timeout closes a socket the
+# same way as an oversized message, and fires on the exporter's own pauses).
 PING_SECONDS = 5.0
+SILENT_SECONDS = 10.0
 
 
 class ProbeFailure(Exception):
@@ -188,6 +192,7 @@ class Connection:
         self.last_message: Optional[float] = None  # loop time of the last message
         self._opened = asyncio.get_running_loop().time()
         self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def call(self, method: str, params: Optional[Dict[str, Any]] = None,
                    timeout: Optional[float] = None) -> Any:
@@ -221,7 +226,7 @@ class Connection:
             while True:
                 raw = await self._ws.read_message()
                 if raw is None:
-                    self._fail(self._why_closed(loop.time()))
+                    self._fail(self._why_closed())
                     return
                 self.messages += 1
                 self.last_message = loop.time()
@@ -261,17 +266,26 @@ class Connection:
         except Exception as e:
             self._fail(classify(e))
 
-    def _why_closed(self, now: float) -> ProbeFailure:
+    async def _watch(self) -> None:
+        """Closes the connection when Moonraker sent nothing for SILENT_SECONDS."""
+        loop = asyncio.get_running_loop()
+        while not self.closed.is_set():
+            await asyncio.sleep(PING_SECONDS)
+            if loop.time() - (self.last_message or self._opened) > SILENT_SECONDS:
+                self._fail(ProbeFailure("timeout", f"nothing from Moonraker for "
+                                                   f"{SILENT_SECONDS:g} s"))
+                self._ws.close()
+                return
+
+    def _why_closed(self) -> ProbeFailure:
         """Why the websocket closed: Moonraker closed it (its close code), or tornado did
-        on our side, for a message over max_message_size or a ping without a pong (a peer
-        silent for PING_SECONDS; Moonraker otherwise pushes every second)."""
+        on our side, for a message over max_message_size (the only close tornado starts
+        itself: its ping timeout is off, silence is _watch's)."""
         code = self._ws.close_code
         protocol = getattr(self._ws, "protocol", None)
         if code is None and getattr(protocol, "server_terminated", False):
-            if now - (self.last_message or self._opened) < PING_SECONDS:
-                return ProbeFailure("message_too_large",
-                                    "Moonraker sent a message over max_message_size")
-            return ProbeFailure("timeout", f"no answer to pings for {PING_SECONDS:g} s")
+            return ProbeFailure("message_too_large",
+                                "Moonraker sent a message over max_message_size")
         return ProbeFailure("closed", "Moonraker closed the websocket"
                                       + (f" (code {code})" if code else ""))
 
@@ -286,11 +300,12 @@ class Connection:
     async def close(self) -> None:
         """Closes the websocket and stops reading; waiting calls fail."""
         self._ws.close()
-        self._reader.cancel()
-        try:
-            await self._reader
-        except (asyncio.CancelledError, Exception):
-            pass
+        for task in (self._reader, self._watcher):
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
         self._fail(ProbeFailure("closed", "connection closed by the exporter"))
 
 
@@ -394,7 +409,7 @@ async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
                               follow_redirects=False)
         ws = await asyncio.wait_for(
             websocket_connect(request, max_message_size=max_message_size,
-                              ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS),
+                              ping_interval=PING_SECONDS, ping_timeout=0),
             connect_timeout + 1.0)
     except Exception as e:
         raise classify(e) from None
