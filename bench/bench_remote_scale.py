@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.bench_remote_record import DEFAULT_FIXTURE, load_or_record  # noqa: E402
-from simulator import free_port, wait_for  # noqa: E402
+from simulator import free_port  # noqa: E402
 from simulator.procs import REPO_ROOT, terminate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
