@@ -512,17 +512,30 @@ def test_a_printer_powered_off_shows_klippys_shutdown_then_recovers(printer, rem
     settle(moonraker)
 
 
-def test_any_target_with_allow_any_target_and_no_more_than_max_targets(printer, tmp_path):
+def test_any_target_with_allow_any_target_and_max_targets_bounding_only_unlisted_ones(
+        printer, tmp_path):
+    """max_targets 1: the unlisted printer takes the one slot; another unlisted address
+    answers probe_success 0, reason max_targets (HTTP 200), and a listed (refused) one is
+    still probed."""
     _, moonraker = printer
     target = target_of(moonraker)
+    listed = f"127.0.0.1:{free_port()}"
     config = tmp_path / "remote.yml"
     config.write_text("max_targets: 1\n")
-    exporter = Remote(str(tmp_path), "--allow-any-target", "--config", str(config))
+    exporter = Remote(str(tmp_path), "--allow-any-target", "--config", str(config),
+                      "--target", listed)
     try:
         found = wait_probe(exporter, target, ready_with_printer, 15)
         assert found["probe_success"] == 1.0
         status, body, _ = exporter.probe(f"127.0.0.1:{free_port()}")
-        assert status == 503 and "max_targets" in body
+        assert status == 200, body
+        found = values(body)
+        assert found["probe_success"] == 0.0
+        assert found['klipper_probe_failure_info{reason="max_targets"}'] == 1.0
+        status, body, _ = exporter.probe(listed, timeout_header="3")
+        assert status == 200 and values(body)['klipper_probe_failure_info{reason="refused"}']
+        own = values(exporter.get("/metrics")[1])
+        assert own["klipper_remote_probes_over_max_targets_total"] == 1.0
     finally:
         exporter.stop()
 

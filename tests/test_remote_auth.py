@@ -19,6 +19,7 @@ from simulator import Klippy, Moonraker
 from tests.test_remote import Remote, target_of, values
 
 PASSWORD = "s3cret-pw-for-the-exporter"
+WRONG_PASSWORD = "not-the-exporters-pw"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def locked(tmp_path_factory):
             (folder / "printer.key").write_text(key + "\n")
             (folder / "wrong.key").write_text("0" * 32 + "\n")
             (folder / "printer.password").write_text(PASSWORD + "\n")
+            (folder / "wrong.password").write_text(WRONG_PASSWORD + "\n")
             yield moonraker, key, folder
 
 
@@ -80,11 +82,18 @@ def test_credentials_from_files_open_the_printer(locked, tmp_path, credentials):
         remote.stop()
 
 
-@pytest.mark.parametrize("credentials", ["none", "wrong_key"])
+@pytest.mark.parametrize("credentials", ["none", "wrong_key", "wrong_password",
+                                         "unknown_user"])
 def test_missing_or_wrong_credentials_say_auth(locked, tmp_path, credentials):
+    """Moonraker 0.11 answers a wrong password or an unknown user with HTTP 400: auth,
+    logged as "login refused" with Moonraker's message, never the password."""
     moonraker, key, folder = locked
     target = target_of(moonraker)
-    settings = {"api_key_file": "wrong.key"} if credentials == "wrong_key" else {}
+    settings = {
+        "none": {}, "wrong_key": {"api_key_file": "wrong.key"},
+        "wrong_password": {"username": "exporter", "password_file": "wrong.password"},
+        "unknown_user": {"username": "nobody", "password_file": "printer.password"},
+    }[credentials]
     remote = Remote(str(tmp_path), "--config", config(folder, moonraker, **settings))
     try:
         found, body = probe_until(remote, target, lambda f: "probe_success" in f and any(
@@ -92,6 +101,12 @@ def test_missing_or_wrong_credentials_say_auth(locked, tmp_path, credentials):
         assert found["probe_success"] == 0.0
         assert found.get('klipper_probe_failure_info{reason="auth"}') == 1.0, remote.log()
         assert not [n for n in found if n.startswith("klipper_") and "probe" not in n]
+        log = remote.log()
+        if credentials == "wrong_password":
+            assert "login refused (HTTP 400: Invalid Password)" in log, log
+        if credentials == "unknown_user":
+            assert "login refused (HTTP 400: Unregistered User: nobody)" in log, log
+        assert PASSWORD not in log and WRONG_PASSWORD not in log
     finally:
         remote.stop()
 

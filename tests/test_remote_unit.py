@@ -83,6 +83,8 @@ targets:
     ("targets:\n  - address: x:1\n    password: hunter2\n", "targets[0].password"),
     ("targets:\n  - address: x:1\n    username: u\n", "targets[0]"),
     ("targets:\n  - address: x:1\n    tls: yes please\n", "targets[0].tls"),
+    ("targets:\n  - address: x:1\n  - address: X:1\n", "targets[1].address"),
+    ("targets:\n  - address: x:1\n    ca_file: ca.pem\n", "targets[0].ca_file"),
     ("tls_server_config:\n  cert_file: a.crt\n", "tls_server_config.key_file"),
     ("basic_auth_users:\n  prometheus: plaintext\n", "basic_auth_users.prometheus"),
 ])
@@ -90,6 +92,12 @@ def test_a_broken_config_names_its_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, "remote.yml", text))
     assert str(error.value).startswith(key), str(error.value)
+
+
+def test_an_address_listed_twice_names_both_entries(tmp_path):
+    with pytest.raises(ConfigError, match=r"x:1 is listed twice \(also targets\[0\]\)"):
+        load_config(write(tmp_path, "remote.yml",
+                          "targets:\n  - address: x:1\n  - address: X:1\n"))
 
 
 def test_targets_files_are_prometheus_file_sd_in_json_or_yaml(tmp_path):
@@ -438,3 +446,161 @@ def test_a_silent_moonraker_is_closed_with_reason_timeout(monkeypatch):
 
     failure = asyncio.run(run())
     assert failure.reason == "timeout" and "nothing from Moonraker" in failure.detail
+
+
+@pytest.mark.parametrize("name, text, reason", [
+    ("missing.json", None, "read"),
+    ("big.json", '[{"targets": ["a:1"]}]' + " " * (1 << 20), "too_large"),
+    ("broken.json", "[{broken", "syntax"),
+    ("broken.yml", "- targets: [a:1\n", "syntax"),
+    ("shape.json", '{"targets": ["a:1"]}', "format"),
+    ("address.json", '[{"targets": ["http://a/"]}]', "format"),
+])
+def test_a_targets_file_that_cannot_be_loaded_says_why(tmp_path, name, text, reason):
+    from moonraker_prometheus.remote.config import TargetsFileError
+
+    path = str(tmp_path / name) if text is None else write(tmp_path, name, text)
+    with pytest.raises(TargetsFileError) as error:
+        load_targets_file(path)
+    assert error.value.reason == reason, str(error.value)
+
+
+def test_a_broken_targets_file_is_counted_and_logged_and_parsed_off_the_loop(
+        tmp_path, monkeypatch, caplog, promtool_check):
+    """The watcher keeps the last good list and says why in /metrics and the log; the file
+    is read in a thread, not on the event loop."""
+    import threading
+
+    from moonraker_prometheus.remote import __main__ as main
+    from moonraker_prometheus.remote.config import RemoteConfig
+    from moonraker_prometheus.remote.server import Exporter, TargetsFileStatus
+    from moonraker_prometheus.remote.target import Limits, TargetSpec
+
+    monkeypatch.setattr(main, "TARGETS_FILE_POLL", 0.05)
+    threads: List[str] = []
+    real = main.load_targets_file
+
+    def load(path: str) -> List[str]:
+        threads.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(main, "load_targets_file", load)
+    path = write(tmp_path, "targets.json", '[{"targets": ["a:1"]}]')
+    status = TargetsFileStatus()
+    status.loaded()
+
+    async def run() -> str:
+        exporter = Exporter({"a:1": TargetSpec("a:1")}, "test", Limits(), targets_file=status)
+        watcher = asyncio.get_running_loop().create_task(
+            main._watch_targets(path, exporter, RemoteConfig(), [], status))
+        try:
+            await asyncio.sleep(0.1)
+            write(tmp_path, "targets.json", '[{"targets": ["a:1"]}]' + " " * (1 << 20))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if status.errors:
+                    break
+            assert exporter.listed == {"a:1": exporter.listed["a:1"]}  # the last good list
+            write(tmp_path, "targets.json", "[{broken")
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if len(status.errors) == 2:
+                    break
+            return exporter.render()
+        finally:
+            watcher.cancel()
+
+    with caplog.at_level(logging.ERROR, "moonraker_prometheus.remote"):
+        own = asyncio.run(run())
+    assert threads and threading.main_thread().name not in threads
+    assert 'klipper_remote_targets_file_errors_total{reason="too_large"} 1' in own
+    assert 'klipper_remote_targets_file_errors_total{reason="syntax"} 1' in own
+    assert "klipper_remote_targets_file_last_reload_success 0" in own
+    assert "klipper_remote_targets_file_last_reload_success_timestamp_seconds " in own
+    assert "over 1048576 bytes" in caplog.text and "invalid JSON" in caplog.text
+    promtool_check(own)
+
+
+def test_listed_targets_are_never_refused_and_max_targets_bounds_only_unlisted_ones():
+    """max_targets 1 with three listed targets: each listed one gets its Target; one
+    unlisted one at a time, the next refused while it is probed and let in (the old one
+    disconnected) once it was not probed for EVICT_SECONDS."""
+    from moonraker_prometheus.remote import server
+    from moonraker_prometheus.remote.target import Limits, TargetSpec
+
+    listed = {a: TargetSpec(a) for a in ("a:1", "b:1", "c:1")}
+
+    async def run() -> server.Exporter:
+        exporter = server.Exporter(listed, "test", Limits(), allow_any=True, max_targets=1)
+        for address in listed:
+            exporter.target(address)
+        first = exporter.target("u:1")
+        with pytest.raises(OverflowError):
+            exporter.target("v:1")
+        first.last_probe -= server.EVICT_SECONDS + 1
+        exporter.target("v:1")
+        for address in listed:
+            exporter.target(address)
+        await asyncio.sleep(0)
+        await exporter.close()
+        return exporter
+
+    exporter = asyncio.run(run())
+    assert sorted(exporter.targets) == []
+    assert (exporter.over_max, exporter.evicted) == (1, 1)
+
+
+def test_a_probe_over_max_targets_answers_probe_success_0_with_its_reason(promtool_check):
+    from moonraker_prometheus.remote.server import over_max_targets
+
+    text = over_max_targets()
+    assert "probe_success 0" in text
+    assert 'klipper_probe_failure_info{reason="max_targets"} 1' in text
+    promtool_check(text)
+
+
+def test_many_listed_targets_give_a_warning(caplog):
+    from moonraker_prometheus.remote import server
+    from moonraker_prometheus.remote.target import Limits, TargetSpec
+
+    many = {f"p{i}:1": TargetSpec(f"p{i}:1") for i in range(server.LISTED_WARNING + 1)}
+    with caplog.at_level(logging.WARNING, "moonraker_prometheus.remote"):
+        server.Exporter(many, "test", Limits())
+    assert f"{server.LISTED_WARNING + 1} targets listed" in caplog.text
+
+
+@pytest.mark.parametrize("answer", [42, "x", [], {}, None,
+                                    {"klippy_connected": True, "klippy_state": "ready",
+                                     "components": [], "moonraker_version": ""}])
+def test_a_json_rpc_server_that_is_not_moonraker_fails_the_probe_as_protocol(answer):
+    """A real tornado websocket server answering every request with `answer`: the probe
+    says protocol and serves no printer series (no klipper_printer_info with "")."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+    from tornado.websocket import WebSocketHandler
+
+    from moonraker_prometheus.collectors import module_names
+    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
+
+    class Anything(WebSocketHandler):
+        def on_message(self, message: Any) -> None:
+            rid = json.loads(message)["id"]
+            self.write_message(json.dumps({"jsonrpc": "2.0", "id": rid, "result": answer}))
+
+    async def run() -> str:
+        sockets = bind_sockets(0, "127.0.0.1")
+        http = HTTPServer(Application([("/websocket", Anything)]))
+        http.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        target = Target(TargetSpec(f"127.0.0.1:{port}"), "test", Limits())
+        try:
+            return await target.probe(module_names(), 3.0)
+        finally:
+            await target.close()
+            http.stop()
+
+    body = asyncio.run(run())
+    assert "probe_success 0" in body, body
+    assert 'klipper_probe_failure_info{reason="protocol"} 1' in body, body
+    assert "klipper_printer_info" not in body

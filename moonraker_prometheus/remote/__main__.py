@@ -16,8 +16,8 @@ from typing import Dict, List, Optional
 
 from .. import __version__
 from ..sidecar.config import ConfigError
-from .config import RemoteConfig, load_config, load_targets_file
-from .server import Exporter, listen
+from .config import RemoteConfig, TargetsFileError, load_config, load_targets_file
+from .server import Exporter, TargetsFileStatus, listen
 from .target import TargetSpec, normalize_target
 
 log = logging.getLogger("moonraker_prometheus.remote")
@@ -81,9 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 async def _watch_targets(path: str, exporter: Exporter, cfg: RemoteConfig,
-                         cli: List[str]) -> None:
-    """Reloads the targets file when its modification time or size changes; a broken
-    file is logged and the last good list kept."""
+                         cli: List[str], status: TargetsFileStatus) -> None:
+    """Reloads the targets file when its modification time or size changes, read and
+    parsed in a thread (never on the event loop); a broken file is logged, counted in
+    `status` by reason and the last good list kept."""
     def stamp() -> object:
         try:
             st = os.stat(path)
@@ -99,17 +100,24 @@ async def _watch_targets(path: str, exporter: Exporter, cfg: RemoteConfig,
             continue
         seen = now
         try:
-            listed = listed_targets(cfg, cli, load_targets_file(path))
+            from_file = await asyncio.get_running_loop().run_in_executor(
+                None, load_targets_file, path)
+            listed = listed_targets(cfg, cli, from_file)
         except ConfigError as e:
+            status.failed(e.reason if isinstance(e, TargetsFileError) else "format")
             log.error("targets file not reloaded, keeping the last list: %s", e)
             continue
+        status.loaded()
         await exporter.relist(listed)
         log.info("targets file reloaded: %d targets listed", len(listed))
 
 
 async def _serve(args: argparse.Namespace, cfg: RemoteConfig,
                  listed: Dict[str, TargetSpec], allow_any: bool) -> int:
-    exporter = Exporter(listed, __version__, cfg.limits, allow_any, cfg.max_targets)
+    status = TargetsFileStatus() if args.targets_file else None
+    if status is not None:
+        status.loaded()  # main() loaded it
+    exporter = Exporter(listed, __version__, cfg.limits, allow_any, cfg.max_targets, status)
     try:
         server, auth = listen(exporter, cfg.web, args.listen, cfg.scrape_timeout)
     except ConfigError as e:
@@ -120,9 +128,9 @@ async def _serve(args: argparse.Namespace, cfg: RemoteConfig,
         return 1
     exporter.start()
     watcher = None
-    if args.targets_file:
+    if status is not None:
         watcher = asyncio.get_running_loop().create_task(
-            _watch_targets(args.targets_file, exporter, cfg, args.target))
+            _watch_targets(args.targets_file, exporter, cfg, args.target, status))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 # Why a target is not served, as `reason` label values.
 REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "auth",
-           "http_error", "closed", "message_too_large", "moonraker_error", "protocol")
+           "http_error", "closed", "message_too_large", "moonraker_error", "protocol",
+           "max_targets")
 
 Notify = Callable[[str, Any], None]
 # A connection whose peer went silent (a network cut, a host powered off without closing
@@ -375,6 +376,14 @@ class Credentials:
                               ssl_options=ssl_ctx, follow_redirects=False)
         try:
             response = await http.fetch(request)
+        except HTTPClientError as e:
+            # Moonraker refuses a wrong password or an unknown user with 400 (0.11:
+            # "Invalid Password", "Unregistered User: NAME"), a bad token with 401
+            if e.code in (400, 401, 403):
+                what = "login" if url.endswith("/access/login") else "token refresh"
+                raise ProbeFailure("auth", f"{what} refused (HTTP {e.code}: "
+                                           f"{_moonraker_message(e)})") from None
+            raise classify(e) from None
         except Exception as e:
             raise classify(e) from None
         try:
@@ -384,6 +393,17 @@ class Credentials:
         if not isinstance(result, dict):
             raise ProbeFailure("protocol", "Moonraker's login answer has no result")
         return result
+
+
+def _moonraker_message(error: HTTPClientError) -> str:
+    """The message of Moonraker's JSON error answer (`{"error": {"message": ...}}`, at
+    most 120 characters), else the HTTP reason."""
+    body = error.response.body if error.response is not None else b""
+    try:
+        message = json.loads(body or b"null")["error"]["message"]
+    except (ValueError, TypeError, KeyError):
+        message = None
+    return str(message)[:120] if message else str(error.message or "no message")
 
 
 def urls(address: str, tls: bool) -> Tuple[str, str]:

@@ -6,7 +6,7 @@ The YAML file has the sidecar's web keys (`tls_server_config`, `basic_auth_users
 
 ```yaml
 allow_any_target: false     # probe any HOST:PORT a scraper names
-max_targets: 100            # targets connected at once (more: 503)
+max_targets: 100            # unlisted targets at once (--allow-any-target; listed: no bound)
 max_message_size: 8388608   # bytes, per websocket message from Moonraker
 max_entries: 5000           # per target: entries kept of any JSON object or array
 max_string: 4096            # per target: characters of any string kept (longer: left out)
@@ -23,7 +23,8 @@ targets:                    # listed targets, with what each needs
     password_file: printer2.password
 ```
 
-Credentials are only ever file names here: the files are read at each connection.
+Credentials are only ever file names here: the files are read at each connection. An
+address listed twice, and a `ca_file` without `tls: true`, are errors.
 """
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ TARGET_KEYS = ("address", "name", "tls", "ca_file", "api_key_file", "username",
 KEYS = (*WEB_CONFIG_KEYS, "allow_any_target", "max_targets", "max_message_size",
         "max_entries", "max_string", "idle_timeout", "scrape_timeout", "targets")
 MAX_MESSAGE_SIZE_CAP = 64 << 20
+# A targets file over this is refused (the last good list kept): 1 MiB holds some 20,000
+# addresses; a 24 MB file took 19 s to parse (issue 20).
+MAX_TARGETS_FILE_BYTES = 1 << 20
+# Why a targets file was not (re)loaded, as `reason` label values: it could not be read,
+# was over MAX_TARGETS_FILE_BYTES, was not JSON/YAML, or not file_sd's shape.
+TARGETS_FILE_ERRORS = ("read", "too_large", "syntax", "format")
 
 
 class RemoteConfig:
@@ -94,6 +101,9 @@ def target_spec(entry: Any, key: str, base: str) -> TargetSpec:
         raise ConfigError(key, "api_key_file or username, not both")
     if bool(entry.get("username")) != bool(entry.get("password_file")):
         raise ConfigError(key, "username and password_file go together")
+    if entry.get("ca_file") and not entry.get("tls"):
+        raise ConfigError(f"{key}.ca_file", "needs tls: true (without it the target is "
+                                            "reached over ws://, unencrypted)")
 
     def path(option: str) -> Optional[str]:
         value = entry.get(option)
@@ -130,38 +140,73 @@ def load_config(path: str) -> RemoteConfig:
     targets = data.get("targets") or []
     if not isinstance(targets, list):
         raise ConfigError("targets", "expected a list")
+    where: Dict[str, str] = {}
     for i, entry in enumerate(targets):
         spec = target_spec(entry, f"targets[{i}]", base)
+        if spec.address in where:
+            raise ConfigError(f"targets[{i}].address", f"{spec.address} is listed twice "
+                                                       f"(also {where[spec.address]})")
+        where[spec.address] = f"targets[{i}]"
         cfg.targets[spec.address] = spec
     return cfg
 
 
+class TargetsFileError(ConfigError):
+    """A targets file that was not loaded: `reason` is one of TARGETS_FILE_ERRORS."""
+
+    def __init__(self, key: str, message: str, reason: str) -> None:
+        super().__init__(key, message)
+        self.reason = reason
+
+
+def _read_bounded(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_TARGETS_FILE_BYTES + 1)
+    except OSError as e:
+        raise TargetsFileError(path, e.strerror or str(e), "read") from None
+    if len(raw) > MAX_TARGETS_FILE_BYTES:
+        raise TargetsFileError(path, f"over {MAX_TARGETS_FILE_BYTES} bytes, not read "
+                                     "(split the printers over several exporters)",
+                               "too_large")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TargetsFileError(path, f"not UTF-8: {e.reason}", "syntax") from None
+
+
 def load_targets_file(path: str) -> List[str]:
     """The addresses of a Prometheus file_sd file (JSON, or YAML by its extension):
-    `[{"targets": ["host:port", ...], "labels": {...}}, ...]`; ConfigError when it cannot
-    be read or an address is not HOST:PORT."""
+    `[{"targets": ["host:port", ...], "labels": {...}}, ...]`; TargetsFileError (a
+    ConfigError with a `reason`) when it cannot be read, is over MAX_TARGETS_FILE_BYTES,
+    does not parse or an address is not HOST:PORT. Blocking (file I/O and a parse linear
+    in the file's size): the exporter calls it off its event loop."""
+    text = _read_bounded(path)
     if path.endswith((".yml", ".yaml")):
-        data = _load_yaml(path)
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise TargetsFileError(path, f"invalid YAML: {e}", "syntax") from None
     else:
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError as e:
-            raise ConfigError(path, e.strerror or str(e)) from None
+            data = json.loads(text)
         except ValueError as e:
-            raise ConfigError(path, f"invalid JSON: {e}") from None
+            raise TargetsFileError(path, f"invalid JSON: {e}", "syntax") from None
     if data is None:
         return []
     if not isinstance(data, list):
-        raise ConfigError(path, "expected a list of target groups")
+        raise TargetsFileError(path, "expected a list of target groups", "format")
     found: List[str] = []
     for i, group in enumerate(data):
         targets = group.get("targets") if isinstance(group, dict) else None
         if not isinstance(targets, list):
-            raise ConfigError(f"{path}: [{i}].targets", "expected a list")
+            raise TargetsFileError(f"{path}: [{i}].targets", "expected a list", "format")
         for raw in targets:
             address = normalize_target(str(raw))
             if address is None:
-                raise ConfigError(f"{path}: [{i}].targets", f"{raw!r} is not HOST:PORT")
+                raise TargetsFileError(f"{path}: [{i}].targets",
+                                       f"{raw!r} is not HOST:PORT", "format")
             found.append(address)
     return found

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..collectors.host import (ABSENT, UNKNOWN_TIME, CurrentJob, Host, PowerDevice,
                                ProcStats, QueuedJob, Sensor, StatusCallback, Updater)
-from .client import Connection, RpcError
+from .client import Connection, ProbeFailure, RpcError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,19 @@ EXTRA_FIELDS: Dict[str, List[str]] = {
     "webhooks": ["state", "state_message"],
     "print_stats": ["filename", "total_duration", "print_duration"],
 }
+
+
+def _check_answer(method: str, answer: Any, fields: Tuple[Tuple[str, type], ...]) -> None:
+    """ProbeFailure("protocol") unless `answer` is an object with each of `fields` (name,
+    type; a string not empty): what answers otherwise is not a working Moonraker, and its
+    values would be placeholders."""
+    if not isinstance(answer, dict):
+        raise ProbeFailure("protocol", f"{method} answered {type(answer).__name__}, not an "
+                                       "object: not Moonraker")
+    for name, kind in fields:
+        value = answer.get(name)
+        if not isinstance(value, kind) or (kind is str and not value):
+            raise ProbeFailure("protocol", f"{method} answered without {name}: not Moonraker")
 
 
 def _job_id(value: Any) -> Any:
@@ -196,8 +209,8 @@ class RemoteHost(Host):
     # ----- fetches -----
     async def _server_info(self) -> None:
         info = await self._call("server.info")
-        if not isinstance(info, dict):
-            return
+        _check_answer("server.info", info, (("klippy_connected", bool), ("klippy_state", str),
+                                            ("components", list), ("moonraker_version", str)))
         self.info = info
         self.components = set(c for c in info.get("components") or () if isinstance(c, str))
         connected = bool(info.get("klippy_connected"))
@@ -219,6 +232,7 @@ class RemoteHost(Host):
             info = await self._call("printer.info")
         except RpcError:
             return  # Klippy went away meanwhile
+        _check_answer("printer.info", info, (("hostname", str), ("software_version", str)))
         if isinstance(info, dict):
             self.klippy_info = info
             connected, state, _ = self._klippy

@@ -16,7 +16,7 @@ PROBE_DURATION = gauge(
 PROBE_FAILURE = info(
     "klipper_probe_failure_info",
     "Why the probe failed: connecting, refused, unreachable, dns, timeout, tls, auth, "
-    "http_error, closed, message_too_large, moonraker_error or protocol.",
+    "http_error, closed, message_too_large, moonraker_error, protocol or max_targets.",
     labels=("reason",), source="remote exporter")
 PROBE_DATA_AGE = gauge(
     "klipper_probe_data_age_seconds",
@@ -57,8 +57,33 @@ TARGET_PROBES = counter(
 PROBES_REFUSED = counter(
     "klipper_remote_probes_refused_total",
     "Probes refused: a target not listed (403), a malformed target or unknown module "
-    "(400), or more targets than max_targets (503).",
+    "(400).",
     labels=("code",), source="remote exporter")
+PROBES_OVER_MAX = counter(
+    "klipper_remote_probes_over_max_targets_total",
+    "Probes of an unlisted target (--allow-any-target) answered probe_success 0, reason "
+    "max_targets: max_targets unlisted targets were connected, each probed within the "
+    "last minute. Listed targets are never refused.",
+    source="remote exporter")
+TARGETS_EVICTED = counter(
+    "klipper_remote_targets_evicted_total",
+    "Unlisted targets disconnected to make room for another (the least recently probed, "
+    "when max_targets unlisted targets were connected).",
+    source="remote exporter")
+TARGETS_FILE_ERRORS = counter(
+    "klipper_remote_targets_file_errors_total",
+    "Loads of the --targets-file that failed (the last good list kept): reason=read "
+    "(cannot be read), too_large (over 1 MiB), syntax (not JSON or YAML) or format (not "
+    "file_sd's list of target groups, or an address not HOST:PORT).",
+    labels=("reason",), source="remote exporter")
+TARGETS_FILE_SUCCESS = gauge(
+    "klipper_remote_targets_file_last_reload_success",
+    "1 when the last load of the --targets-file succeeded, 0 when its last good list is "
+    "kept.", source="remote exporter")
+TARGETS_FILE_TIMESTAMP = gauge(
+    "klipper_remote_targets_file_last_reload_success_timestamp_seconds",
+    "When the --targets-file was last loaded successfully (Unix time).",
+    unit=SECONDS, source="remote exporter")
 TARGET_LIMITED = counter(
     "klipper_remote_target_limited_total",
     "Values from the target's Moonraker left out by the per-target memory bound: "
@@ -67,4 +92,5 @@ TARGET_LIMITED = counter(
     "or listed).",
     labels=("target", "limit"), source="remote exporter")
 TARGETS = (TARGET_CONNECTED, TARGET_ERROR, TARGET_AGE, TARGET_CONNECTS, TARGET_REQUESTS,
-           TARGET_PROBES, TARGET_LIMITED, PROBES_REFUSED)
+           TARGET_PROBES, TARGET_LIMITED, PROBES_REFUSED, PROBES_OVER_MAX, TARGETS_EVICTED,
+           TARGETS_FILE_ERRORS, TARGETS_FILE_SUCCESS, TARGETS_FILE_TIMESTAMP)

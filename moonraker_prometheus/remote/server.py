@@ -3,15 +3,17 @@
 A probe is answered within the scrape timeout (Prometheus'
 X-Prometheus-Scrape-Timeout-Seconds, less a quarter second, at most `scrape_timeout`). Only
 listed targets are probed unless `allow_any_target`; an unlisted one is refused with 403
-before anything is opened. The listener's TLS, mutual TLS and basic auth are the sidecar's
-(`sidecar.webconfig`, `sidecar.server.admitted`).
+before anything is opened. Listed targets are never refused; `max_targets` bounds the
+unlisted ones `allow_any_target` lets in. The listener's TLS, mutual TLS and basic auth
+are the sidecar's (`sidecar.webconfig`, `sidecar.server.admitted`).
 """
 from __future__ import annotations
 
 import asyncio
 import gzip
 import logging
-from typing import Dict, Optional, Sequence, Tuple
+import time
+from typing import Dict, Optional, Sequence, Set, Tuple
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -24,28 +26,83 @@ from ..sidecar.server import admitted, gzip_accepted, scrape_timeout
 from ..sidecar.webconfig import BasicAuth, WebConfig
 from . import metrics
 from .client import LIMITS
+from .config import TARGETS_FILE_ERRORS
 from .target import Limits, Target, TargetSpec, normalize_target
 
 log = logging.getLogger(__name__)
 
 REAP_SECONDS = 30.0
+# An unlisted target not probed for this long makes room for another when max_targets
+# are connected (the least recently probed first); one probed since is kept, and the new
+# one answers probe_success 0, reason max_targets: no reconnecting round robin.
+EVICT_SECONDS = 60.0
+# More listed targets than this gets a warning: one exporter measured at 1,000 printers
+# used 80 % of a core with a probe p99 of 0.8 s (docs/remote.md, bench/README.md).
+LISTED_WARNING = 500
+
+
+class TargetsFileStatus:
+    """The --targets-file's loads, for /metrics: failures by reason
+    (config.TARGETS_FILE_ERRORS) and the last successful load's Unix time."""
+
+    def __init__(self) -> None:
+        self.errors: Dict[str, int] = {}
+        self.success = False
+        self.loaded_at: Optional[float] = None
+
+    def loaded(self) -> None:
+        """A load succeeded."""
+        self.success = True
+        self.loaded_at = time.time()
+
+    def failed(self, reason: str) -> None:
+        """A load failed (`reason`: one of config.TARGETS_FILE_ERRORS)."""
+        self.success = False
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+    def families(self) -> Sequence[Family]:
+        """klipper_remote_targets_file_*."""
+        errors = Family(metrics.TARGETS_FILE_ERRORS)
+        for reason in TARGETS_FILE_ERRORS:
+            errors.add(float(self.errors.get(reason, 0)), reason)
+        success = Family(metrics.TARGETS_FILE_SUCCESS)
+        success.add(1.0 if self.success else 0.0)
+        families = [errors, success]
+        if self.loaded_at is not None:
+            stamp = Family(metrics.TARGETS_FILE_TIMESTAMP)
+            stamp.add(self.loaded_at)
+            families.append(stamp)
+        return families
+
+
+def _warn_if_many(listed: Dict[str, TargetSpec]) -> None:
+    if len(listed) > LISTED_WARNING:
+        log.warning("%d targets listed: one exporter was measured at 1,000 printers using "
+                    "80 %% of a core with a probe p99 of 0.8 s; run one exporter per few "
+                    "hundred printers (docs/remote.md)", len(listed))
 
 
 class Exporter:
     """The targets: those listed (`listed`, address -> spec, replaced by `relist` when the
-    targets file changes) and, with `allow_any`, any address a probe names; at most
-    `max_targets` connected at once."""
+    targets file changes; never refused) and, with `allow_any`, any address a probe names,
+    at most `max_targets` of those at once. `targets_file`: the --targets-file's loads."""
 
     def __init__(self, listed: Dict[str, TargetSpec], version: str, limits: Limits,
-                 allow_any: bool = False, max_targets: int = 100) -> None:
+                 allow_any: bool = False, max_targets: int = 100,
+                 targets_file: Optional[TargetsFileStatus] = None) -> None:
         self.listed = dict(listed)
         self.version = version
         self.limits = limits
         self.allow_any = allow_any
         self.max_targets = max_targets
+        self.targets_file = targets_file
         self.targets: Dict[str, Target] = {}
         self.refused: Dict[str, int] = {}
+        self.over_max = 0  # probes answered reason max_targets
+        self.evicted = 0
+        self._closing: Set["asyncio.Task[None]"] = set()
         self._reaper: Optional["asyncio.Task[None]"] = None
+        _warn_if_many(self.listed)
 
     def start(self) -> None:
         """Starts forgetting idle targets (on the running loop)."""
@@ -63,6 +120,7 @@ class Exporter:
         """New listed targets; connections of targets no longer allowed are closed, and
         those whose settings changed reconnect."""
         self.listed = dict(listed)
+        _warn_if_many(self.listed)
         for address, target in list(self.targets.items()):
             spec = listed.get(address)
             if spec is None and self.allow_any:
@@ -87,7 +145,9 @@ class Exporter:
 
     def target(self, address: str) -> Target:
         """The Target of a normalized address, made at its first probe; KeyError when it is
-        not allowed, OverflowError when the exporter is full."""
+        not allowed, OverflowError when it is unlisted and `max_targets` unlisted targets
+        were each probed within EVICT_SECONDS (else the least recently probed of them is
+        disconnected to make room)."""
         target = self.targets.get(address)
         if target is not None:
             return target
@@ -96,10 +156,24 @@ class Exporter:
             if not self.allow_any:
                 raise KeyError(address)
             spec = TargetSpec(address)
-        if len(self.targets) >= self.max_targets:
-            raise OverflowError(address)
+            unlisted = [t for a, t in self.targets.items() if a not in self.listed]
+            if len(unlisted) >= self.max_targets:
+                oldest = min(unlisted, key=lambda t: t.last_probe)
+                if time.monotonic() - oldest.last_probe < EVICT_SECONDS:
+                    self.over_max += 1
+                    raise OverflowError(address)
+                self._evict(oldest)
         target = self.targets[address] = Target(spec, self.version, self.limits)
         return target
+
+    def _evict(self, target: Target) -> None:
+        self.evicted += 1
+        log.warning("%s: disconnected to make room for another unlisted target "
+                    "(max_targets %d)", target.spec.address, self.max_targets)
+        del self.targets[target.spec.address]
+        task = asyncio.get_running_loop().create_task(target.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def render(self) -> str:
         """Each target's connection families (for /metrics)."""
@@ -123,10 +197,15 @@ class Exporter:
             for limit in LIMITS:
                 limited.add(float(target.bounds.limited.get(limit, 0)), address, limit)
         refused = Family(metrics.PROBES_REFUSED)
-        for code in ("400", "403", "503"):
+        for code in ("400", "403"):
             refused.add(float(self.refused.get(code, 0)), code)
+        over = Family(metrics.PROBES_OVER_MAX)
+        over.add(float(self.over_max))
+        evicted = Family(metrics.TARGETS_EVICTED)
+        evicted.add(float(self.evicted))
+        files = self.targets_file.families() if self.targets_file is not None else ()
         return render_families([connected, error, age, connects, requests, probes, limited,
-                                refused])
+                                refused, over, evicted, *files])
 
 
 class _Handler(RequestHandler):
@@ -162,8 +241,10 @@ class _Handler(RequestHandler):
 
 
 class ProbeHandler(_Handler):
-    """GET /probe?target=HOST:PORT[&modules=...]: 400, 403 or 503 when refused, else the
-    target's families and the probe's own (status 200 even when the target is down)."""
+    """GET /probe?target=HOST:PORT[&modules=...]: 400 or 403 when refused, else the
+    target's families and the probe's own (status 200 even when the target is down, or
+    when it is unlisted and there is no room for it: probe_success 0, reason
+    max_targets)."""
 
     async def get(self) -> None:
         if not await admitted(self, self.auth, self.web.tls):
@@ -194,10 +275,21 @@ class ProbeHandler(_Handler):
                               f"--targets-file, --allow-any-target)")
             return
         except OverflowError:
-            self._refuse(503, f"already {self.exporter.max_targets} targets (max_targets)")
+            log.debug("%s: refused, max_targets %d unlisted targets", address,
+                      self.exporter.max_targets)
+            self._send(over_max_targets())
             return
         body = await target.probe(modules, scrape_timeout(self, self.timeout))
         self._send(body)
+
+
+def over_max_targets() -> str:
+    """The answer to a probe of an unlisted target with no room (Exporter.target)."""
+    success = Family(metrics.PROBE_SUCCESS)
+    success.add(0.0)
+    reason = Family(metrics.PROBE_FAILURE)
+    reason.add(1.0, "max_targets")
+    return render_families([success, reason])
 
 
 class OwnMetricsHandler(_Handler):
