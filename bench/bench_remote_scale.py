@@ -12,6 +12,11 @@ and connections kept alive as Prometheus does. After every target has answered o
 one more round, it measures over `--window` seconds: the exporter's CPU (user + system
 from /proc, % of one core), its RSS at the end, and each probe's latency (sent to last
 byte). Per printer: CPU and the RSS above the exporter's own before its first target.
+The exporter runs under bench/remote_profiled.py, which measures over the same window what
+the exporter itself controls whatever the machine's load: its longest cyclic GC pause and
+its loop's lag (a 10 ms ticker's lateness), and with `--profile FILE` a cProfile (slower:
+not for the CPU figures). `--exporter-root DIR` runs another checkout's exporter (a git
+worktree of an older commit) against the same stand-ins, for a before/after.
 Usage: `.venv/moonraker/bin/python bench/bench_remote_scale.py [--counts 10,100,1000]`
 """
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import gzip
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -91,9 +97,11 @@ async def probe(client: Client, target: str) -> Tuple[float, bool]:
 
 
 async def run_count(count: int, fixture: str, interval: float, window: float,
-                    tmp: str) -> Dict[str, float]:
+                    tmp: str, root: str = REPO_ROOT, profile: str = "",
+                    tick: float = 0.01) -> Dict[str, float]:
     standins = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "bench_remote_standins.py"), fixture, str(count)],
+        [sys.executable, os.path.join(HERE, "bench_remote_standins.py"), fixture, str(count),
+         str(tick)],
         stdout=subprocess.PIPE, text=True, start_new_session=True)
     exporter: Optional[subprocess.Popen] = None
     try:
@@ -105,10 +113,12 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
                     + "".join(f"  - address: {t}\n" for t in targets))
         port = free_port()
         log = open(os.path.join(tmp, f"remote-{count}.log"), "w")
+        stats = os.path.join(tmp, f"remote-{count}.stats.json")
         exporter = subprocess.Popen(
-            [sys.executable, "-m", "moonraker_prometheus.remote", "--listen",
+            [sys.executable, os.path.join(HERE, "remote_profiled.py"), "--listen",
              f"127.0.0.1:{port}", "--config", config, "--log.level", "warning"],
-            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT},
+            cwd=root, env={**os.environ, "PYTHONPATH": root, "BENCH_EXPORTER_ROOT": root,
+                           "BENCH_REMOTE_STATS": stats, "BENCH_REMOTE_PROFILE": profile},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         client = Client(port)
 
@@ -159,6 +169,7 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
             now = loop.time()
             if not measuring and now - started >= interval:  # one round unmeasured
                 measuring, cpu_before, started_window = True, cpu_seconds(exporter.pid), now
+                exporter.send_signal(signal.SIGUSR1)
             if measuring and now - started_window >= window:
                 break
             while started + n * step <= now:
@@ -169,11 +180,21 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
             await asyncio.sleep(min(step, 0.01))
         cpu = (cpu_seconds(exporter.pid) - cpu_before) / (loop.time() - started_window) * 100
         rss = rss_mib(exporter.pid)
+        exporter.send_signal(signal.SIGUSR2)
         measuring = False
         await asyncio.gather(*tasks)
+        for _ in range(100):  # written at SIGUSR2 (after a profile's dump)
+            if os.path.exists(stats) and os.path.getsize(stats):
+                break
+            await asyncio.sleep(0.1)
+        own = json.loads(open(stats, encoding="utf-8").read())
         ordered = sorted(latencies)
         return {"printers": count, "cpu": cpu, "rss": rss, "base_rss": base_rss,
                 "probes": len(latencies), "failed": failed,
+                "gc_longest_ms": max(own["gc_longest_ms"]), "gc_full": own["gc_count"][2],
+                "lag_max_ms": own["lag_max_ms"], "lag_p99_ms": own["lag_p99_ms"],
+                "cpu_per_probe_ms": own["cpu_seconds"] / max(1, len(latencies)) * 1000,
+                "gc_tracked": own["gc_tracked"],
                 "median_ms": statistics.median(ordered) * 1000,
                 "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000}
     finally:
@@ -188,6 +209,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=15.0,
                         help="seconds between two probes of one target")
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--exporter-root", default=REPO_ROOT,
+                        help="the checkout whose exporter runs (default: this one)")
+    parser.add_argument("--tick", type=float, default=0.01,
+                        help="the stand-ins' replay resolution, seconds (bench_remote_standins"
+                             ".py: all printers' pushes of a tick arrive together)")
+    parser.add_argument("--profile", default="",
+                        help="a cProfile of the exporter over the window, to this file "
+                             "(suffixed with the count)")
     parser.add_argument("--fixture", default=DEFAULT_FIXTURE,
                         help="bench_remote_record.py's fixture (recorded when missing)")
     args = parser.parse_args()
@@ -195,20 +224,27 @@ def main() -> None:
     tmp = tempfile.mkdtemp()
     rows = []
     for count in (int(c) for c in args.counts.split(",")):
-        row = asyncio.run(run_count(count, args.fixture, args.interval, args.window, tmp))
+        row = asyncio.run(run_count(count, args.fixture, args.interval, args.window, tmp,
+                                    os.path.abspath(args.exporter_root),
+                                    f"{args.profile}.{count}" if args.profile else "",
+                                    args.tick))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\nprobe every {args.interval:g} s per printer, {args.window:g} s window; "
+    print(f"\nprobe every {args.interval:g} s per printer, {args.window:g} s window, "
+          f"stand-ins' tick {args.tick * 1000:g} ms; "
           f"exporter log: {tmp}")
     print("| printers | exporter CPU (% of one core) | RSS | probe median | probe p99 "
-          "| CPU per printer | RSS per printer | probes (failed) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| CPU per printer | RSS per printer | probes (failed) | longest GC pause "
+          "(full GCs) | loop lag p99 / max |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['printers']} | {r['cpu']:.1f} % | {r['rss']:.0f} MiB "
               f"| {r['median_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
               f"| {r['cpu'] / r['printers']:.3f} % "
               f"| {(r['rss'] - r['base_rss']) * 1024 / r['printers']:.0f} KiB "
-              f"| {r['probes']} ({r['failed']}) |")
+              f"| {r['probes']} ({r['failed']}) "
+              f"| {r['gc_longest_ms']:.0f} ms ({r['gc_full']}) "
+              f"| {r['lag_p99_ms']:.1f} / {r['lag_max_ms']:.0f} ms |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ proc_stats every second) in a loop, from its own point of the recording.
 The fixture comes from bench/bench_remote_record.py. An answer is looked up by method and
 parameters, then by method alone; a method never recorded gets JSON-RPC's "method not
 found". Prints one JSON line, the list of ports, when listening.
-Usage: `python bench/bench_remote_standins.py FIXTURE COUNT`
+TICK is the replay's resolution: every printer's pushes fall on a TICK boundary, so all
+1,000 printers' messages of a slot arrive together. Real printers' 250 ms timers are not
+in step with each other: their messages arrive spread evenly. The default 10 ms keeps
+the bursts as small as 50 printers' messages (the first issue-20 figures used 50 ms: bursts
+of 250 messages, 20 a second, which the exporter's probes wait behind).
+Usage: `python bench/bench_remote_standins.py FIXTURE COUNT [TICK]`
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-TICK = 0.05  # seconds: the replay's resolution
+TICK = 0.01  # seconds: the replay's resolution (default; see the docstring)
 
 
 def key(method: Any, params: Any) -> str:
@@ -32,7 +37,7 @@ def key(method: Any, params: Any) -> str:
 class Replay:
     """The fixture, ready to serve: answers by key and by method, pushes in TICK slots."""
 
-    def __init__(self, fixture: Dict[str, Any]) -> None:
+    def __init__(self, fixture: Dict[str, Any], tick: float = TICK) -> None:
         self.exact: Dict[str, Dict[str, Any]] = {}
         self.by_method: Dict[str, Dict[str, Any]] = {}
         for answer in fixture["answers"]:
@@ -40,9 +45,10 @@ class Replay:
             self.exact.setdefault(key(answer["method"], answer.get("params")), body)
             self.by_method.setdefault(answer["method"], body)
         length = max(float(fixture["seconds"]), 1.0)
-        self.slots: List[List[str]] = [[] for _ in range(int(length / TICK) + 1)]
+        self.tick = tick
+        self.slots: List[List[str]] = [[] for _ in range(int(length / tick) + 1)]
         for push in fixture["pushes"]:
-            self.slots[min(int(push["t"] / TICK), len(self.slots) - 1)].append(
+            self.slots[min(int(push["t"] / tick), len(self.slots) - 1)].append(
                 push["message"])
 
     def answer(self, raw: str) -> str:
@@ -72,14 +78,14 @@ class Standin(WebSocketHandler):
 
 
 async def pushes(replay: Replay, clients: Set[Tuple[Standin, int]]) -> None:
-    """Every TICK, each client gets the recording's messages of its own slot."""
+    """Every tick, each client gets the recording's messages of its own slot."""
     loop = asyncio.get_running_loop()
     tick = 0
     started = loop.time()
     slots = replay.slots
     while True:
         tick += 1
-        await asyncio.sleep(max(0.0, started + tick * TICK - loop.time()))
+        await asyncio.sleep(max(0.0, started + tick * replay.tick - loop.time()))
         for client, phase in list(clients):
             for message in slots[(tick + phase) % len(slots)]:
                 try:
@@ -90,8 +96,9 @@ async def pushes(replay: Replay, clients: Set[Tuple[Standin, int]]) -> None:
 
 async def main() -> None:
     fixture_path, count = sys.argv[1], int(sys.argv[2])
+    tick = float(sys.argv[3]) if len(sys.argv) > 3 else TICK
     with open(fixture_path, encoding="utf-8") as f:
-        replay = Replay(json.load(f))
+        replay = Replay(json.load(f), tick)
     clients: Set[Tuple[Standin, int]] = set()
     app = Application([(r"/websocket", Standin, {"replay": replay, "clients": clients})],
                       websocket_max_message_size=64 << 20)

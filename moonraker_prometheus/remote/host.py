@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..collectors.host import (ABSENT, UNKNOWN_TIME, CurrentJob, Host, PowerDevice,
                                ProcStats, QueuedJob, Sensor, StatusCallback, Updater)
@@ -53,6 +54,9 @@ def _check_answer(method: str, answer: Any, fields: Tuple[Tuple[str, type], ...]
         value = answer.get(name)
         if not isinstance(value, kind) or (kind is str and not value):
             raise ProbeFailure("protocol", f"{method} answered without {name}: not Moonraker")
+
+
+_NOTHING: FrozenSet[str] = frozenset()
 
 
 def _job_id(value: Any) -> Any:
@@ -91,6 +95,8 @@ class RemoteHost(Host):
         # pushes not yet handed to the collectors, merged (see flush)
         self._pending: Dict[str, Dict[str, Any]] = {}
         self._pending_time = 0.0
+        # the newest text of each client.LATEST_ONLY notification, decoded at the flush
+        self._latest: Dict[str, str] = {}
         self.bounds = connection.bounds
         self.updated: Optional[float] = None  # monotonic time of the last data received
         self.unavailable: Dict[str, str] = {}  # JSON-RPC method -> Moonraker's error
@@ -316,19 +322,31 @@ class RemoteHost(Host):
         if handler is not None:
             handler(self, first, params)
 
+    def latest(self, method: str, raw: str) -> None:
+        """A notification of which only the newest counts (client.LATEST_ONLY), as
+        Moonraker's text: kept, and decoded and handled at the next flush."""
+        self.updated = time.monotonic()
+        self._latest[method] = raw
+
     def _on_status(self, status: Any, params: Any) -> None:
         """A status push: kept for the collectors until the next flush, each field's
         newest value (what a push carries beyond the subscription is counted and left
         out)."""
         if not isinstance(status, dict):
             return
-        self._remember(status)
+        if "webhooks" in status or "print_stats" in status:
+            self._remember(status)
         if not self._callbacks:
             return
         eventtime = params[1] if isinstance(params, list) and len(params) > 1 else 0.0
         self._pending_time = eventtime if isinstance(eventtime, (int, float)) else 0.0
         allowed, pending = self._allowed, self._pending
         for obj, fields in status.items():
+            kept = pending.get(obj)
+            if kept is not None and type(fields) is dict \
+                    and fields.keys() <= allowed.get(obj, _NOTHING):
+                kept.update(fields)  # the common case: an object already pushed
+                continue
             if not isinstance(fields, dict):
                 continue
             known = allowed.get(obj)
@@ -348,7 +366,21 @@ class RemoteHost(Host):
         """Hands the status pushes received since the last flush to the collectors, merged
         into one (each field's newest value: the collectors keep the newest value of each
         field, so the state is the same as push by push, at a fraction of the work): a
-        probe flushes before it renders."""
+        probe flushes before it renders. The kept LATEST_ONLY notifications are decoded
+        and handled first."""
+        if self._latest:
+            latest, self._latest = self._latest, {}
+            for method, raw in latest.items():
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    log.debug("not JSON from Moonraker: %.80r", raw)
+                    continue
+                params = message.get("params") if isinstance(message, dict) else None
+                handler = _NOTIFICATIONS.get(method)
+                if handler is not None:
+                    handler(self, params[0] if isinstance(params, list) and params
+                            else None, params)
         if not self._pending:
             return
         status, self._pending = self._pending, {}

@@ -11,6 +11,7 @@ printer series.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import ssl
@@ -47,6 +48,57 @@ def _load_turn() -> asyncio.Semaphore:
         _loading.clear()  # a former loop's (tests run several)
         turn = _loading[loop] = asyncio.Semaphore(LOADS_AT_ONCE)
     return turn
+
+
+class FrozenState:
+    """Keeps the loaded targets' state out of the cyclic GC's walks (one per process).
+
+    A connected target holds thousands of container objects (Moonraker's data, the
+    collectors' plans and rendered state) that live as long as its connection; at 1,000
+    printers that is over a million, and every full collection walked them all: 0.5-2 s
+    stalls of the whole loop every few seconds (bench/README.md, issue 20). `loaded()`
+    (after a target's load) collects the young generations and `gc.freeze()`s whatever is
+    left: full collections then walk only what was made since. The objects of a closed
+    connection are freed by reference counting except their cycles, which `reclaim()`
+    frees, RECLAIM_SECONDS after a connection ended (one reclaim for every connection
+    ended meanwhile): `gc.unfreeze()`, one full collection, `gc.freeze()` again."""
+
+    RECLAIM_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self.closed = 0  # connections closed since the last reclaim
+        self.reclaims = 0
+        self._due: Optional[asyncio.TimerHandle] = None
+        self._due_loop: Optional[asyncio.AbstractEventLoop] = None
+
+    def loaded(self) -> None:
+        """A target's connection is loaded: freeze what survives a young collection."""
+        gc.collect(1)
+        gc.freeze()
+
+    def ended(self) -> None:
+        """A target's connection ended: its cycles wait for the next reclaim."""
+        self.closed += 1
+        loop = asyncio.get_running_loop()
+        if self._due is None or self._due_loop is not loop:  # none, or a former loop's
+            self._due_loop = loop
+            self._due = loop.call_later(self.RECLAIM_SECONDS, self.reclaim)
+
+    def reclaim(self) -> None:
+        """Frees the cycles of the connections closed since the last reclaim."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if not self.closed:
+            return
+        self.closed = 0
+        self.reclaims += 1
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+
+FROZEN = FrozenState()
 _HOST = (r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])")
 _TARGET = re.compile(rf"({_HOST})(?::([0-9]{{1,5}}))?")
@@ -209,6 +261,10 @@ class Target:
             if host_box:
                 host_box[0].notify(method, params)
 
+        def latest(method: str, raw: str) -> None:
+            if host_box:
+                host_box[0].latest(method, raw)
+
         turn = _load_turn()
         await turn.acquire()
         try:
@@ -216,7 +272,8 @@ class Target:
                 spec.address, spec.credentials, notify, tls=spec.tls,
                 ssl_ctx=spec.ssl_context(), connect_timeout=limits.connect_timeout,
                 request_timeout=limits.request_timeout,
-                max_message_size=limits.max_message_size, bounds=self.bounds)
+                max_message_size=limits.max_message_size, bounds=self.bounds,
+                on_latest=latest)
         except BaseException:
             turn.release()
             raise
@@ -237,6 +294,7 @@ class Target:
             self._attempt = 0
             self._loaded.set()
             self._settle()
+            FROZEN.loaded()
             log.info("%s: connected (Moonraker %s, Klippy %s)", spec.address,
                      host.info.get("moonraker_version"), host.klippy_state()[1])
             while not connection.closed.is_set():
@@ -264,6 +322,7 @@ class Target:
             await renderer.close()
             await host.close()
             await connection.close()
+            FROZEN.ended()
 
     # ----- probes -----
     def requests_sent(self) -> int:
