@@ -11,7 +11,7 @@ import sys
 from collections import deque
 from functools import partial
 from itertools import islice
-from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .. import reasons
 from .grammar import (BLANKS, COMMENT_FAST, NAME_AT, PAIR, PAIR_ANY, QUOTED_AT, QUOTED_HEAD,
@@ -133,8 +133,10 @@ def read_lines(lines: List[str], st: BodyState, more: bool) -> None:
             ident: Identity
             if type(hit) is str:
                 name, ident, le_ok, q_ok = hit, key, True, True
-            else:  # a SeriesHit (not cast() to say so: a call per line)
-                name, _, ident, le_ok, q_ok = hit  # type: ignore[misc,str-unpack,assignment]  # ^
+            else:
+                if TYPE_CHECKING:  # a SeriesHit (not cast() to say so: a call per line)
+                    assert isinstance(hit, SeriesHit)
+                name, _, ident, le_ok, q_ok = hit
             try:
                 fam = st.owner[name]
             except KeyError:
