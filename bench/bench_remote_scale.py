@@ -16,7 +16,9 @@ The exporter runs under bench/remote_profiled.py, which measures over the same w
 the exporter itself controls whatever the machine's load: its longest cyclic GC pause and
 its loop's lag (a 10 ms ticker's lateness), and with `--profile FILE` a cProfile (slower:
 not for the CPU figures). `--exporter-root DIR` runs another checkout's exporter (a git
-worktree of an older commit) against the same stand-ins, for a before/after.
+worktree of an older commit) against the same stand-ins, for a before/after. `--idle`:
+no probe in the window (after the first probe of each target): what the connections alone
+cost, per websocket message.
 Usage: `.venv/moonraker/bin/python bench/bench_remote_scale.py [--counts 10,100,1000]`
 """
 from __future__ import annotations
@@ -98,7 +100,7 @@ async def probe(client: Client, target: str) -> Tuple[float, bool]:
 
 async def run_count(count: int, fixture: str, interval: float, window: float,
                     tmp: str, root: str = REPO_ROOT, profile: str = "",
-                    tick: float = 0.01) -> Dict[str, float]:
+                    tick: float = 0.01, idle: bool = False) -> Dict[str, float]:
     standins = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "bench_remote_standins.py"), fixture, str(count),
          str(tick)],
@@ -172,7 +174,7 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
                 exporter.send_signal(signal.SIGUSR1)
             if measuring and now - started_window >= window:
                 break
-            while started + n * step <= now:
+            while not idle and started + n * step <= now:
                 task = loop.create_task(one(targets[n % count]))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -195,8 +197,9 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
                 "lag_max_ms": own["lag_max_ms"], "lag_p99_ms": own["lag_p99_ms"],
                 "cpu_per_probe_ms": own["cpu_seconds"] / max(1, len(latencies)) * 1000,
                 "gc_tracked": own["gc_tracked"],
-                "median_ms": statistics.median(ordered) * 1000,
-                "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000}
+                "median_ms": statistics.median(ordered) * 1000 if ordered else 0.0,
+                "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+                if ordered else 0.0}
     finally:
         if exporter is not None:
             terminate(exporter)
@@ -214,6 +217,8 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=0.01,
                         help="the stand-ins' replay resolution, seconds (bench_remote_standins"
                              ".py: all printers' pushes of a tick arrive together)")
+    parser.add_argument("--idle", action="store_true",
+                        help="no probes in the window: the connections' own cost")
     parser.add_argument("--profile", default="",
                         help="a cProfile of the exporter over the window, to this file "
                              "(suffixed with the count)")
@@ -227,7 +232,7 @@ def main() -> None:
         row = asyncio.run(run_count(count, args.fixture, args.interval, args.window, tmp,
                                     os.path.abspath(args.exporter_root),
                                     f"{args.profile}.{count}" if args.profile else "",
-                                    args.tick))
+                                    args.tick, args.idle))
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\nprobe every {args.interval:g} s per printer, {args.window:g} s window, "
