@@ -106,6 +106,10 @@ class Response:
         return "<Response %d %d bytes>" % (self.status, len(self.body))
 
 
+# What Moonraker logs when its HTTP port is taken (it keeps running without HTTP).
+PORT_TAKEN = "Failed to start HTTP server: [Errno 98] Address already in use"
+
+
 class Moonraker:
     """One Moonraker process.
 
@@ -143,6 +147,8 @@ class Moonraker:
             open(self.usb_ids_path, "w").close()
         self.host = host
         self.port = port or free_port(host)
+        self._own_port = port is None  # chosen here: another may be taken if it is lost
+        self._log_start = 0  # where the log of the last start() begins
         self.prometheus = prometheus
         self.extra_config = extra_config
         self.trusted_clients = trusted_clients
@@ -184,7 +190,10 @@ class Moonraker:
             f.write(self.render_config())
         return self.config_path
 
-    def start(self, wait: bool = True, timeout: float = 20.0) -> "Moonraker":
+    def start(self, wait: bool = True, timeout: float = 20.0, retry: bool = True
+              ) -> "Moonraker":
+        """Start Moonraker; with `wait`, until it answers HTTP. A port this harness chose that
+        another process took before Moonraker bound it is replaced once (`retry`)."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("moonraker already running")
         python = moonraker_python(self.venv)
@@ -203,12 +212,23 @@ class Moonraker:
         env.update(self.env)
         argv = [python, "-m", "moonraker", "-d", self.data_dir, "-c", self.config_path,
                 "-l", self.log_path]
+        self._log_start = len(read_text(self.log_path))  # this start's lines come after
         self.proc = spawn(argv, "moonraker", self.stdout_path, cwd=self.data_dir, env=env)
         if wait:
             try:
                 self.wait_started(timeout)
-            except BaseException:
+            except HarnessError:
                 self.stop()  # never leave a half-started Moonraker behind
+                # A port free when chosen can be taken by another process before Moonraker
+                # binds it (parallel test legs, benchmarks): Moonraker then runs on without
+                # its HTTP server. Start again on a new port, once, if the port was ours.
+                if not (retry and self._own_port
+                        and PORT_TAKEN in read_text(self.log_path)[self._log_start:]):
+                    raise
+                self.port = free_port(self.host)
+                return self.start(wait, timeout, retry=False)
+            except BaseException:
+                self.stop()
                 raise
         return self
 
@@ -222,6 +242,8 @@ class Moonraker:
         when the harness is not authorized (401/403: Moonraker is up all the same)."""
         def check():
             self._check_alive()
+            if PORT_TAKEN in read_text(self.log_path)[self._log_start:]:
+                raise HarnessError(PORT_TAKEN)  # it would wait in vain: see start()
             r = self.get("/server/info", timeout=2.0)
             if r.status == 200:
                 return r.json()["result"]

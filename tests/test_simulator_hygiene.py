@@ -9,7 +9,9 @@ Moonraker's temporary files.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 
 from simulator import (VENV_ROOT, Klippy, Moonraker, leftover_data_dirs, make_data_dir,
                        remove_data_dir, wait_for)
@@ -74,3 +76,21 @@ def test_moonraker_s_temporary_files_go_in_its_data_folder(shared_moonraker):
         env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
     tmp = env[b"TMPDIR"].decode()
     assert tmp.startswith(shared_moonraker.data_dir + os.sep) and os.path.isdir(tmp)
+
+
+def test_a_port_taken_before_moonraker_binds_it_is_replaced():
+    """free_port() gives a port free at that moment; parallel test legs and benchmarks may
+    take it before Moonraker binds it, and Moonraker then runs on without HTTP. The harness
+    starts it again, at once, on another port it chose."""
+    moonraker = Moonraker(None, prometheus=None)
+    taken = moonraker.port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind((moonraker.host, taken))
+        other.listen()
+        began = time.monotonic()
+        try:
+            moonraker.start(timeout=20.0)
+            assert moonraker.port != taken and moonraker.server_info()
+            assert time.monotonic() - began < 15.0  # not after the 20 s wait
+        finally:
+            moonraker.cleanup()
