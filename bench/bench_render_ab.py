@@ -6,7 +6,7 @@ and what the HTTP edge writes, on the simulated printer's real status.
 Starts real Klippy once (live, simulated MCUs, simulator/printer.cfg) and reads its object
 list and the status of every field the printer collector subscribes to. Each side, the
 package at REV (`git archive`, imported as `mp_before`, as bench_merge_ab.py does) and the
-working tree, builds its `Renderer` on a stand-in Moonraker (tests/fakes.py) answering that
+working tree, builds its `Renderer` on a stand-in Moonraker (simulator/moonraker_standin.py) answering that
 status, and they scrape in turn, `--scrapes` times each, in two cases:
 
 - `push`: before each scrape every object with a `temperature` is pushed a new one (what
@@ -42,7 +42,7 @@ from bench_merge_ab import load_revision  # noqa: E402
 from tornado.escape import utf8  # noqa: E402
 
 from simulator import Klippy  # noqa: E402
-from tests.fakes import (FakeApis, FakeConnection, FakeServer, klippy_ready,  # noqa: E402
+from simulator.moonraker_standin import (FakeApis, FakeConnection, FakeServer, klippy_ready,  # noqa: E402
                          printer_components)
 
 ALL = ["printer", "server", "process", "system", "network", "jobs", "history", "disk",

@@ -6,13 +6,13 @@ revision REV as in the working tree?
 
 REV is checked out with `git worktree add` into a temporary folder (removed at the end);
 each tree is run in processes of its own, with only that tree's package on the path, from
-fixed inputs that this script and the working tree's tests/fakes.py, tests/printer_status.json
-and bench/merge_corpus.py give both trees alike:
+fixed inputs that this script and the working tree's simulator/moonraker_standin.py,
+simulator/printer_status.json and bench/merge_corpus.py give both trees alike:
 
 - component: the body of a scrape (`collectors.renderer.Renderer`, the component's and the
-  central exporter's one renderer) on tests/fakes.py's stand-in Moonraker: every module with
-  every component known and the recorded simulated printer (plus Happy Hare and CFS
-  objects), again after a status push, a selection of Go module names, components knowing
+  central exporter's one renderer) on simulator/moonraker_standin.py's stand-in Moonraker:
+  every module with every component known and the recorded simulated printer (plus Happy
+  Hare and CFS objects), again after a status push, a selection of Go module names, components knowing
   nothing, no component at all; and `python -m moonraker_prometheus.docs`
   (docs/metrics.md, the catalogue as text);
 - sidecar: the standalone sidecar (`python -m moonraker_prometheus.sidecar --config`)
@@ -90,7 +90,7 @@ def mask(texts: Sequence[str], always: Sequence[str] = ()) -> List[str]:
 async def _component_outputs() -> Dict[str, str]:
     from moonraker_prometheus.collectors import module_names, resolve_modules
     from moonraker_prometheus.collectors.renderer import Renderer
-    fakes = load("tests/fakes.py", "compare_fakes")
+    fakes = load("simulator/moonraker_standin.py", "compare_fakes")
 
     class Apis(fakes.FakeApis):  # type: ignore[name-defined,misc]  # loaded by path
         async def query_objects(self, objects: Dict[str, Any], default: Any = None) -> Any:

@@ -29,7 +29,7 @@ from .moonraker import (COMPONENT_DIR, COMPONENT_VERSIONS, MOONRAKER_VERSIONS, M
                         moonraker_unavailable)
 from .mcus import SimulatedMCU, msgproto_for
 from .procs import (LIVE, REPO_ROOT, VENV_ROOT, HarnessError, free_port, kill_all, survivors,
-                    terminate, wait_for)
+                    terminate, until, wait_for)
 
 __all__ = [
     "FLAVOURS", "Klippy", "KlippyAPIError", "default_config", "flavour_config", "flavour_unavailable",
@@ -37,5 +37,5 @@ __all__ = [
     "COMPONENT_DIR", "COMPONENT_VERSIONS", "MOONRAKER_VERSIONS", "Moonraker", "Response",
     "check_component_link", "component_link", "moonraker_python", "moonraker_unavailable",
     "LIVE", "REPO_ROOT",
-    "VENV_ROOT", "SimulatedMCU", "msgproto_for", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "wait_for",
+    "VENV_ROOT", "SimulatedMCU", "msgproto_for", "HarnessError", "free_port", "kill_all", "survivors", "terminate", "until", "wait_for",
 ]

@@ -6,12 +6,13 @@ survives a test run.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_ROOT = os.environ.get("MOONRAKER_PROMETHEUS_VENVS", os.path.join(REPO_ROOT, ".venv"))
@@ -136,3 +137,12 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "con
                 msg += " (last error: %r)" % (last_exc,)
             raise HarnessError(msg)
         time.sleep(interval)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
+    """wait_for() on the running event loop: returns once `condition()` is true, checking
+    every millisecond (AssertionError after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)

@@ -29,8 +29,9 @@ from moonraker_prometheus.collectors.server import ServerCollector
 from moonraker_prometheus.collectors.spoolman import SpoolmanCollector
 from moonraker_prometheus.collectors.system import SystemCollector
 from moonraker_prometheus.collectors.updates import UpdatesCollector, update_available
-from tests.fakes import (FakeApis, FakeServer, FakeUpdater, klippy_ready, known_components,
-                         printer_components, unknown_components)
+from simulator.moonraker_standin import (FakeApis, FakeServer, FakeUpdater, klippy_ready,
+                                          known_components, printer_components,
+                                          unknown_components)
 from tests.go_families import GO_MOONRAKER_FAMILIES
 from tests.promtool import promtool_check  # noqa: F401  (fixture)
 from tests.render_guard import assert_renders_from_memory
@@ -151,7 +152,7 @@ def test_unknown_values_render_nothing_not_zeros():
         server = LookupServer(unknown_components(), version=None)
         rendered.update(asyncio.run(render_all(server, [cls])))
         assert server.found or not server.missing, (
-            f"{cls.name}: no stand-in in tests/fakes.py's unknown_components() for "
+            f"{cls.name}: no stand-in in simulator/moonraker_standin.py's unknown_components() for "
             f"{sorted(server.missing)}")
         assert cls.name in ALWAYS_KNOWN, f"{cls.name}: add its row to ALWAYS_KNOWN"
         emitted = {sample[0] for sample in parse(rendered[cls.name])}

@@ -12,7 +12,8 @@ from moonraker_prometheus.catalogue.build import F, bind
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.catalogue.spec import ObjectKind
 from moonraker_prometheus.collectors.printer import Plan, PrinterCollector, PrinterState
-from tests.fakes import FakeApis, FakeServer, printer_components, until
+from simulator import until
+from simulator.moonraker_standin import FakeApis, FakeServer, printer_components
 
 pytestmark = pytest.mark.unit
 

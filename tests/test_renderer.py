@@ -13,7 +13,7 @@ from moonraker_prometheus.collectors.printer import PrinterCollector
 from moonraker_prometheus.collectors.renderer import Renderer
 from moonraker_prometheus.component import PrometheusComponent
 from moonraker_prometheus.sidecar import Merger
-from tests.fakes import FakeApis, FakeConnection, FakeServer, klippy_ready, printer_components
+from simulator.moonraker_standin import FakeApis, FakeConnection, FakeServer, klippy_ready, printer_components
 
 pytestmark = pytest.mark.unit
 

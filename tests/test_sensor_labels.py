@@ -14,7 +14,7 @@ import pytest
 from moonraker_prometheus.catalogue.printer import BINDINGS
 from moonraker_prometheus.collectors.printer import (Plan, PrinterCollector, PrinterState,
                                                      sensor_owners)
-from tests.fakes import FakeApis, FakeServer, klippy_ready, printer_components
+from simulator.moonraker_standin import FakeApis, FakeServer, klippy_ready, printer_components
 from tests.scrape import parse, value
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ import pytest
 
 from moonraker_prometheus.sidecar import merge
 from moonraker_prometheus.sidecar.expfmt import Rewriter
-from tests.fakes import until
+from simulator import until
 from tests.sidecar.support import (assert_no_duplicates, collect, make_spec, merger_for,
                                    promtool_check, series_ids)
 

@@ -10,7 +10,7 @@ import pytest
 
 from moonraker_prometheus.sidecar import SpecError
 from moonraker_prometheus.sidecar.sources import build_source
-from tests.fakes import until
+from simulator import until
 from tests.scrape import parse, value
 from tests.sidecar.support import (children_of_self, collect, make_spec,
                                    merger_for, open_fds, promtool_check, write_script)

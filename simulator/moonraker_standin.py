@@ -1,4 +1,4 @@
-"""The one stand-in Moonraker server for unit tests (no Moonraker process).
+"""The one stand-in Moonraker server for unit tests and benchmarks (no Moonraker process).
 
 `FakeServer(components)` answers what the collectors ask a Moonraker `Server`:
 `lookup_component`, `register_event_handler` (kept in `handlers`, one list per event;
@@ -6,14 +6,14 @@
 `components`, `failed_components` and `warnings` attributes. `FakeConnection` and
 `FakeApis` stand in for `klippy_connection` and `klippy_apis`; `printer_components()`
 gives both; `klippy_ready(server)` fires Klippy's ready event as Moonraker does.
-`until(condition)` waits on the running event loop until a condition holds.
 
-Fixed inputs, shared by the unit tests and scripts/compare_outputs.py (which loads this file
-by its path, so it imports nothing of the package): `known_components()` (Moonraker
-components that know everything, so every declared family can appear),
+Fixed inputs, shared by the unit tests, bench/bench_render_ab.py and
+scripts/compare_outputs.py (which loads this file by its path, so it imports nothing of the
+package): `known_components()` (Moonraker components that know everything, so every declared
+family can appear),
 `unknown_components()` (the same components knowing nothing yet), and
 `recorded_printer()` (the object list and status of the simulated printer, recorded from
-a live Klippy into tests/printer_status.json).
+a live Klippy into simulator/printer_status.json).
 """
 from __future__ import annotations
 
@@ -109,15 +109,6 @@ async def klippy_ready(server: FakeServer) -> None:
     for result in server.fire("server:klippy_ready"):
         if asyncio.iscoroutine(result):
             await result
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
-    """Returns once `condition()` is true, checking every millisecond on the running loop
-    (AssertionError after `timeout` seconds)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.001)
 
 
 # ----- stand-in Moonraker components -----
