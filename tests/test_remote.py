@@ -28,6 +28,7 @@ from simulator.mqtt_standin import MqttStandin
 from simulator.procs import REPO_ROOT, spawn, terminate
 from simulator.services import moonraker_conf, settle
 from simulator.spoolman_standin import SpoolmanStandin
+from tests.loopback import LoopbackServer
 from tests.promtool import promtool_check  # noqa: F401  (fixture)
 
 # Families the component serves and the remote exporter cannot: Moonraker's API does not
@@ -262,38 +263,13 @@ def test_own_metrics_show_each_targets_connection(printer, remote):
     assert "process_resident_memory_bytes" in found
 
 
-class Listener:
-    """A TCP port that accepts and counts connections and never answers (a hung host)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted: List[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
-
-
 def test_an_unlisted_target_is_refused_and_never_connected(remote):
-    hung = Listener()
+    hung = LoopbackServer()  # accepts and never answers (a hung host)
     try:
         status, body, _ = remote.probe(f"127.0.0.1:{hung.port}")
         assert status == 403 and "not listed" in body
         time.sleep(0.5)
-        assert hung.accepted == []
+        assert hung.open == []  # nothing accepted
         assert remote.probe("http://127.0.0.1:80/x")[0] == 400  # no URL from a scraper
     finally:
         hung.close()
@@ -301,7 +277,7 @@ def test_an_unlisted_target_is_refused_and_never_connected(remote):
 
 def test_a_target_down_or_hung_answers_probe_success_0_in_time(tmp_path):
     closed = free_port()
-    hung = Listener()
+    hung = LoopbackServer()
     exporter = Remote(str(tmp_path), "--target", f"127.0.0.1:{closed}",
                       "--target", f"127.0.0.1:{hung.port}")
     try:
@@ -395,7 +371,7 @@ def test_the_targets_file_is_reloaded_when_it_changes(printer, tmp_path):
         exporter.stop()
 
 
-class CuttableLink:
+class CuttableLink(LoopbackServer):
     """A TCP forwarder to `port` whose link can be cut: while cut, bytes are dropped in
     both directions and no socket is closed (as when a cable is pulled); connections made
     after the cut heals go through."""
@@ -403,27 +379,17 @@ class CuttableLink:
     def __init__(self, port: int) -> None:
         self.target = port
         self.cut = False
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.open: List[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.cut:
-                self.open.append(client)  # a SYN that got through; nothing more will
-                continue
-            server = socket.create_connection(("127.0.0.1", self.target))
-            self.open += [client, server]
-            dead = threading.Event()
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b, dead), daemon=True).start()
+    def handle(self, client: socket.socket) -> None:
+        if self.cut:
+            self.open.append(client)  # a SYN that got through; nothing more will
+            return
+        server = socket.create_connection(("127.0.0.1", self.target))
+        self.open += [client, server]
+        dead = threading.Event()
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(a, b, dead), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, dead: threading.Event) -> None:
         while True:
@@ -443,11 +409,6 @@ class CuttableLink:
                 dst.sendall(data)
             except OSError:
                 return
-
-    def close(self) -> None:
-        self.sock.close()
-        for s in self.open:
-            s.close()
 
 
 # The issue's network cut: 30 s without a byte either way (longer than the pings' 5 s and

@@ -8,16 +8,16 @@ import socket
 import ssl
 import threading
 import urllib.request
-from typing import List
 
 import pytest
 import trustme
 
 from simulator import Klippy, Moonraker, wait_for
+from tests.loopback import LoopbackServer
 from tests.test_remote import Remote, ready_with_printer, target_of, values, wait_probe
 
 
-class TlsFront:
+class TlsFront(LoopbackServer):
     """Terminates TLS with `cert` and forwards to 127.0.0.1:`port` (as a reverse proxy in
     front of Moonraker would)."""
 
@@ -25,20 +25,10 @@ class TlsFront:
         self.target = port
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(self.ctx)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.open: List[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+    def handle(self, raw: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
         try:
@@ -66,11 +56,6 @@ class TlsFront:
                 s.close()
             except OSError:
                 pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for s in self.open:
-            s.close()
 
 
 @pytest.fixture(scope="module")
