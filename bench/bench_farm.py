@@ -39,6 +39,7 @@ sys.path.insert(0, REPO)
 
 from simulator.farm import (PROMETHEUS_DIR, PrinterSpec, PrometheusServer,  # noqa: E402
                         rules_with_short_for, scrape_config, start_printers, stop_printers)
+from bench.procfs import rss_bytes  # noqa: E402
 from simulator import wait_for  # noqa: E402
 
 # Farm panels with nothing to show in a healthy farm of paused printers.
@@ -48,14 +49,6 @@ NOT_PER_PRINTER = {
 }
 # Recording rules with nothing to record in such a farm.
 NOT_RECORDED = {"instance:klipper_printer_powered_off:info": "no printer is switched off"}
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def scalar(prom: PrometheusServer, expr: str) -> float:

@@ -31,10 +31,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.procfs import cpu_seconds  # noqa: E402
 from simulator import Klippy, Moonraker, free_port, wait_for  # noqa: E402
 from simulator.procs import REPO_ROOT, spawn, terminate  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 # prometheus-klipper-exporter's requests per module (HTTP GETs to Moonraker, in order)
 GO_REQUESTS = {
     "process_stats": ["/machine/proc_stats"],
@@ -53,12 +53,6 @@ GO_OBJECT_KINDS = ("gcode_move", "toolhead", "mcu", "extruder", "heater_bed", "f
                    "heater_fan", "filament_switch_sensor", "filament_motion_sensor",
                    "heater_generic", "tmc2209", "tmc2130", "tmc5160", "tmc2240",
                    "input_shaper", "firmware_retraction")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def get(url: str) -> bytes:

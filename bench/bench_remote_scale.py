@@ -39,25 +39,11 @@ from typing import Dict, List, Optional, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.bench_remote_record import DEFAULT_FIXTURE, load_or_record  # noqa: E402
+from bench.procfs import cpu_seconds, rss_bytes  # noqa: E402
 from simulator import free_port  # noqa: E402
 from simulator.procs import REPO_ROOT, terminate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 class Client:
@@ -134,7 +120,7 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
         while not await up():
             assert time.monotonic() < deadline and exporter.poll() is None, "no exporter"
             await asyncio.sleep(0.2)
-        base_rss = rss_mib(exporter.pid)
+        base_rss = rss_bytes(exporter.pid) / 2**20
         # every target connected and loaded, 50 first probes at a time
         pending = list(targets)
         deadline = time.monotonic() + 120
@@ -181,7 +167,7 @@ async def run_count(count: int, fixture: str, interval: float, window: float,
                 n += 1
             await asyncio.sleep(min(step, 0.01))
         cpu = (cpu_seconds(exporter.pid) - cpu_before) / (loop.time() - started_window) * 100
-        rss = rss_mib(exporter.pid)
+        rss = rss_bytes(exporter.pid) / 2**20
         exporter.send_signal(signal.SIGUSR2)
         measuring = False
         await asyncio.gather(*tasks)
