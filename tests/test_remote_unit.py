@@ -7,10 +7,15 @@ import json
 import logging
 import socket
 import ssl
-from typing import Any, Dict, List, Optional
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 import pytest
 from tornado.httpclient import HTTPClientError
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+from tornado.websocket import WebSocketHandler
 
 from moonraker_prometheus.remote.client import (Bounds, Credentials, ProbeFailure, RpcError,
                                                 classify)
@@ -199,12 +204,21 @@ def test_a_method_an_old_moonraker_lacks_is_named_and_its_families_absent():
     assert host.proc_stats() is None and host.network_stats() is None
 
 
+@asynccontextmanager
+async def websocket_server(handler: type) -> AsyncIterator[str]:
+    """A real tornado server of `handler` at /websocket on a free port of 127.0.0.1, for the
+    block; yields its HOST:PORT."""
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(Application([("/websocket", handler)]))
+    server.add_sockets(sockets)
+    try:
+        yield "127.0.0.1:%d" % sockets[0].getsockname()[1]
+    finally:
+        server.stop()
+
+
 def test_a_message_over_the_size_limit_closes_the_connection():
     """A real tornado websocket server answering with 100 kB; the limit is 64 KiB."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application
-    from tornado.websocket import WebSocketHandler
 
     from moonraker_prometheus.remote.client import connect
 
@@ -213,19 +227,12 @@ def test_a_message_over_the_size_limit_closes_the_connection():
             self.write_message('{"jsonrpc": "2.0", "id": 1, "result": "%s"}' % ("x" * 100000))
 
     async def run() -> ProbeFailure:
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(Application([("/websocket", Big)]))
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        try:
-            conn = await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
-                                 max_message_size=65536)
+        async with websocket_server(Big) as address:
+            conn = await connect(address, Credentials(), lambda *_: None, max_message_size=65536)
             with pytest.raises(ProbeFailure) as failure:
                 await conn.call("server.info")
             await conn.close()
             return failure.value
-        finally:
-            server.stop()
 
     assert asyncio.run(run()).reason == "message_too_large"
 
@@ -282,10 +289,6 @@ def test_the_exporters_own_families_and_reasons_are_documented(promtool_check):
 def test_the_memory_bound_leaves_out_long_strings_and_entries_beyond_max_entries(caplog):
     """A real tornado websocket server answering with 300 items, a 5,000-character string
     and an object of 150 keys; the bound: 100 entries, 256 characters."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application
-    from tornado.websocket import WebSocketHandler
 
     from moonraker_prometheus.remote.client import connect
 
@@ -298,19 +301,12 @@ def test_the_memory_bound_leaves_out_long_strings_and_entries_beyond_max_entries
             self.write_message(json.dumps({"jsonrpc": "2.0", "id": 1, "result": answer}))
 
     async def run() -> Any:
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(Application([("/websocket", Wide)]))
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
         bounds = Bounds(max_entries=100, max_string=256, name="wide:7125")
-        try:
-            conn = await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
-                                 bounds=bounds)
+        async with websocket_server(Wide) as address:
+            conn = await connect(address, Credentials(), lambda *_: None, bounds=bounds)
             result = await conn.call("server.files.get_directory")
             await conn.close()
             return result, bounds
-        finally:
-            server.stop()
 
     with caplog.at_level(logging.WARNING, "moonraker_prometheus.remote.client"):
         result, bounds = asyncio.run(run())
@@ -416,10 +412,6 @@ def test_a_silent_moonraker_is_closed_with_reason_timeout(monkeypatch):
     """A real tornado websocket server that accepts and then sends nothing (a network cut
     that closes no socket): the connection closes with reason timeout, not
     message_too_large."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application
-    from tornado.websocket import WebSocketHandler
 
     from moonraker_prometheus.remote import client
 
@@ -431,18 +423,12 @@ def test_a_silent_moonraker_is_closed_with_reason_timeout(monkeypatch):
             pass
 
     async def run() -> Any:
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(Application([("/websocket", Silent)]))
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        try:
-            conn = await client.connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None)
+        async with websocket_server(Silent) as address:
+            conn = await client.connect(address, Credentials(), lambda *_: None)
             await asyncio.wait_for(conn.closed.wait(), 5)
             failure = conn.failure
             await conn.close()
             return failure
-        finally:
-            server.stop()
 
     failure = asyncio.run(run())
     assert failure.reason == "timeout" and "nothing from Moonraker" in failure.detail
@@ -575,10 +561,6 @@ def test_many_listed_targets_give_a_warning(caplog):
 def test_a_json_rpc_server_that_is_not_moonraker_fails_the_probe_as_protocol(answer):
     """A real tornado websocket server answering every request with `answer`: the probe
     says protocol and serves no printer series (no klipper_printer_info with "")."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application
-    from tornado.websocket import WebSocketHandler
 
     from moonraker_prometheus.collectors import module_names
     from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
@@ -589,16 +571,12 @@ def test_a_json_rpc_server_that_is_not_moonraker_fails_the_probe_as_protocol(ans
             self.write_message(json.dumps({"jsonrpc": "2.0", "id": rid, "result": answer}))
 
     async def run() -> str:
-        sockets = bind_sockets(0, "127.0.0.1")
-        http = HTTPServer(Application([("/websocket", Anything)]))
-        http.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        target = Target(TargetSpec(f"127.0.0.1:{port}"), "test", Limits())
-        try:
-            return await target.probe(module_names(), 3.0)
-        finally:
-            await target.close()
-            http.stop()
+        async with websocket_server(Anything) as address:
+            target = Target(TargetSpec(address), "test", Limits())
+            try:
+                return await target.probe(module_names(), 3.0)
+            finally:
+                await target.close()
 
     body = asyncio.run(run())
     assert "probe_success 0" in body, body
