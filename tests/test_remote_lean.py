@@ -21,9 +21,7 @@ pytestmark = pytest.mark.unit
 class QuietSocket:
     """The websocket a Connection writes to: nothing is sent in these tests."""
 
-    close_code: Optional[int] = None
-
-    def close(self) -> None:
+    async def close(self) -> None:
         pass
 
 

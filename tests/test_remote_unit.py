@@ -237,6 +237,76 @@ def test_a_message_over_the_size_limit_closes_the_connection():
     assert asyncio.run(run()).reason == "message_too_large"
 
 
+def test_messages_are_handled_as_they_arrive_whole_or_in_fragments():
+    """A real websockets server sending a notification in one frame, one in three frames
+    (a fragmented message) and the answer to a call: each reaches the Connection whole,
+    in order, and the call gets its answer."""
+    from websockets.asyncio.server import serve
+
+    from moonraker_prometheus.remote.client import connect
+
+    def note(n: int) -> str:
+        return json.dumps({"jsonrpc": "2.0", "method": "notify_x", "params": [n]})
+
+    async def moonraker(ws: Any) -> None:
+        await ws.send(note(1))
+        text = note(2)
+        await ws.send([text[:10], text[10:20], text[20:]])
+        request = json.loads(await ws.recv())
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "ok"}))
+        await ws.wait_closed()
+
+    async def run() -> List[Any]:
+        got: List[Any] = []
+        async with serve(moonraker, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            conn = await connect(f"127.0.0.1:{port}", Credentials(),
+                                 lambda method, params: got.append((method, params)))
+            answer = await conn.call("server.info")
+            await conn.close()
+        return [answer, got]
+
+    assert asyncio.run(run()) == ["ok", [("notify_x", [1]), ("notify_x", [2])]]
+
+
+def test_a_redirect_of_the_websocket_is_not_followed():
+    """A real tornado server redirecting /websocket elsewhere: the probe fails with
+    http_error and the exporter connects nowhere else (nothing a target answers picks a
+    URL)."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application, RequestHandler
+
+    from moonraker_prometheus.remote.client import connect
+
+    elsewhere = bind_sockets(0, "127.0.0.1")[0]  # listening, never accepted from
+    elsewhere.setblocking(True)
+
+    class Redirect(RequestHandler):
+        def get(self) -> None:
+            self.redirect(f"ws://127.0.0.1:{elsewhere.getsockname()[1]}/websocket")
+
+    async def run() -> ProbeFailure:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(Application([("/websocket", Redirect)]))
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(ProbeFailure) as failure:
+                await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
+                              connect_timeout=2.0)
+            return failure.value
+        finally:
+            server.stop()
+
+    failure = asyncio.run(run())
+    elsewhere.settimeout(0.1)
+    with pytest.raises(socket.timeout):
+        elsewhere.accept()  # no connection came
+    elsewhere.close()
+    assert failure.reason == "http_error" and failure.detail == "HTTP 302", failure
+
+
 class History(RecordingConnection):
     """A history of 150 completed jobs and 1 cancelled one, listed a page at a time."""
 
