@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidMessage,
                                    InvalidStatus, PayloadTooBig)
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import Frame, Opcode
 
 log = logging.getLogger(__name__)
 
@@ -394,9 +394,7 @@ class Connection:
         did on our side, for a message over max_message_size (its ping timeout is off,
         silence is _watch's)."""
         protocol = self._ws.protocol
-        sent = protocol.close_sent
-        if isinstance(protocol.parser_exc, PayloadTooBig) \
-                or sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+        if isinstance(protocol.parser_exc, PayloadTooBig):
             return ProbeFailure("message_too_large",
                                 "Moonraker sent a message over max_message_size")
         code = protocol.close_rcvd.code if protocol.close_rcvd is not None else None
