@@ -269,6 +269,44 @@ def test_messages_are_handled_as_they_arrive_whole_or_in_fragments():
     assert asyncio.run(run()) == ["ok", [("notify_x", [1]), ("notify_x", [2])]]
 
 
+def test_the_api_key_is_not_logged_even_at_debug_level(tmp_path, caplog):
+    """A real tornado websocket server; the exporter's log at DEBUG (--log-level debug)
+    while a target with an API key connects: the key appears in no log line (websockets
+    logs a handshake's headers at DEBUG)."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+    from tornado.websocket import WebSocketHandler
+
+    from moonraker_prometheus.remote.client import connect
+
+    key_file = tmp_path / "key"
+    key_file.write_text("sekrit-api-key-4242\n")
+    seen: List[Optional[str]] = []
+
+    class Echo(WebSocketHandler):
+        def open(self) -> None:
+            seen.append(self.request.headers.get("X-Api-Key"))
+
+    async def run() -> None:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(Application([("/websocket", Echo)]))
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        try:
+            conn = await connect(f"127.0.0.1:{port}", Credentials(api_key_file=str(key_file)),
+                                 lambda *_: None)
+            await conn.close()
+        finally:
+            server.stop()
+
+    caplog.set_level(logging.DEBUG)
+    asyncio.run(run())
+    assert seen == ["sekrit-api-key-4242"]
+    assert "sekrit" not in caplog.text and all(
+        "sekrit" not in str(r.args) for r in caplog.records), caplog.text
+
+
 def test_a_redirect_of_the_websocket_is_not_followed():
     """A real tornado server redirecting /websocket elsewhere: the probe fails with
     http_error and the exporter connects nowhere else (nothing a target answers picks a

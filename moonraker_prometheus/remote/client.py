@@ -55,6 +55,10 @@ _LATEST_START = tuple(_LATEST_PREFIXES)
 PING_SECONDS = 5.0
 SILENT_SECONDS = 10.0
 CLOSE_SECONDS = 2.0
+# websockets logs each handshake's headers at DEBUG, the API key or the login's token among
+# them: its connections log here, held at INFO whatever the exporter's log level.
+WS_LOG = logging.getLogger(f"{__name__}.websockets")
+WS_LOG.setLevel(logging.INFO)
 
 
 class ProbeFailure(Exception):
@@ -550,7 +554,7 @@ async def connect(address: str, credentials: Credentials, on_notify: Notify, *,
         ws = await _NoRedirects(
             ws_url, additional_headers=headers, open_timeout=connect_timeout,
             ping_interval=PING_SECONDS, ping_timeout=None, close_timeout=CLOSE_SECONDS,
-            max_size=max_message_size, compression=None, proxy=None,
+            max_size=max_message_size, compression=None, proxy=None, logger=WS_LOG,
             create_connection=Socket, **tls_options)
     except Exception as e:
         raise classify(e) from None
