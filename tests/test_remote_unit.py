@@ -117,6 +117,8 @@ def test_targets_files_are_prometheus_file_sd_in_json_or_yaml(tmp_path):
 
 @pytest.mark.parametrize("error, reason", [
     (ConnectionRefusedError(), "refused"),
+    (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 7125, 0, 0), "
+             "[Errno 111] Connect call failed ('127.0.0.1', 7125)"), "refused"),
     (socket.gaierror(-2, "Name or service not known"), "dns"),
     (ssl.SSLCertVerificationError(1, "certificate verify failed"), "tls"),
     (HTTPClientError(401), "auth"),

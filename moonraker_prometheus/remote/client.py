@@ -15,6 +15,7 @@ import asyncio
 import errno
 import json
 import logging
+import re
 import socket
 import ssl
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -120,6 +121,11 @@ def classify(error: BaseException) -> ProbeFailure:
             return classify(real)
         return ProbeFailure("closed", "connection closed")
     if isinstance(error, OSError):
+        # asyncio tried each address of a name (IPv6 and IPv4) and keeps only their text
+        if error.errno is None and str(error).startswith("Multiple exceptions: ") \
+                and set(re.findall(r"\[Errno (\d+)\]", str(error))) \
+                == {str(errno.ECONNREFUSED)}:
+            return ProbeFailure("refused", "connection refused")
         if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
             return ProbeFailure("unreachable", error.strerror or "host unreachable")
         return ProbeFailure("unreachable", f"{type(error).__name__}: {error.strerror}")
