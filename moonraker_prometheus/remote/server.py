@@ -37,8 +37,8 @@ REAP_SECONDS = 30.0
 # one answers probe_success 0, reason max_targets: no reconnecting round robin.
 EVICT_SECONDS = 60.0
 # More listed targets than this gets a warning: one exporter measured at 1,000 printers
-# used 57 % of a core with a probe p99 of 87 ms, at 500 45 % and 11 ms with the client
-# before (docs/remote.md, bench/README.md).
+# used 50-62 % of a core with a probe p99 of 0.09-1.1 s, at 500 45 % and 11 ms with the
+# websocket client before (docs/remote.md, bench/README.md).
 LISTED_WARNING = 500
 
 
@@ -79,7 +79,7 @@ class TargetsFileStatus:
 def _warn_if_many(listed: Dict[str, TargetSpec]) -> None:
     if len(listed) > LISTED_WARNING:
         log.warning("%d targets listed: one exporter was measured at 1,000 printers using "
-                    "57 %% of a core with a probe p99 of 87 ms; run one exporter per 500 "
+                    "50-62 %% of a core with a probe p99 of 0.09-1.1 s; run one exporter per 500 "
                     "printers at most (docs/remote.md)", len(listed))
 
 
