@@ -7,6 +7,8 @@ import json
 import logging
 import socket
 import ssl
+import sys
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Optional
 
@@ -17,12 +19,13 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 from tornado.websocket import WebSocketHandler
 
-from moonraker_prometheus.remote.client import (Bounds, Credentials, ProbeFailure, RpcError,
-                                                classify)
+from moonraker_prometheus.remote.client import (BATCH_BYTES, Bounds, Credentials,
+                                                ProbeFailure, RpcError, classify)
 from moonraker_prometheus.remote.config import load_config, load_targets_file
 from moonraker_prometheus.remote.host import EXTRA_FIELDS, RemoteHost
 from moonraker_prometheus.remote.target import normalize_target
 from moonraker_prometheus.sidecar.config import ConfigError
+from simulator.procs import until
 
 pytestmark = pytest.mark.unit
 
@@ -275,11 +278,6 @@ def test_the_api_key_is_not_logged_even_at_debug_level(tmp_path, caplog):
     """A real tornado websocket server; the exporter's log at DEBUG (--log-level debug)
     while a target with an API key connects: the key appears in no log line (websockets
     logs a handshake's headers at DEBUG)."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application
-    from tornado.websocket import WebSocketHandler
-
     from moonraker_prometheus.remote.client import connect
 
     key_file = tmp_path / "key"
@@ -291,16 +289,10 @@ def test_the_api_key_is_not_logged_even_at_debug_level(tmp_path, caplog):
             seen.append(self.request.headers.get("X-Api-Key"))
 
     async def run() -> None:
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(Application([("/websocket", Echo)]))
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        try:
-            conn = await connect(f"127.0.0.1:{port}", Credentials(api_key_file=str(key_file)),
+        async with websocket_server(Echo) as address:
+            conn = await connect(address, Credentials(api_key_file=str(key_file)),
                                  lambda *_: None)
             await conn.close()
-        finally:
-            server.stop()
 
     caplog.set_level(logging.DEBUG)
     asyncio.run(run())
@@ -313,9 +305,7 @@ def test_a_redirect_of_the_websocket_is_not_followed():
     """A real tornado server redirecting /websocket elsewhere: the probe fails with
     http_error and the exporter connects nowhere else (nothing a target answers picks a
     URL)."""
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-    from tornado.web import Application, RequestHandler
+    from tornado.web import RequestHandler
 
     from moonraker_prometheus.remote.client import connect
 
@@ -327,17 +317,10 @@ def test_a_redirect_of_the_websocket_is_not_followed():
             self.redirect(f"ws://127.0.0.1:{elsewhere.getsockname()[1]}/websocket")
 
     async def run() -> ProbeFailure:
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(Application([("/websocket", Redirect)]))
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        try:
+        async with websocket_server(Redirect) as address:
             with pytest.raises(ProbeFailure) as failure:
-                await connect(f"127.0.0.1:{port}", Credentials(), lambda *_: None,
-                              connect_timeout=2.0)
+                await connect(address, Credentials(), lambda *_: None, connect_timeout=2.0)
             return failure.value
-        finally:
-            server.stop()
 
     failure = asyncio.run(run())
     elsewhere.settimeout(0.1)
@@ -542,6 +525,126 @@ def test_a_silent_moonraker_is_closed_with_reason_timeout(monkeypatch):
 
     failure = asyncio.run(run())
     assert failure.reason == "timeout" and "nothing from Moonraker" in failure.detail
+
+
+class Pusher(WebSocketHandler):
+    """A Moonraker that answers every request with "ok" and pushes what a test asks:
+    `Pusher.opened` holds the handlers of the open websockets."""
+    opened: List["Pusher"] = []
+
+    def open(self) -> None:  # type: ignore[override]
+        Pusher.opened.append(self)
+
+    def on_message(self, message: Any) -> None:
+        rid = json.loads(message)["id"]
+        self.write_message(json.dumps({"jsonrpc": "2.0", "id": rid, "result": "ok"}))
+
+    def notify(self, n: int, pad: int = 0) -> None:
+        self.write_message(json.dumps({"jsonrpc": "2.0", "method": "notify_x",
+                                       "params": [n, "x" * pad]}))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_pushes_wait_in_the_kernel_until_a_batch_fills_or_a_drain_reads_them():
+    """A real tornado websocket server: a call is answered at once while pushes are
+    batched; three small pushes (far less than BATCH_BYTES) are not read until drain()
+    reads them; pushes that fill a batch are read without one."""
+    from moonraker_prometheus.remote.client import connect
+
+    async def run() -> None:
+        Pusher.opened.clear()
+        got: List[int] = []
+        async with websocket_server(Pusher) as address:
+            conn = await connect(address, Credentials(), lambda _, params: got.append(
+                params[0]))
+            started = time.monotonic()
+            assert await conn.call("server.info", timeout=3.0) == "ok"
+            assert time.monotonic() - started < 1.0
+            for n in range(3):
+                Pusher.opened[0].notify(n)
+            await asyncio.sleep(0.3)
+            assert got == [], "read before the batch filled"
+            await conn.drain(2.0)
+            assert got == [0, 1, 2]
+            for n in range(3, 6):
+                Pusher.opened[0].notify(n, BATCH_BYTES // 2)
+            await until(lambda: len(got) >= 5, 2.0)
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_pushes_a_batch_holds_are_read_by_the_silence_watch(monkeypatch):
+    """A real tornado websocket server that pushes a little and then nothing: the watch
+    reads what the kernel holds after PING_SECONDS, and the connection is not closed as
+    silent while it held something."""
+    from moonraker_prometheus.remote import client
+
+    monkeypatch.setattr(client, "PING_SECONDS", 0.2)
+    monkeypatch.setattr(client, "SILENT_SECONDS", 0.5)
+
+    async def run() -> None:
+        Pusher.opened.clear()
+        got: List[int] = []
+        async with websocket_server(Pusher) as address:
+            conn = await client.connect(address, Credentials(), lambda _, params: got.append(
+                params[0]))
+            await until(lambda: bool(Pusher.opened), 2.0)
+            for n in range(3):
+                Pusher.opened[0].notify(n)
+            await until(lambda: got == [0, 1, 2], 2.0)
+            assert not conn.closed.is_set()
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_a_probe_serves_what_moonraker_sent_before_it_though_no_batch_filled():
+    """A real tornado websocket server, as a Moonraker with Klippy disconnected: after the
+    first probe, it pushes a proc_stats notification of 7 websocket connections (far less
+    than BATCH_BYTES, held by the kernel); the next probe serves 7, not the 1 of the
+    first."""
+    from moonraker_prometheus.collectors import module_names
+    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
+
+    answers = {"server.info": {"klippy_connected": False, "klippy_state": "disconnected",
+                               "components": ["proc_stats"], "moonraker_version": "v0.11.0"},
+               "machine.proc_stats": {"moonraker_stats": [], "websocket_connections": 1}}
+
+    asked: List[str] = []
+
+    class Moonraker(Pusher):
+        def on_message(self, message: Any) -> None:
+            request = json.loads(message)
+            asked.append(request["method"])
+            self.write_message(json.dumps({"jsonrpc": "2.0", "id": request["id"],
+                                           "result": answers.get(request["method"], {})}))
+
+    async def run() -> List[str]:
+        Pusher.opened.clear()
+        async with websocket_server(Moonraker) as address:
+            target = Target(TargetSpec(address), "test", Limits())
+            try:
+                first = await target.probe(module_names(), 3.0)
+                # just after the exporter's next poll of server.info (every
+                # KLIPPY_POLL_SECONDS while Klippy is not ready): no answer awaited
+                # until after the second probe, so nothing else reads the push
+                polls = asked.count("server.info")
+                await until(lambda: asked.count("server.info") > polls, 5.0)
+                await asyncio.sleep(0.1)
+                Pusher.opened[0].write_message(json.dumps({
+                    "jsonrpc": "2.0", "method": "notify_proc_stat_update",
+                    "params": [{"moonraker_stats": {}, "websocket_connections": 7}]}))
+                await asyncio.sleep(0.3)
+                return [first, await target.probe(module_names(), 3.0)]
+            finally:
+                await target.close()
+
+    first, second = asyncio.run(run())
+    assert "klipper_moonraker_websocket_connections 1.0\n" in first, first
+    assert "klipper_moonraker_websocket_connections 7.0\n" in second, second
 
 
 @pytest.mark.parametrize("name, text, reason", [

@@ -351,6 +351,11 @@ class Target:
                 await asyncio.wait_for(outcome.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+        connection = self._connection
+        if connection is not None and self._loaded.is_set():
+            # what Moonraker sent before this probe, in a batch not yet read (client's
+            # BATCH_BYTES): a shutdown or disconnect it announced among it
+            await connection.drain(max(0.0, timeout - (time.monotonic() - started)) / 2)
         renderer = self.renderer
         body = ""
         age = self.data_age()
