@@ -210,11 +210,11 @@ def test_a_method_an_old_moonraker_lacks_is_named_and_its_families_absent():
 
 
 @asynccontextmanager
-async def websocket_server(handler: type) -> AsyncIterator[str]:
+async def websocket_server(handler: type, **settings: Any) -> AsyncIterator[str]:
     """A real tornado server of `handler` at /websocket on a free port of 127.0.0.1, for the
-    block; yields its HOST:PORT."""
+    block (`settings`: the tornado Application's); yields its HOST:PORT."""
     sockets = bind_sockets(0, "127.0.0.1")
-    server = HTTPServer(Application([("/websocket", handler)]))
+    server = HTTPServer(Application([("/websocket", handler)], **settings))
     server.add_sockets(sockets)
     try:
         yield "127.0.0.1:%d" % sockets[0].getsockname()[1]
@@ -595,6 +595,35 @@ def test_pushes_a_batch_holds_are_read_by_the_silence_watch(monkeypatch):
                 Pusher.opened[0].notify(n)
             await until(lambda: got == [0, 1, 2], 2.0)
             assert not conn.closed.is_set()
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_moonrakers_websocket_pings_are_answered_in_time_while_reads_are_batched(monkeypatch):
+    """A real tornado websocket server with Moonraker 0.11's ping settings scaled down
+    (tornado 6.5: a ping every second, the connection closed when its pong is not back
+    within a second; Moonraker's are 10 s) that pushes nothing: over 3.5 s the pings
+    wait in the kernel (far less than BATCH_BYTES) and the silence watch, every
+    PING_SECONDS (0.3 s here), reads them, so their pongs go back in time."""
+    from moonraker_prometheus.remote import client
+
+    monkeypatch.setattr(client, "PING_SECONDS", 0.3)
+    pongs: List[bytes] = []
+
+    class Pinging(Pusher):
+        def on_pong(self, data: bytes) -> None:
+            pongs.append(data)
+
+    async def run() -> None:
+        Pusher.opened.clear()
+        async with websocket_server(Pinging, websocket_ping_interval=1.0,
+                                    websocket_ping_timeout=1.0) as address:
+            conn = await client.connect(address, Credentials(), lambda *_: None)
+            await asyncio.sleep(3.5)
+            assert not conn.closed.is_set(), conn.failure
+            assert len(pongs) >= 3, pongs
             await conn.close()
 
     asyncio.run(run())

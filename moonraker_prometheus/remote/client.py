@@ -467,14 +467,15 @@ class Connection:
             self._shut()
 
     async def _watch(self) -> None:
-        """Closes the connection when Moonraker sent nothing for SILENT_SECONDS. Reads
-        what the kernel holds when nothing was read for PING_SECONDS (a batch fills slowly
-        when a printer sends little): no data kept is older than that."""
+        """Every PING_SECONDS, reads what the kernel holds (a batch fills slowly when a
+        printer sends little: nothing waits longer than that, Moonraker's websocket pings
+        among it, which Moonraker 0.11 on tornado 6.5 sends every 10 s and closes the
+        connection when their pong is not back within 10 s); then closes the connection
+        when Moonraker sent nothing for SILENT_SECONDS."""
         loop = asyncio.get_running_loop()
         while not self.closed.is_set():
             await asyncio.sleep(PING_SECONDS)
-            if loop.time() - (self.last_message or self._opened) > PING_SECONDS:
-                await self.drain(PING_SECONDS)
+            await self.drain(PING_SECONDS)
             if loop.time() - (self.last_message or self._opened) > SILENT_SECONDS:
                 self._fail(ProbeFailure("timeout", f"nothing from Moonraker for "
                                                    f"{SILENT_SECONDS:g} s"))
