@@ -40,7 +40,8 @@ TARGET_ERROR = info(
     labels=("target", "reason"), source="remote exporter")
 TARGET_AGE = gauge(
     "klipper_remote_target_update_age_seconds",
-    "Seconds since Moonraker last sent anything on the target's websocket.",
+    "Seconds since the exporter last read anything Moonraker sent on the target's "
+    "websocket (read in batches: at most 5 s after it came; a probe reads what waits).",
     labels=("target",), unit=SECONDS, source="remote exporter")
 TARGET_CONNECTS = counter(
     "klipper_remote_target_connections_total",
