@@ -18,8 +18,17 @@ from moonraker_prometheus.remote.target import FrozenState
 pytestmark = pytest.mark.unit
 
 
+class NoTransport:
+    """No socket under it: the Connection reads every message as it comes."""
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+
 class QuietSocket:
     """The websocket a Connection writes to: nothing is sent in these tests."""
+
+    transport = NoTransport()
 
     async def close(self) -> None:
         pass
