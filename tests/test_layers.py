@@ -19,7 +19,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "moonraker_prometheus")
 LAYERS = {
-    "exposition": 0, "catalogue": 1, "sidecar": 1, "collectors": 2, "options": 3,
+    "exposition": 0, "tasks": 0, "catalogue": 1, "sidecar": 1, "collectors": 2, "options": 3,
     "component": 4, "docs": 4, "discovery": 4, "__init__": 5,
     "remote": 6,
 }
@@ -78,13 +78,14 @@ def test_imports_go_downwards_only(path, parts):
             f"{mine} (layer {LAYERS[mine]}) may not import {theirs} (layer {LAYERS[theirs]})")
 
 
-def test_the_standalone_sidecar_loads_only_the_text_format_and_its_own_modules():
+def test_the_standalone_sidecar_loads_only_the_text_format_the_task_ending_and_its_own_modules():
     code = ("import sys, moonraker_prometheus.sidecar.__main__, "
             "moonraker_prometheus.sidecar.server; print('\\n'.join(m for m in sys.modules "
             "if m.startswith('moonraker_prometheus')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(PACKAGE),
                          capture_output=True, text=True, check=True).stdout.split()
-    allowed = ("moonraker_prometheus", "moonraker_prometheus.exposition")
+    allowed = ("moonraker_prometheus", "moonraker_prometheus.exposition",
+               "moonraker_prometheus.tasks")
     foreign = [m for m in out
                if m not in allowed and not m.startswith("moonraker_prometheus.sidecar")]
     assert not foreign, "the standalone sidecar imports %s" % ", ".join(sorted(foreign))

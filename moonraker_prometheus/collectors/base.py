@@ -11,6 +11,7 @@ from typing import (TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Dict, Opt
 from ..catalogue.spec import Metric
 from ..catalogue.values import as_number
 from ..exposition import Family
+from ..tasks import wait_ended, wait_event
 from .host import Host, host_of
 
 if TYPE_CHECKING:
@@ -167,10 +168,7 @@ class PeriodicRefresh:
         while True:
             self._wake.clear()
             await self.refresh()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._wake, self.interval)
 
     def age(self) -> Optional[float]:
         """Seconds since the last good fetch (None: never fetched)."""
@@ -190,10 +188,7 @@ class PeriodicRefresh:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await wait_ended(task)
 
 
 _NOTHING = object()

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..collectors.host import (ABSENT, UNKNOWN_TIME, CurrentJob, Host, PowerDevice,
                                ProcStats, QueuedJob, Sensor, StatusCallback, Updater)
+from ..tasks import wait_ended, wait_event
 from .client import Connection, ProbeFailure, RpcError
 
 log = logging.getLogger(__name__)
@@ -152,11 +153,7 @@ class RemoteHost(Host):
         tasks = [t for t in (self._background, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await wait_ended(*tasks)
 
     async def _refresh_loop(self) -> None:
         last_slow = last_spoolman = time.monotonic()
@@ -166,10 +163,7 @@ class RemoteHost(Host):
                 wait = SPOOLMAN_SECONDS
             if self._klippy[1] != "ready":
                 wait = KLIPPY_POLL_SECONDS
-            try:
-                await asyncio.wait_for(self._poll.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._poll, wait)
             self._poll.clear()
             if self._klippy[1] != "ready":
                 await self._quietly(self._server_info)

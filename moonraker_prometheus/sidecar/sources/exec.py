@@ -23,6 +23,7 @@ import time
 from typing import Any, List, Optional, Set
 
 from .. import reasons
+from ...tasks import wait_ended
 from ..spec import (ARGV, DURATION, FLAG, MAX_INTERVAL, MIN_INTERVAL, Option, SourceSpec,
                     SpecError)
 from .base import CauseLog, Fetched, FetchError, Params, Source, consume_outcome
@@ -313,8 +314,5 @@ class PeriodicExec(Source):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await wait_ended(self._task)
             self._task = None
