@@ -32,6 +32,7 @@ USES: Dict[str, Tuple[str, ...]] = {
     "moonraker_prometheus.exposition._LABEL_NAME": ("fullmatch",),
     # also expfmt.grammar.NAME_AT, the same compiled pattern, called with match()
     "moonraker_prometheus.exposition._METRIC_NAME": ("fullmatch", "match"),
+    "moonraker_prometheus.remote.client._ERRNO": ("findall",),
     "moonraker_prometheus.remote.target._TARGET": ("fullmatch",),
     "moonraker_prometheus.sidecar.expfmt.grammar.COMMENT_FAST": ("fullmatch",),
     "moonraker_prometheus.sidecar.expfmt.grammar._EXPONENT": ("findall",),

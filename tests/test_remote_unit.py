@@ -10,7 +10,7 @@ import ssl
 import sys
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -629,51 +629,128 @@ def test_moonrakers_websocket_pings_are_answered_in_time_while_reads_are_batched
     asyncio.run(run())
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
-def test_a_probe_serves_what_moonraker_sent_before_it_though_no_batch_filled():
-    """A real tornado websocket server, as a Moonraker with Klippy disconnected: after the
-    first probe, it pushes a proc_stats notification of 7 websocket connections (far less
-    than BATCH_BYTES, held by the kernel); the next probe serves 7, not the 1 of the
-    first."""
-    from moonraker_prometheus.collectors import module_names
-    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
+def test_a_close_frame_from_moonraker_ends_the_connection_as_it_is_read():
+    """A real tornado websocket server closing with 1001 "Server Shutdown" (Moonraker's
+    stop): the Connection is closed, with the code, when the close frame is read, before
+    the TCP connection ends (a probe between the two must not serve the old data)."""
+    from moonraker_prometheus.remote.client import connect
 
-    answers = {"server.info": {"klippy_connected": False, "klippy_state": "disconnected",
+    async def run() -> List[Any]:
+        Pusher.opened.clear()
+        async with websocket_server(Pusher) as address:
+            conn = await connect(address, Credentials(), lambda *_: None)
+            ws = conn._ws
+            at_tcp_end: List[bool] = []
+            tcp_end = ws.connection_lost
+
+            def connection_lost(exc: Optional[Exception]) -> None:
+                at_tcp_end.append(conn.closed.is_set())
+                tcp_end(exc)
+
+            ws.connection_lost = connection_lost  # type: ignore[method-assign]
+            await until(lambda: bool(Pusher.opened), 2.0)
+            Pusher.opened[0].close(1001, "Server Shutdown")
+            await asyncio.sleep(0.2)
+            await conn.drain(2.0)
+            await asyncio.wait_for(conn.closed.wait(), 2.0)
+            await until(lambda: bool(at_tcp_end), 2.0)
+            failure = conn.failure
+            await conn.close()
+            return [at_tcp_end, failure]
+
+    at_tcp_end, failure = asyncio.run(run())
+    assert at_tcp_end == [True]
+    assert failure.reason == "closed" and "code 1001" in failure.detail, failure
+
+
+class KlippyDown(Pusher):
+    """A Moonraker whose Klippy is disconnected, with proc_stats (1 websocket connection);
+    `asked` holds the methods it was asked, in order."""
+    asked: List[str] = []
+    ANSWERS = {"server.info": {"klippy_connected": False, "klippy_state": "disconnected",
                                "components": ["proc_stats"], "moonraker_version": "v0.11.0"},
                "machine.proc_stats": {"moonraker_stats": [], "websocket_connections": 1}}
 
-    asked: List[str] = []
+    def on_message(self, message: Any) -> None:
+        request = json.loads(message)
+        KlippyDown.asked.append(request["method"])
+        self.write_message(json.dumps({"jsonrpc": "2.0", "id": request["id"],
+                                       "result": self.ANSWERS.get(request["method"], {})}))
 
-    class Moonraker(Pusher):
-        def on_message(self, message: Any) -> None:
-            request = json.loads(message)
-            asked.append(request["method"])
-            self.write_message(json.dumps({"jsonrpc": "2.0", "id": request["id"],
-                                           "result": answers.get(request["method"], {})}))
+
+def probes_around(action: Callable[[Pusher], None]) -> List[str]:
+    """Two probes of a KlippyDown Moonraker (a real tornado websocket server) with
+    `action(its handler)` between them, 0.3 s before the second, taken just after the
+    exporter's poll of server.info (every KLIPPY_POLL_SECONDS while Klippy is not ready):
+    no answer is awaited until after the second probe, so nothing but that probe reads
+    what `action` made Moonraker send."""
+    from moonraker_prometheus.collectors import module_names
+    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
 
     async def run() -> List[str]:
         Pusher.opened.clear()
-        async with websocket_server(Moonraker) as address:
+        KlippyDown.asked.clear()
+        async with websocket_server(KlippyDown) as address:
             target = Target(TargetSpec(address), "test", Limits())
             try:
                 first = await target.probe(module_names(), 3.0)
-                # just after the exporter's next poll of server.info (every
-                # KLIPPY_POLL_SECONDS while Klippy is not ready): no answer awaited
-                # until after the second probe, so nothing else reads the push
-                polls = asked.count("server.info")
-                await until(lambda: asked.count("server.info") > polls, 5.0)
+                polls = KlippyDown.asked.count("server.info")
+                await until(lambda: KlippyDown.asked.count("server.info") > polls, 5.0)
                 await asyncio.sleep(0.1)
-                Pusher.opened[0].write_message(json.dumps({
-                    "jsonrpc": "2.0", "method": "notify_proc_stat_update",
-                    "params": [{"moonraker_stats": {}, "websocket_connections": 7}]}))
+                action(Pusher.opened[0])
                 await asyncio.sleep(0.3)
                 return [first, await target.probe(module_names(), 3.0)]
             finally:
                 await target.close()
 
-    first, second = asyncio.run(run())
+    return asyncio.run(run())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_a_probe_serves_what_moonraker_sent_before_it_though_no_batch_filled():
+    """Between two probes Moonraker pushes a proc_stats notification of 7 websocket
+    connections (far less than BATCH_BYTES, held by the kernel): the second probe serves
+    7, not the 1 of the first."""
+    first, second = probes_around(lambda moonraker: moonraker.write_message(json.dumps({
+        "jsonrpc": "2.0", "method": "notify_proc_stat_update",
+        "params": [{"moonraker_stats": {}, "websocket_connections": 7}]})))
     assert "klipper_moonraker_websocket_connections 1.0\n" in first, first
     assert "klipper_moonraker_websocket_connections 7.0\n" in second, second
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads are batched on Linux only")
+def test_a_probe_after_moonraker_closed_the_websocket_serves_no_printer_series():
+    """Between two probes Moonraker closes the websocket with 1001 (its stop; the close
+    frame far less than BATCH_BYTES, held by the kernel): the second probe reads it and
+    answers probe_success 0, reason closed, without the old series."""
+    first, second = probes_around(lambda moonraker: moonraker.close(1001, "Server Shutdown"))
+    assert "probe_success 1.0" in first, first
+    assert "probe_success 0.0" in second, second
+    assert 'klipper_probe_failure_info{reason="closed"} 1.0' in second, second
+    assert "klipper_moonraker_version_info" not in second, second
+
+
+def test_a_probe_in_the_loop_turn_its_connection_ended_serves_no_printer_series():
+    """The connection to a KlippyDown Moonraker ends (here: failed by hand) and a probe
+    comes before the target's session task has run to say so: the probe answers
+    probe_success 0 with the connection's reason, not the old series."""
+    from moonraker_prometheus.collectors import module_names
+    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
+
+    async def run() -> str:
+        async with websocket_server(KlippyDown) as address:
+            target = Target(TargetSpec(address), "test", Limits())
+            try:
+                assert "probe_success 1.0" in await target.probe(module_names(), 3.0)
+                target._connection._fail(ProbeFailure("closed", "Moonraker closed"))
+                return await target.probe(module_names(), 3.0)
+            finally:
+                await target.close()
+
+    body = asyncio.run(run())
+    assert "probe_success 0.0" in body, body
+    assert 'klipper_probe_failure_info{reason="closed"} 1.0' in body, body
+    assert "klipper_moonraker_version_info" not in body, body
 
 
 @pytest.mark.parametrize("name, text, reason", [

@@ -32,6 +32,8 @@ from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidMe
                                    InvalidStatus, PayloadTooBig)
 from websockets.frames import Frame, Opcode
 
+from ..tasks import wait_ended
+
 log = logging.getLogger(__name__)
 
 # Why a target is not served, as `reason` label values.
@@ -40,6 +42,8 @@ REASONS = ("connecting", "refused", "unreachable", "dns", "timeout", "tls", "aut
            "max_targets")
 
 Notify = Callable[[str, Any], None]
+# The errno of each attempt in asyncio's "Multiple exceptions: [Errno 111] ..., [Errno ...]"
+_ERRNO = re.compile(r"\[Errno ([0-9]+)\]")
 # Notifications of which only the newest counts (each replaces the one before): not decoded
 # as they come but handed as text to `on_latest(method, raw)`, for the host to decode the
 # newest when a probe reads it (proc_stats: 1,000 printers send 1,000 a second, a probe of
@@ -62,12 +66,16 @@ SILENT_SECONDS = 10.0
 CLOSE_SECONDS = 2.0
 # Reads in batches. 1,000 printers send 5,000 messages a second: woken once for each, the
 # exporter spent most of its CPU in the event loop's and websockets' steps per read. A
-# connection's socket wakes the exporter only once BATCH_BYTES have come (or the socket
-# closes): Linux's SO_RCVLOWAT, which the kernel honours in epoll; a printing printer sends
-# that much in about a second. Every byte wakes it while a request awaits its answer and
-# while a drain (Connection.drain: a probe, the silence watch) reads what the kernel holds.
+# connection's socket wakes the exporter only once BATCH_BYTES have come (or the TCP
+# connection ends): Linux's SO_RCVLOWAT, which the kernel honours in epoll; a printing
+# printer sends that much in about a second. Every byte wakes it while a request awaits its
+# answer and while a drain (Connection.drain: a probe, the silence watch every PING_SECONDS)
+# reads what the kernel holds, checking every DRAIN_POLL_SECONDS whether it still holds
+# some. A close frame is a small message too: Moonraker's stop waits (at most 2 s) for the
+# exporter to answer it, and a close it starts is seen at the next drain.
 # 0 (and any system but Linux): every message is read as it comes.
 BATCH_BYTES = 4096 if sys.platform.startswith("linux") else 0
+DRAIN_POLL_SECONDS = 0.001
 # websockets logs each handshake's headers at DEBUG, the API key or the login's token among
 # them: its connections log here, held at INFO whatever the exporter's log level.
 WS_LOG = logging.getLogger(f"{__name__}.websockets")
@@ -135,7 +143,7 @@ def classify(error: BaseException) -> ProbeFailure:
     if isinstance(error, OSError):
         # asyncio tried each address of a name (IPv6 and IPv4) and keeps only their text
         if error.errno is None and str(error).startswith("Multiple exceptions: ") \
-                and set(re.findall(r"\[Errno (\d+)\]", str(error))) \
+                and set(_ERRNO.findall(str(error))) \
                 == {str(errno.ECONNREFUSED)}:
             return ProbeFailure("refused", "connection refused")
         if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
@@ -245,7 +253,6 @@ class Socket(ClientConnection):
         super().__init__(*args, **kwargs)
         self.early: List[Raw] = []
         self.sink: Callable[[Raw], None] = self.early.append
-        self.after_read: Optional[Callable[[], None]] = None  # after each read's messages
         self._parts: List[bytes] = []  # the frames of a fragmented message so far
         self._text = True
 
@@ -266,6 +273,8 @@ class Socket(ClientConnection):
                 self._deliver(self._text, data)
         elif opcode is Opcode.PONG:
             self.acknowledge_pings(bytes(event.data))
+        elif opcode is Opcode.CLOSE:  # the connection ends now, not when TCP's does
+            self.sink(None)
 
     def _deliver(self, text: bool, data: Any) -> None:
         if not text:
@@ -277,11 +286,6 @@ class Socket(ClientConnection):
             log.debug("a text message from Moonraker is not UTF-8")
             return
         self.sink(raw)
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.after_read is not None:
-            self.after_read()
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         super().connection_lost(exc)
@@ -331,8 +335,6 @@ class Connection:
         self._socket = ws.transport.get_extra_info("socket")
         self._batch = batch_bytes if self._socket is not None else 0
         self._eager = 0  # calls awaiting an answer and drains under way: read every byte
-        self._drained: List["asyncio.Future[None]"] = []  # drains awaiting their read
-        ws.after_read = self._after_read
         self._low_water()
         for raw in early:
             self.on_message(raw)
@@ -369,31 +371,21 @@ class Connection:
 
     async def drain(self, timeout: float) -> None:
         """Reads and handles what the kernel holds for this socket now (a batch not yet
-        full), waiting at most `timeout` seconds: what was sent before this call is then
-        handled, as when every message is read as it comes. At once when reads are not
-        batched or nothing waits."""
+        full), within `timeout` seconds: what was sent before this call is then handled
+        (a close frame among it closes the connection), as when every message is read as
+        it comes. At once when reads are not batched or nothing waits."""
         if not self._batch or self.closed.is_set() or not self._waiting_bytes():
             return
-        read: "asyncio.Future[None]" = self._loop.create_future()
-        self._drained.append(read)
+        deadline = self._loop.time() + timeout
         self._eager += 1
         self._low_water()
         try:
-            await asyncio.wait_for(read, timeout)
-        except asyncio.TimeoutError:
-            pass
+            while self._waiting_bytes() and not self.closed.is_set() \
+                    and self._loop.time() < deadline:
+                await asyncio.sleep(DRAIN_POLL_SECONDS)
         finally:
-            if read in self._drained:
-                self._drained.remove(read)
             self._eager -= 1
             self._low_water()
-
-    def _after_read(self) -> None:
-        """Socket's after_read: what the kernel held is handled; drains end."""
-        drained, self._drained = self._drained, []
-        for read in drained:
-            if not read.done():
-                read.set_result(None)
 
     def _low_water(self) -> None:
         """Sets the socket's low-water mark: 1 byte while reads are eager, else the batch."""
@@ -402,17 +394,27 @@ class Connection:
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT,
                                     1 if self._eager else self._batch)
-        except OSError as e:  # no batching on this socket: every message read as it comes
-            log.debug("SO_RCVLOWAT refused (%s): reads not batched", e.strerror)
-            self._batch = 0
+        except OSError as e:
+            self._unbatch(f"SO_RCVLOWAT refused ({e.strerror})")
 
     def _waiting_bytes(self) -> int:
         """Bytes the kernel holds for this socket, not yet read (FIONREAD)."""
         try:
             held = fcntl.ioctl(self._socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        except OSError:
+        except (OSError, ValueError) as e:  # closed (fileno -1), or no FIONREAD here
+            if not self.closed.is_set():
+                self._unbatch(f"FIONREAD refused ({e})")
             return 0
         return int(struct.unpack("i", held)[0])
+
+    def _unbatch(self, why: str) -> None:
+        """Every message read as it comes from now on (the mark back at 1 byte)."""
+        log.debug("%s: reads not batched", why)
+        self._batch = 0
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        except OSError:
+            pass
 
     def on_message(self, raw: Raw) -> None:
         """One message from Moonraker (None: the websocket closed)."""
@@ -506,7 +508,6 @@ class Connection:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(failure)
-        self._after_read()
         self.closed.set()
 
     async def close(self) -> None:
@@ -514,11 +515,7 @@ class Connection:
         self._fail(ProbeFailure("closed", "connection closed by the exporter"))
         closing = self._shut()
         self._watcher.cancel()
-        for task in (self._watcher, closing):
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await wait_ended(self._watcher, closing)
 
 
 class Credentials:

@@ -20,6 +20,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 from ..collectors.renderer import Renderer
 from ..exposition import Family, render_families
+from ..tasks import wait_ended, wait_event
 from . import metrics
 from .client import (Bounds, Connection, Credentials, ProbeFailure, RpcError, classify,
                      connect)
@@ -201,10 +202,7 @@ class Target:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await wait_ended(task)
 
     def idle(self) -> bool:
         """Whether nobody probed the target for idle_seconds."""
@@ -231,10 +229,7 @@ class Target:
                 # served at the next probe.
                 self._wake.clear()
                 await asyncio.sleep(min(delay, RETRY_SECONDS[0]))
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay - RETRY_SECONDS[0])
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, delay - RETRY_SECONDS[0])
         finally:
             self._loaded.clear()
         log.info("%s: not probed for %.0f s, disconnected", self.spec.address,
@@ -297,13 +292,10 @@ class Target:
             FROZEN.loaded()
             log.info("%s: connected (Moonraker %s, Klippy %s)", spec.address,
                      host.info.get("moonraker_version"), host.klippy_state()[1])
-            while not connection.closed.is_set():
-                try:
-                    await asyncio.wait_for(connection.closed.wait(),
-                                           max(1.0, self.limits.idle_seconds / 4))
-                except asyncio.TimeoutError:
-                    if self.idle():
-                        break
+            while not await wait_event(connection.closed,
+                                       max(1.0, self.limits.idle_seconds / 4)):
+                if self.idle():
+                    break
             if connection.failure is not None and connection.closed.is_set():
                 raise connection.failure
         except (ProbeFailure, RpcError):
@@ -347,25 +339,26 @@ class Target:
         self.touch()
         if not self._loaded.is_set():
             # the outcome of the attempt under way, or of the one this probe wakes
-            try:
-                await asyncio.wait_for(outcome.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(outcome, timeout)
         connection = self._connection
+        closed = None
         if connection is not None and self._loaded.is_set():
             # what Moonraker sent before this probe, in a batch not yet read (client's
-            # BATCH_BYTES): a shutdown or disconnect it announced among it
+            # BATCH_BYTES): a shutdown, disconnect or websocket close among it
             await connection.drain(max(0.0, timeout - (time.monotonic() - started)) / 2)
+            if connection.closed.is_set():  # before the session ends and says so
+                closed = connection.failure or ProbeFailure("closed", "connection closed")
         renderer = self.renderer
         body = ""
         age = self.data_age()
         stale = age is not None and age > STALE_SECONDS
         host = self.host
-        if renderer is not None and host is not None and self._loaded.is_set() and not stale:
+        if renderer is not None and host is not None and self._loaded.is_set() and not stale \
+                and closed is None:
             host.flush()
             body = renderer.render(modules)
         failure = None if body else "timeout" if stale else (
-            self.failure.reason if self.failure else "connecting")
+            closed.reason if closed else self.failure.reason if self.failure else "connecting")
         success = Family(metrics.PROBE_SUCCESS)
         success.add(0.0 if failure else 1.0)
         families = [success]
