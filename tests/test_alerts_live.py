@@ -45,8 +45,9 @@ CANNOT_TRIGGER = {
         "a configuration mistake, not a fault: the printer module left out of `modules`; "
         "prometheus/alerts.test.yml covers it",
     "KlipperMcuLoadHigh":
-        "the simulated firmware's task times are Python's, far below 70 % of 2.5 ms, and the "
-        "one fault that stalls it (late) shuts the MCU down instead of loading it",
+        "the simulated firmware's task times are its handlers' CPU time, far below 70 % of "
+        "2.5 ms, and the one fault that stalls it (late) shuts the MCU down instead of "
+        "loading it",
     "KlipperDiskAlmostFull":
         "needs the gcodes file system under 10 % free; filling the shared disk is no test",
     "KlipperCollectorFailing":
@@ -182,6 +183,9 @@ def lower_target_while_cooling(klippy, obj: str, command: str) -> None:
     klippy.script(command)
 
 
+# its own waits (180 s to heat the bed, 120 s to cool it) outlast the default 120 s: a
+# loaded CI machine slows the simulated heaters, and the default cut it short once
+@pytest.mark.timeout(420)
 def test_heaters_cooling_to_a_lowered_target_stay_quiet_one_driven_in_vain_fires(live):
     """Issue 18: the bed lowered from 100 to 70 °C after the first layer, and the chamber
     heater from 70 to 50 °C, both at 0 % and cooling: their FarFromTarget alerts stay
