@@ -1,4 +1,6 @@
-"""Ending the asyncio tasks the package starts: the one way to wait for them."""
+"""Waiting in the package's background loops: for tasks to end (wait_ended) and for an
+event with a time limit (wait_event), the one way to do each, neither swallowing a
+cancellation of the waiter."""
 from __future__ import annotations
 
 import asyncio
