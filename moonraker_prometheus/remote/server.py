@@ -37,7 +37,8 @@ REAP_SECONDS = 30.0
 # one answers probe_success 0, reason max_targets: no reconnecting round robin.
 EVICT_SECONDS = 60.0
 # More listed targets than this gets a warning: one exporter was measured up to 1,000
-# printers (40 % of a core, probe p99 6 ms: docs/remote.md, bench/README.md), not beyond.
+# printers (37-46 % of a core, probe p99 6-16 ms: docs/remote.md, bench/README.md), not
+# beyond.
 LISTED_WARNING = 1000
 
 
@@ -78,7 +79,7 @@ class TargetsFileStatus:
 def _warn_if_many(listed: Dict[str, TargetSpec]) -> None:
     if len(listed) > LISTED_WARNING:
         log.warning("%d targets listed: one exporter was measured up to 1,000 printers "
-                    "(40 %% of a core, probe p99 6 ms), not beyond; run one exporter per "
+                    "(37-46 %% of a core, probe p99 6-16 ms), not beyond; run one exporter per "
                     "1,000 printers at most (docs/remote.md)", len(listed))
 
 
