@@ -243,11 +243,12 @@ Raw = Union[None, str, bytes]
 
 class Socket(ClientConnection):
     """websockets' asyncio client connection that hands each message to `sink` (text as
-    str, binary as bytes; None once the connection is lost) as its last frame is parsed,
-    inside the transport's data_received: no queue, future or task step per message (1,000
-    printers send 5,000 a second), where websockets' own recv() queues frames for a reader
-    task. Until a sink is set, messages wait in `early`. Pongs and control frames are
-    websockets' own; a text message that is not UTF-8 is dropped with a debug log."""
+    str, binary as bytes; None once a close frame comes or the connection is lost) as its
+    last frame is parsed, inside the transport's data_received: no queue, future or task
+    step per message (1,000 printers send 5,000 a second), where websockets' own recv()
+    queues frames for a reader task. Until a sink is set, messages wait in `early`. Pongs
+    and the closing handshake are websockets' own; a text message that is not UTF-8 is
+    dropped with a debug log."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
