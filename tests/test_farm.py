@@ -294,7 +294,15 @@ def test_farm_alerts(shape):
     result = prom.wait_query('ALERTS{alertstate="firing"}',
                              lambda r: expected <= firing(r), 40)
     got = firing(prom.query('ALERTS{alertstate=~"firing|pending"}'))
-    assert not {a for a in got if a[1] in ("alpha", "delta")}, got
+    # On a loaded machine Klippy can retransmit to alpha's simulated MCU (an acknowledgement
+    # late): its link-error alert is then true, not a false alarm (a CI run saw it once).
+    retransmitted = {s["metric"]["printer"] for s in prom.query(
+        "max by (instance, job) (increase(klipper_mcu_retransmit_bytes[5m]) > 0"
+        " or increase(klipper_mcu_invalid_bytes[5m]) > 0)"
+        " * on (instance, job) group_left (printer) instance:klipper_printer:info")}
+    assert "charlie" in retransmitted, retransmitted  # its link is made flaky on purpose
+    true_alarms = {("KlipperMcuLinkErrors", p) for p in retransmitted}
+    assert not {a for a in got if a[1] in ("alpha", "delta")} - true_alarms, got
     failed = [s["metric"] for s in result if s["metric"]["alertname"] == "KlipperPrintFailed"]
     assert [m["status"] for m in failed] == ["cancelled"]
 
