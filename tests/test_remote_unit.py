@@ -222,6 +222,20 @@ async def websocket_server(handler: type, **settings: Any) -> AsyncIterator[str]
         server.stop()
 
 
+@asynccontextmanager
+async def target_on(handler: type) -> AsyncIterator[Any]:
+    """A remote exporter's Target (moonraker_prometheus.remote.target) for a real tornado
+    server of `handler` (websocket_server()), closed after the block."""
+    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
+
+    async with websocket_server(handler) as address:
+        target = Target(TargetSpec(address), "test", Limits())
+        try:
+            yield target
+        finally:
+            await target.close()
+
+
 def test_a_message_over_the_size_limit_closes_the_connection():
     """A real tornado websocket server answering with 100 kB; the limit is 64 KiB."""
 
@@ -685,23 +699,18 @@ def probes_around(action: Callable[[Pusher], None]) -> List[str]:
     no answer is awaited until after the second probe, so nothing but that probe reads
     what `action` made Moonraker send."""
     from moonraker_prometheus.collectors import module_names
-    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
 
     async def run() -> List[str]:
         Pusher.opened.clear()
         KlippyDown.asked.clear()
-        async with websocket_server(KlippyDown) as address:
-            target = Target(TargetSpec(address), "test", Limits())
-            try:
-                first = await target.probe(module_names(), 3.0)
-                polls = KlippyDown.asked.count("server.info")
-                await until(lambda: KlippyDown.asked.count("server.info") > polls, 5.0)
-                await asyncio.sleep(0.1)
-                action(Pusher.opened[0])
-                await asyncio.sleep(0.3)
-                return [first, await target.probe(module_names(), 3.0)]
-            finally:
-                await target.close()
+        async with target_on(KlippyDown) as target:
+            first = await target.probe(module_names(), 3.0)
+            polls = KlippyDown.asked.count("server.info")
+            await until(lambda: KlippyDown.asked.count("server.info") > polls, 5.0)
+            await asyncio.sleep(0.1)
+            action(Pusher.opened[0])
+            await asyncio.sleep(0.3)
+            return [first, await target.probe(module_names(), 3.0)]
 
     return asyncio.run(run())
 
@@ -735,17 +744,12 @@ def test_a_probe_in_the_loop_turn_its_connection_ended_serves_no_printer_series(
     comes before the target's session task has run to say so: the probe answers
     probe_success 0 with the connection's reason, not the old series."""
     from moonraker_prometheus.collectors import module_names
-    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
 
     async def run() -> str:
-        async with websocket_server(KlippyDown) as address:
-            target = Target(TargetSpec(address), "test", Limits())
-            try:
-                assert "probe_success 1.0" in await target.probe(module_names(), 3.0)
-                target._connection._fail(ProbeFailure("closed", "Moonraker closed"))
-                return await target.probe(module_names(), 3.0)
-            finally:
-                await target.close()
+        async with target_on(KlippyDown) as target:
+            assert "probe_success 1.0" in await target.probe(module_names(), 3.0)
+            target._connection._fail(ProbeFailure("closed", "Moonraker closed"))
+            return await target.probe(module_names(), 3.0)
 
     body = asyncio.run(run())
     assert "probe_success 0.0" in body, body
@@ -882,7 +886,6 @@ def test_a_json_rpc_server_that_is_not_moonraker_fails_the_probe_as_protocol(ans
     says protocol and serves no printer series (no klipper_printer_info with "")."""
 
     from moonraker_prometheus.collectors import module_names
-    from moonraker_prometheus.remote.target import Limits, Target, TargetSpec
 
     class Anything(WebSocketHandler):
         def on_message(self, message: Any) -> None:
@@ -890,12 +893,8 @@ def test_a_json_rpc_server_that_is_not_moonraker_fails_the_probe_as_protocol(ans
             self.write_message(json.dumps({"jsonrpc": "2.0", "id": rid, "result": answer}))
 
     async def run() -> str:
-        async with websocket_server(Anything) as address:
-            target = Target(TargetSpec(address), "test", Limits())
-            try:
-                return await target.probe(module_names(), 3.0)
-            finally:
-                await target.close()
+        async with target_on(Anything) as target:
+            return await target.probe(module_names(), 3.0)
 
     body = asyncio.run(run())
     assert "probe_success 0" in body, body
